@@ -129,7 +129,7 @@ def _shipped_json(name: str) -> Path | None:
     except ImportError:  # pragma: no cover - runtime not installed
         return None
     folder = Path(configspaces.__file__).parent
-    for candidate in (f"{name}.json", f"smm_bench_{name}.json", f"{name}_config_space.json",
+    for candidate in (f"smm_{name}.json", f"{name}.json", f"smm_bench_{name}.json", f"{name}_config_space.json",
                       f"{name}/config_space.json"):
         if (folder / candidate).is_file():
             return folder / candidate
