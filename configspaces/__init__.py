@@ -1,1 +1,1 @@
-"""placeholder"""
+"""SMM-Bench search spaces as ConfigSpace JSON (package data; see smm_bench_plugin.spaces)."""

@@ -1,0 +1,170 @@
+"""``load`` and ``Benchmark``: one scenario, one onnxruntime session, validated inputs.
+
+Only numpy and onnxruntime are needed to evaluate (ConfigSpace is built on first access of
+``Benchmark.configspace``). The session uses 1 intra-op thread by default: optimiser
+comparisons run many benchmarks in parallel processes, and single-config calls are
+latency-bound, so extra threads only add contention. Sequential execution and
+deterministic compute make repeated calls bit-identical.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .paths import resolve_scenario
+from .scenario import Target, check_targets, read_meta, sha256_file, space_tables
+from .validation import ConfigEncoder
+
+__all__ = ["Benchmark", "load"]
+
+
+def load(name_or_path: str | os.PathLike, *, intra_op_threads: int = 1) -> Benchmark:
+    """Load a scenario by name (see :func:`list_scenarios`) or by folder path."""
+    return Benchmark(resolve_scenario(name_or_path), intra_op_threads=intra_op_threads)
+
+
+class Benchmark:
+    """A surrogate benchmark: configurations in, predicted target values (plain floats) out."""
+
+    def __init__(self, folder: str | os.PathLike, *, intra_op_threads: int = 1) -> None:
+        self.path = Path(folder)
+        self.meta: dict[str, Any] = read_meta(self.path)
+        model_path = self.path / "model.onnx"
+        digest = sha256_file(model_path)
+        if digest != self.meta.get("model_sha256"):
+            raise ValueError(f"{model_path}: sha256 {digest} does not match meta.json model_sha256 "
+                             f"{self.meta.get('model_sha256')}; the scenario is corrupt or was modified")
+        self.space_doc: dict[str, Any] = json.loads((self.path / "config_space.json").read_text())
+        cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
+        if cat_names != self.meta["cat_names"] or cont_names != self.meta["cont_names"]:
+            raise ValueError(f"{self.path}: config_space.json and meta.json disagree on the hyperparameter names")
+        self.targets: tuple[Target, ...] = tuple(Target.from_json(t) for t in self.meta["targets"])
+        check_targets(self.targets)
+        self.target_names: tuple[str, ...] = tuple(t.name for t in self.targets)
+        roles = {t.role: i for i, t in enumerate(self.targets)}
+        self._objective_col = roles["objective"]
+        self._test_col = roles.get("test")
+        self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
+        self._session = _make_session(model_path, intra_op_threads)
+        self._check_graph()
+        self._configspace = None
+
+    # ----- metadata -----------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return str(self.meta["name"])
+
+    @property
+    def cat_names(self) -> tuple[str, ...]:
+        return self._encoder.cat_names
+
+    @property
+    def cont_names(self) -> tuple[str, ...]:
+        return self._encoder.cont_names
+
+    @property
+    def hyperparameter_names(self) -> tuple[str, ...]:
+        return self.cat_names + self.cont_names
+
+    @property
+    def objective_name(self) -> str:
+        return self.target_names[self._objective_col]
+
+    @property
+    def test_name(self) -> str | None:
+        return None if self._test_col is None else self.target_names[self._test_col]
+
+    @property
+    def citation(self) -> list[str]:
+        return list(self.meta.get("citation", []))
+
+    @property
+    def configspace(self):
+        """The scenario's ``ConfigSpace.ConfigurationSpace`` (built on first access)."""
+        if self._configspace is None:
+            from .spaces import read_configspace
+
+            self._configspace = read_configspace(json.dumps(self.space_doc))
+        return self._configspace
+
+    def __repr__(self) -> str:
+        return (f"Benchmark({self.name!r}, {len(self.cat_names)} categorical + {len(self.cont_names)} "
+                f"continuous hyperparameters, targets {list(self.target_names)})")
+
+    # ----- evaluation ---------------------------------------------------------------------
+    def evaluate(self, configs: Any) -> list[dict[str, float]]:
+        """Predict every target for one configuration or a list of them.
+
+        A configuration is a dict (or ``ConfigSpace.Configuration``) with every
+        hyperparameter: floats within bounds, categorical choices as strings. Returns one
+        ``{target name: float}`` dict per configuration.
+        """
+        if not isinstance(configs, (list, tuple)):
+            configs = [configs]
+        x_cat, x_cont = self._encoder.encode(configs)
+        names = self.target_names
+        return [dict(zip(names, row)) for row in self._run(x_cat, x_cont).tolist()]
+
+    def evaluate_array(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
+        """Predict from arrays: ``x_cat`` integer [N, n_cat] YAHPO codes 1..K (column order
+        ``cat_names``; code k is the k-th choice), ``x_cont`` float [N, n_cont] (order
+        ``cont_names``). Returns float64 [N, n_targets] (column order ``target_names``)."""
+        return self._run(*self._encoder.check_arrays(x_cat, x_cont))
+
+    def objective(self, config: Any) -> float:
+        """The optimisation target's prediction for one configuration (maximise it)."""
+        return self._single(config)[self._objective_col]
+
+    def test(self, config: Any) -> float:
+        """The held-out test target's prediction for one configuration."""
+        if self._test_col is None:
+            raise ValueError(f"scenario {self.name!r} has no target with role 'test'")
+        return self._single(config)[self._test_col]
+
+    def encode(self, configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+        """Validated (x_cat, x_cont) arrays for configurations, as fed to the graph."""
+        return self._encoder.encode(configs)
+
+    def decode(self, x_cat: np.ndarray, x_cont: np.ndarray) -> list[dict[str, Any]]:
+        """Configuration dicts from (x_cat, x_cont) arrays."""
+        return self._encoder.decode(x_cat, x_cont)
+
+    def _single(self, config: Any) -> list[float]:
+        if isinstance(config, (list, tuple)):
+            raise TypeError("objective()/test() take one configuration; use evaluate() for batches")
+        x_cat, x_cont = self._encoder.encode((config,))
+        return self._run(x_cat, x_cont)[0].tolist()
+
+    def _run(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
+        return self._session.run(self._outputs, {"x_cat": x_cat, "x_cont": x_cont})[0]
+
+    def _check_graph(self) -> None:
+        inputs = self._session.get_inputs()
+        names = [i.name for i in inputs]
+        if names != ["x_cat", "x_cont"]:
+            raise ValueError(f"{self.path}/model.onnx: inputs must be x_cat, x_cont; got {names}")
+        outputs = self._session.get_outputs()
+        width = outputs[0].shape[-1] if outputs[0].shape else None
+        if isinstance(width, int) and width != len(self.targets):
+            raise ValueError(f"{self.path}/model.onnx: {width} outputs but meta.json lists {len(self.targets)} targets")
+        self._outputs = [outputs[0].name]
+
+
+def _make_session(model_path: Path, intra_op_threads: int):
+    import onnxruntime as ort
+
+    if not isinstance(intra_op_threads, int) or intra_op_threads < 1:
+        raise ValueError(f"intra_op_threads must be an integer >= 1, got {intra_op_threads!r}")
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = intra_op_threads
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.use_deterministic_compute = True
+    opts.log_severity_level = 3
+    return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])

@@ -1,0 +1,136 @@
+"""``smm-bench`` command line.
+
+Each sub-command is one function registered with :func:`command`; it receives the parsed
+arguments and returns an exit code. Heavy modules (collection, training, comparison) must be
+imported inside the function, so ``smm-bench list`` stays fast. To add one::
+
+    @command("compare", "compare optimisers on a scenario", arg("scenario"), arg("--budget", type=int))
+    def _compare(args) -> int:
+        from .compare import main  # lazy
+        return main(args)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["main", "command", "arg"]
+
+_COMMANDS: dict[str, tuple[str, tuple[tuple[tuple, dict], ...], Callable[[argparse.Namespace], int]]] = {}
+
+
+def arg(*names: str, **kwargs: Any) -> tuple[tuple, dict]:
+    """An ``add_argument`` call, recorded for :func:`command`."""
+    return names, kwargs
+
+
+def command(name: str, help: str, *arguments: tuple[tuple, dict]):
+    """Register ``fn(args) -> int`` as sub-command ``name``."""
+    def register(fn: Callable[[argparse.Namespace], int]):
+        _COMMANDS[name] = (help, arguments, fn)
+        return fn
+    return register
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+@command("list", "list the installed scenarios (bundled and user data dir)")
+def _list(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from .paths import scenario_entries, user_scenarios_dir
+
+    entries = scenario_entries()
+    con = _console()
+    if not entries:
+        con.print(f"no scenarios installed (user folder: {user_scenarios_dir()}); "
+                  "import the authors' files with: smm-bench import-lightgbm DIR --space ps|dfs")
+        return 0
+    table = Table("name", "source", "path")
+    for e in entries:
+        table.add_row(e.name, e.source, str(e.path))
+    con.print(table)
+    return 0
+
+
+@command("info", "show a scenario's metadata", arg("name", help="scenario name or folder"))
+def _info(args: argparse.Namespace) -> int:
+    from .benchmark import load
+
+    bench = load(args.name)
+    m = bench.meta
+    con = _console()
+    con.print(f"[bold]{bench.name}[/bold]  {m.get('description', '')}")
+    con.print(f"path: {bench.path}")
+    con.print(f"space: {m.get('space')}  ({len(bench.cat_names)} categorical + {len(bench.cont_names)} continuous)")
+    for t in bench.targets:
+        con.print(f"target {t.name}: role={t.role} range=[{t.lower}, {t.upper}] {t.description}")
+    con.print("quality: " + json.dumps(m.get("quality")))
+    con.print("library versions: " + json.dumps(m.get("library_versions")))
+    for c in bench.citation:
+        con.print(f"cite: {c}")
+    return 0
+
+
+@command("evaluate", "predict the targets of configurations (JSON: one object or a list)",
+         arg("name", help="scenario name or folder"),
+         arg("--config", help="JSON file (default: read JSON from stdin)"))
+def _evaluate(args: argparse.Namespace) -> int:
+    from .benchmark import load
+
+    text = open(args.config).read() if args.config else sys.stdin.read()
+    try:
+        configs = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"configuration input is not valid JSON ({e})") from None
+    bench = load(args.name)
+    print(json.dumps(bench.evaluate(configs if isinstance(configs, list) else [configs])))
+    return 0
+
+
+@command("import-lightgbm", "import the authors' LightGBM surrogate files as scenario smm_ps / smm_dfs",
+         arg("dir", help="folder with train_acc_ja_best_model.json, test_acc_ja_best_model.json, label.json"),
+         arg("--space", required=True, choices=("ps", "dfs")),
+         arg("--name", default=None, help="scenario name (default smm_<space>)"),
+         arg("--force", action="store_true", help="replace an existing scenario of that name"))
+def _import_lightgbm(args: argparse.Namespace) -> int:
+    from .importer import import_lightgbm
+
+    path = import_lightgbm(args.dir, args.space, name=args.name, force=args.force)
+    _console().print(f"imported scenario {path.name} -> {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, arguments, fn) in _COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        for names, kwargs in arguments:
+            p.add_argument(*names, **kwargs)
+        p.set_defaults(_fn=fn)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._fn(args) or 0)
+    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotImplementedError,
+            ModuleNotFoundError) as e:
+        from rich.markup import escape
+
+        _console(stderr=True).print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

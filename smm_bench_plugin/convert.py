@@ -1,0 +1,81 @@
+"""Build a scenario folder for an SMM space from LightGBM CV ensembles (text models).
+
+Shared by the importer of the authors' files and by the training side
+(``smm_bench_surrogates``), so both produce the same graph layout: the learner's features
+are the space's categorical codes 0..K-1 (choice order, e.g. DFS "A"=0, "B"=1, "none"=2)
+followed by its floats, both in sorted-name order. Needs the ``onnx`` extra, never LightGBM.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from .lgbm_text import TextModel
+from .scenario import Target, library_versions, space_tables, write_scenario
+from .spaces import space_json
+
+__all__ = ["CITATIONS", "write_lightgbm_scenario"]
+
+CITATIONS = (
+    "Akizuki et al. (2025). Surrogate Benchmarks for Model Merging Optimization. arXiv:2509.02555.",
+    "Akiba, Shing, Tang, Sun, Ha (2025). Evolutionary optimization of model merging recipes. "
+    "Nature Machine Intelligence 7, 195-204. arXiv:2403.13187.",
+)
+
+
+def write_lightgbm_scenario(
+    folder: Path,
+    *,
+    name: str,
+    space: str,
+    targets: Sequence[tuple[Target, Sequence[TextModel]]],
+    description: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    quality: Mapping[str, Any] | None = None,
+    citation: Sequence[str] = CITATIONS,
+) -> Path:
+    """Convert ``targets`` (each a Target and its CV fold models) and write the scenario.
+
+    The graph outputs the fold mean of each target clipped to ``[Target.lower, Target.upper]``
+    (use lower=0, upper=inf for a cost in seconds).
+    """
+    from .onnx_export import build_onnx
+
+    doc = space_json(space)
+    cat_names, _, _, lower, upper = space_tables(doc)
+    try:
+        model_bytes = build_onnx(
+            [list(models) for _, models in targets],
+            n_cat=len(cat_names),
+            cont_lower=lower,
+            cont_upper=upper,
+            target_lower=[t.lower for t, _ in targets],
+            target_upper=[t.upper for t, _ in targets],
+            doc_string=f"SMM-Bench scenario {name}",
+        )
+    except ModuleNotFoundError as e:
+        if e.name == "onnx":
+            raise ModuleNotFoundError("converting LightGBM models needs the 'onnx' package: "
+                                      "pip install 'smm-bench-plugin[onnx]'", name="onnx") from None
+        raise
+    prov = dict(provenance or {})
+    prov.setdefault("targets", {
+        t.name: {"folds": len(models), "trees_per_fold": [len(m.trees) for m in models],
+                 "objective": models[0].objective}
+        for t, models in targets
+    })
+    return write_scenario(
+        folder,
+        name=name,
+        model_bytes=model_bytes,
+        space_doc=doc,
+        targets=[t for t, _ in targets],
+        space=space,
+        description=description,
+        citation=citation,
+        provenance=prov,
+        quality=quality,
+        versions=library_versions("smm-bench-plugin", "onnx", "numpy"),
+    )

@@ -1,0 +1,178 @@
+"""The scenario folder format: ``model.onnx``, ``config_space.json``, ``encoding.json``, ``meta.json``.
+
+One folder is everything a runtime (ours or YAHPO Gym's) needs. ``meta.json`` is ours:
+
+``format_version`` (1), ``name``, ``space`` ("ps"/"dfs"/null), ``description``,
+``targets`` (list of ``{name, role, lower, upper, direction, description}``; role is
+``objective`` (the optimisation target, exactly one), ``test`` (held-out test target, at
+most one) or ``cost`` (seconds, at most one); the ONNX output columns follow this order),
+``cat_names`` / ``cont_names`` (ONNX column order of ``x_cat`` / ``x_cont``), ``citation``
+(list of strings), ``provenance`` (where the data/model came from), ``quality`` (held-out
+report or null), ``library_versions`` and ``model_sha256`` (checked at load so a swapped or
+truncated model is caught before it silently serves wrong numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["FORMAT_VERSION", "ROLES", "Target", "read_meta", "sha256_file", "encoding_from_space",
+           "space_tables", "write_scenario", "library_versions"]
+
+FORMAT_VERSION = 1
+ROLES = ("objective", "test", "cost")
+FILES = ("model.onnx", "config_space.json", "encoding.json", "meta.json")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One ONNX output column."""
+
+    name: str
+    role: str
+    lower: float
+    upper: float
+    direction: str = "maximize"
+    description: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "role": self.role, "lower": _num_out(self.lower),
+                "upper": _num_out(self.upper), "direction": self.direction, "description": self.description}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Target:
+        return cls(str(d["name"]), str(d["role"]), _num_in(d.get("lower"), -math.inf),
+                   _num_in(d.get("upper"), math.inf), str(d.get("direction", "maximize")),
+                   str(d.get("description", "")))
+
+
+def _num_out(v: float) -> float | None:
+    return None if math.isinf(v) else float(v)
+
+
+def _num_in(v: Any, default: float) -> float:
+    return default if v is None else float(v)
+
+
+def check_targets(targets: Sequence[Target]) -> None:
+    roles = [t.role for t in targets]
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise ValueError(f"unknown target role(s) {bad}; allowed: {', '.join(ROLES)}")
+    if roles.count("objective") != 1 or roles.count("test") > 1 or roles.count("cost") > 1:
+        raise ValueError(f"need exactly one 'objective' and at most one 'test' and one 'cost' target, got {roles}")
+    names = [t.name for t in targets]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate target names: {names}")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    meta_path = folder / "meta.json"
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder} is not a scenario: {meta_path.name} is missing") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{meta_path}: invalid JSON ({e})") from None
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{meta_path}: format_version {meta.get('format_version')!r}, this runtime reads {FORMAT_VERSION}")
+    return meta
+
+
+def space_tables(space_doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[str], list[float], list[float]]:
+    """(cat names, their choices, cont names, lower, upper) in ONNX column order (sorted names).
+
+    Read straight from the 0.6.1-format JSON so loading a scenario does not need to build
+    a ConfigSpace object; only flat spaces of floats and string categoricals are allowed.
+    """
+    if space_doc.get("conditions") or space_doc.get("forbiddens"):
+        raise ValueError("scenario spaces must not have conditions or forbiddens")
+    cats: dict[str, list[str]] = {}
+    conts: dict[str, tuple[float, float]] = {}
+    for hp in space_doc.get("hyperparameters", []):
+        kind, name = hp.get("type"), hp.get("name")
+        if kind == "uniform_float":
+            conts[name] = (float(hp["lower"]), float(hp["upper"]))
+        elif kind == "categorical":
+            choices = list(hp["choices"])
+            if not all(isinstance(c, str) for c in choices):
+                raise ValueError(f"{name}: categorical choices must be strings (YAHPO encoding), got {choices}")
+            cats[name] = choices
+        else:
+            raise ValueError(f"{name}: hyperparameter type {kind!r} is not supported (uniform_float, categorical)")
+    cat_names, cont_names = sorted(cats), sorted(conts)
+    return (cat_names, [cats[n] for n in cat_names], cont_names,
+            [conts[n][0] for n in cont_names], [conts[n][1] for n in cont_names])
+
+
+def encoding_from_space(space_doc: Mapping[str, Any]) -> dict[str, dict[str, int]]:
+    """YAHPO ``encoding.json``: ``{hp: {"#na#": 0, choice: 1..K}}`` in choice order."""
+    cat_names, choices, *_ = space_tables(space_doc)
+    return {n: {"#na#": 0, **{c: i + 1 for i, c in enumerate(ch)}} for n, ch in zip(cat_names, choices)}
+
+
+def library_versions(*modules: str) -> dict[str, str]:
+    from importlib import metadata
+
+    out = {}
+    for m in modules:
+        try:
+            out[m] = metadata.version(m)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def write_scenario(
+    folder: Path,
+    *,
+    name: str,
+    model_bytes: bytes,
+    space_doc: Mapping[str, Any],
+    targets: Sequence[Target],
+    space: str | None = None,
+    description: str = "",
+    citation: Sequence[str] = (),
+    provenance: Mapping[str, Any] | None = None,
+    quality: Mapping[str, Any] | None = None,
+    versions: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the four files into ``folder`` (created; must not exist or be empty)."""
+    check_targets(targets)
+    cat_names, _, cont_names, _, _ = space_tables(space_doc)
+    folder.mkdir(parents=True, exist_ok=True)
+    if any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty")
+    (folder / "model.onnx").write_bytes(model_bytes)
+    (folder / "config_space.json").write_text(json.dumps(space_doc, indent=2) + "\n")
+    (folder / "encoding.json").write_text(json.dumps(encoding_from_space(space_doc), indent=2) + "\n")
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "space": space,
+        "description": description,
+        "targets": [t.to_json() for t in targets],
+        "cat_names": cat_names,
+        "cont_names": cont_names,
+        "citation": list(citation),
+        "provenance": dict(provenance or {}),
+        "quality": dict(quality) if quality is not None else None,
+        "library_versions": dict(versions if versions is not None else library_versions("smm-bench-plugin", "onnx")),
+        "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return folder
