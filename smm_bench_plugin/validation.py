@@ -93,7 +93,7 @@ class ConfigEncoder:
     def _type_error(self, row: list[Any], i: int):
         for name, v, lo, hi in zip(self.cont_names, row, self.lower, self.upper):
             if type(v) not in _REAL_TYPES:
-                raise TypeError(f"configuration {i}: {name} must be a real number in [{lo}, {hi}], "
+                raise TypeError(f"configuration {i}: {name} must be a real number in [{float(lo)}, {float(hi)}], "
                                 f"got {v!r} ({type(v).__name__})")
 
     def _category_error(self, cfg: Mapping[str, Any], i: int):
@@ -110,10 +110,10 @@ class ConfigEncoder:
         if ok.all():
             return
         r, c = np.argwhere(~ok)[0]
-        v = x[r, c]
+        v = float(x[r, c])
         what = "is not finite" if not np.isfinite(v) else "is out of range"
         raise ValueError(f"{where(int(r))}: {self.cont_names[c]}={v!r} {what}; "
-                         f"allowed range [{self.lower[c]}, {self.upper[c]}]")
+                         f"allowed range [{float(self.lower[c])}, {float(self.upper[c])}]")
 
     # ----- arrays -----------------------------------------------------------------------
     def check_arrays(self, x_cat: Any, x_cont: Any) -> tuple[np.ndarray, np.ndarray]:

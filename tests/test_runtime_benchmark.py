@@ -1,0 +1,199 @@
+"""The public API on scenarios built at test time: loading, evaluation paths agree with each
+other and with LightGBM, plain floats come out, and every bad input is refused with a
+message that names the parameter and what is allowed."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+
+import numpy as np
+import pytest
+from conftest import reference_predict
+
+import smm_bench_plugin as smm
+from smm_bench_plugin.benchmark import Benchmark
+
+
+@pytest.fixture(scope="module")
+def ps(ps_scenario):
+    return Benchmark(ps_scenario)
+
+
+@pytest.fixture(scope="module")
+def dfs(dfs_scenario):
+    return Benchmark(dfs_scenario)
+
+
+def _default(bench) -> dict:
+    return dict(bench.configspace.get_default_configuration())
+
+
+def test_metadata(ps, dfs):
+    assert ps.target_names == ("gsm8k_ja", "mgsm_ja")
+    assert ps.objective_name == "gsm8k_ja" and ps.test_name == "mgsm_ja"
+    assert len(ps.cont_names) == 64 and ps.cat_names == ()
+    assert len(dfs.cat_names) == 32 and len(dfs.cont_names) == 63
+    assert any("2509.02555" in c for c in ps.citation)
+    assert ps.meta["model_sha256"] and ps.meta["library_versions"]["onnx"]
+    assert "Benchmark('smm_ps'" in repr(ps)
+
+
+def test_evaluate_paths_agree_and_return_plain_floats(dfs, authors_dfs):
+    configs = [dict(c) for c in dfs.configspace.sample_configuration(50)]
+    res = dfs.evaluate(configs)
+    assert len(res) == 50 and all(type(v) is float for r in res for v in r.values())
+    x_cat, x_cont = dfs.encode(configs)
+    arr = dfs.evaluate_array(x_cat, x_cont)
+    assert np.array_equal(arr, np.array([[r["gsm8k_ja"], r["mgsm_ja"]] for r in res]))
+    one = configs[7]
+    assert dfs.evaluate(one) == [res[7]]
+    assert type(dfs.objective(one)) is float and dfs.objective(one) == res[7]["gsm8k_ja"]
+    assert dfs.test(one) == res[7]["mgsm_ja"]
+    # a ConfigSpace Configuration works as well as a dict
+    conf = dfs.configspace.sample_configuration()
+    assert dfs.evaluate(conf) == dfs.evaluate(dict(conf))
+    # and decode() is the inverse of encode()
+    assert dfs.decode(x_cat, x_cont) == [{k: (v if isinstance(v, str) else float(v)) for k, v in c.items()}
+                                         for c in configs]
+    # against the authors' loader: slot codes A=0, B=1, none=2 then scales
+    X = np.hstack([x_cat - 1, x_cont]).astype(np.float64)
+    for j, f in enumerate(("train_acc_ja_best_model.json", "test_acc_ja_best_model.json")):
+        assert np.abs(arr[:, j] - reference_predict(authors_dfs / f, X)).max() <= 1e-12
+
+
+def test_repeated_calls_are_identical(ps):
+    c = dict(ps.configspace.sample_configuration())
+    assert len({ps.objective(c) for _ in range(20)}) == 1
+
+
+def test_load_by_name_path_and_listing(ps_scenario, isolated_data_dir):
+    assert smm.load(ps_scenario).name == "smm_ps"
+    assert "smm_ps" not in smm.list_scenarios()
+    target = isolated_data_dir / "scenarios" / "my_ps"
+    shutil.copytree(ps_scenario, target)
+    assert "my_ps" in smm.list_scenarios()
+    assert smm.load("my_ps").path == target
+    with pytest.raises(FileNotFoundError, match="no scenario 'nope'.*available: .*my_ps"):
+        smm.load("nope")
+
+
+def test_threads_option(ps_scenario):
+    b = smm.load(ps_scenario, intra_op_threads=2)
+    c = _default(b)
+    assert b.objective(c) == Benchmark(ps_scenario).objective(c)
+    with pytest.raises(ValueError, match="intra_op_threads"):
+        smm.load(ps_scenario, intra_op_threads=0)
+
+
+def test_tampered_model_is_refused(ps_scenario, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(ps_scenario, copy)
+    with open(copy / "model.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ValueError, match="sha256"):
+        Benchmark(copy)
+
+
+# ----- validation: every bad input gives an error naming the parameter and what is allowed -----
+
+def _bad(bench, **changes):
+    c = _default(bench)
+    for k, v in changes.items():
+        if v is _DROP:
+            del c[k]
+        else:
+            c[k] = v
+    return c
+
+
+_DROP = object()
+
+
+@pytest.mark.parametrize(
+    "changes, exc, pattern",
+    [
+        ({"w0_l03": _DROP}, ValueError, r"missing hyperparameter\(s\) w0_l03"),
+        ({"w9_l99": 0.5}, ValueError, r"unknown hyperparameter\(s\) w9_l99"),
+        ({"w1_l31": 1.5}, ValueError, r"w1_l31=1\.5 is out of range; allowed range \[0\.0, 1\.0\]"),
+        ({"w0_l00": -1e-9}, ValueError, r"w0_l00=.* is out of range; allowed range \[0\.0, 1\.0\]"),
+        ({"w0_l05": math.nan}, ValueError, r"w0_l05=nan is not finite; allowed range \[0\.0, 1\.0\]"),
+        ({"w0_l05": math.inf}, ValueError, r"w0_l05=inf is not finite"),
+        ({"w0_l07": "0.5"}, TypeError, r"w0_l07 must be a real number in \[0\.0, 1\.0\], got '0\.5'"),
+        ({"w0_l07": True}, TypeError, r"w0_l07 must be a real number"),
+        ({"w0_l07": None}, TypeError, r"w0_l07 must be a real number"),
+    ],
+)
+def test_ps_config_errors(ps, changes, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        ps.evaluate(_bad(ps, **changes))
+    with pytest.raises(exc, match=pattern):
+        ps.objective(_bad(ps, **changes))
+
+
+@pytest.mark.parametrize(
+    "changes, exc, pattern",
+    [
+        ({"slot03": "C"}, ValueError, r"slot03='C' is not an allowed choice; allowed: 'A', 'B', 'none'"),
+        ({"slot03": 1}, ValueError, r"slot03=1 is not an allowed choice; allowed: 'A', 'B', 'none'"),
+        ({"slot03": ["A"]}, ValueError, r"slot03=\['A'\] is not an allowed choice"),
+        ({"scale63": 0.3}, ValueError, r"scale63=0\.3 is out of range; allowed range \[0\.4, 1\.5\]"),
+        ({"scale01": "x"}, TypeError, r"scale01 must be a real number in \[0\.4, 1\.5\]"),
+        ({"slot31": _DROP}, ValueError, r"missing hyperparameter\(s\) slot31"),
+    ],
+)
+def test_dfs_config_errors(dfs, changes, exc, pattern):
+    with pytest.raises(exc, match=pattern):
+        dfs.evaluate([_default(dfs), _bad(dfs, **changes)])
+
+
+def test_batch_and_type_errors(ps):
+    with pytest.raises(ValueError, match="empty batch"):
+        ps.evaluate([])
+    with pytest.raises(TypeError, match="dict or ConfigSpace.Configuration"):
+        ps.evaluate([[0.5] * 64])
+    with pytest.raises(TypeError, match="one configuration"):
+        ps.objective([_default(ps)])
+    with pytest.raises(ValueError, match="configuration 1: w0_l00"):
+        ps.evaluate([_default(ps), _bad(ps, w0_l00=2.0)])
+
+
+def test_array_errors(dfs):
+    x_cat, x_cont = dfs.encode([_default(dfs)] * 3)
+    ok = dfs.evaluate_array(x_cat, x_cont)
+    assert ok.shape == (3, 2) and ok.dtype == np.float64
+    assert np.array_equal(dfs.evaluate_array(x_cat.astype(np.int64), x_cont.astype(np.float32)), ok)
+    cases = [
+        ((x_cat[:, :31], x_cont), r"x_cat must have shape \(N, 32\)"),
+        ((x_cat, x_cont[:, :5]), r"x_cont must have shape \(N, 63\)"),
+        ((x_cat[:2], x_cont), "x_cat has 2 rows but x_cont has 3"),
+        ((x_cat[:0], x_cont[:0]), "empty batch"),
+        ((x_cat.astype(np.float64), x_cont), "x_cat must have an integer dtype"),
+        ((x_cat, x_cont.astype(np.int64)), "x_cont must have a float dtype"),
+        ((np.where(np.arange(32) == 4, 4, x_cat).astype(np.int32), x_cont),
+         r"slot04 code 4 is not an allowed code; allowed: 1='A', 2='B', 3='none'"),
+        ((np.where(np.arange(32) == 4, 0, x_cat).astype(np.int32), x_cont), "slot04 code 0"),
+        ((x_cat, np.where(np.arange(63) == 9, np.nan, x_cont)), r"scale10=nan is not finite; allowed range \[0\.4, 1\.5\]"),
+        ((x_cat, np.where(np.arange(63) == 0, 1.6, x_cont)), r"row 0: scale01=1\.6 is out of range"),
+    ]
+    for (a, b), pattern in cases:
+        with pytest.raises(ValueError, match=pattern):
+            dfs.evaluate_array(a, b)
+    with pytest.raises(TypeError, match="numpy arrays"):
+        dfs.evaluate_array(x_cat.tolist(), x_cont)
+
+
+def test_scenario_files_follow_the_contract(dfs_scenario):
+    import onnxruntime as ort
+
+    meta = json.loads((dfs_scenario / "meta.json").read_text())
+    assert [t["role"] for t in meta["targets"]] == ["objective", "test"]
+    assert json.loads((dfs_scenario / "encoding.json").read_text())["slot00"] == {"#na#": 0, "A": 1, "B": 2, "none": 3}
+    cs = json.loads((dfs_scenario / "config_space.json").read_text())
+    assert cs["json_format_version"] == 0.4
+    sess = ort.InferenceSession(str(dfs_scenario / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [(i.name, i.type) for i in sess.get_inputs()] == [("x_cat", "tensor(int32)"), ("x_cont", "tensor(double)")]
+    assert sess.get_inputs()[0].shape[1] == 32 and sess.get_inputs()[1].shape[1] == 63
+    out = sess.get_outputs()
+    assert len(out) == 1 and out[0].type == "tensor(double)" and out[0].shape[1] == 2
