@@ -1,0 +1,95 @@
+"""The ``smm-bench`` CLI end to end (as a subprocess, the way users run it) and the
+runtime's import hygiene (no torch / transformers / lightgbm / optuna)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HEAVY = ("torch", "transformers", "lightgbm", "optuna")
+
+
+def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "smm_bench_plugin.cli", *args], input=stdin, capture_output=True,
+                          text=True, timeout=300, env=dict(os.environ, COLUMNS="200"))
+
+
+def test_cli_import_list_info_evaluate(authors_ps, tmp_path):
+    res = _cli("list")
+    assert res.returncode == 0 and "no scenarios installed" in res.stdout
+    res = _cli("import-lightgbm", str(authors_ps), "--space", "ps")
+    assert res.returncode == 0, res.stderr
+    assert "imported scenario smm_ps" in res.stdout
+    res = _cli("list")
+    assert "smm_ps" in res.stdout and "user" in res.stdout
+    res = _cli("info", "smm_ps")
+    assert res.returncode == 0 and "gsm8k_ja" in res.stdout and "role=objective" in res.stdout and "2509.02555" in res.stdout
+
+    import smm_bench_plugin as smm
+
+    bench = smm.load("smm_ps")
+    configs = [dict(c) for c in bench.configspace.sample_configuration(3)]
+    expected = bench.evaluate(configs)
+    f = tmp_path / "c.json"
+    f.write_text(json.dumps(configs))
+    res = _cli("evaluate", "smm_ps", "--config", str(f))
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == expected  # JSON floats round-trip exactly
+    res = _cli("evaluate", "smm_ps", stdin=json.dumps(configs[1]))
+    assert json.loads(res.stdout) == [expected[1]]
+
+
+def test_cli_errors_are_one_clear_line(authors_ps):
+    assert _cli("import-lightgbm", str(authors_ps), "--space", "ps").returncode == 0
+    res = _cli("evaluate", "smm_ps", stdin=json.dumps({"w0_l00": 0.5}))
+    assert res.returncode == 1 and "missing hyperparameter(s) w0_l01" in res.stderr and "Traceback" not in res.stderr
+    res = _cli("evaluate", "smm_ps", stdin="{oops")
+    assert res.returncode == 1 and "not valid JSON" in res.stderr
+    res = _cli("info", "nope")
+    assert res.returncode == 1 and "no scenario 'nope'" in res.stderr
+    res = _cli("import-lightgbm", str(authors_ps), "--space", "dfs")
+    assert res.returncode == 1 and "Wrong --space" in res.stderr
+    res = _cli("import-lightgbm", str(authors_ps), "--space", "xx")
+    assert res.returncode == 2 and "invalid choice" in res.stderr
+
+
+def test_console_script_is_installed():
+    import shutil
+
+    exe = shutil.which("smm-bench")
+    if exe is None:
+        pytest.fail("the smm-bench console script is not on PATH; install the package (pip install -e .)")
+    res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0
+    for cmd in ("list", "info", "evaluate", "import-lightgbm"):
+        assert cmd in res.stdout
+
+
+def test_runtime_never_imports_heavy_layers(ps_scenario):
+    code = (
+        "import sys, json\n"
+        "import smm_bench_plugin as smm\n"
+        "from smm_bench_plugin import cli\n"
+        f"b = smm.load({str(ps_scenario)!r})\n"
+        "c = dict(b.configspace.get_default_configuration())\n"
+        "b.evaluate(c); b.objective(c)\n"
+        "smm.list_scenarios()\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout) == []
+    code = (
+        "import sys, json\n"
+        "from smm_bench_plugin.cli import main\n"
+        f"assert main(['info', {str(ps_scenario)!r}]) == 0\n"
+        "assert main(['list']) == 0\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout.splitlines()[-1]) == []
