@@ -1,0 +1,56 @@
+"""Training side -> scenario folder, through the runtime's own converter.
+
+Takes in-memory ``lightgbm.CVBooster`` objects (one per target), serialises them with
+``CVBooster.model_to_string()`` (the same JSON the authors' ``save_model`` files hold, each
+fold truncated at its best iteration exactly as ``CVBooster.predict`` would use it) and
+writes a scenario with :func:`smm_bench_plugin.convert.write_lightgbm_scenario`. LightGBM
+itself is never imported here; a parity check against it lives in :func:`max_abs_error`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from smm_bench_plugin.convert import write_lightgbm_scenario
+from smm_bench_plugin.lgbm_text import parse_cv_booster_json
+from smm_bench_plugin.scenario import Target
+
+__all__ = ["export_cv_boosters", "max_abs_error"]
+
+
+def export_cv_boosters(
+    folder: str | Path,
+    *,
+    name: str,
+    space: str,
+    models: Sequence[tuple[Target, Any]],
+    description: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    quality: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write scenario ``folder`` from ``(Target, CVBooster)`` pairs, in output-column order.
+
+    Features must follow the runtime layout: categorical codes 0..K-1 (choice order) then
+    the floats, each group in sorted-name order (see ``smm_bench_plugin.convert``).
+    """
+    targets = [(t, parse_cv_booster_json(cvb.model_to_string())[0]) for t, cvb in models]
+    return write_lightgbm_scenario(Path(folder), name=name, space=space, targets=targets,
+                                   description=description, provenance=provenance, quality=quality)
+
+
+def max_abs_error(folder: str | Path, models: Sequence[tuple[Target, Any]], X: np.ndarray) -> float:
+    """max |scenario - clipped CV mean| over rows ``X`` (learner layout), for export reports."""
+    from smm_bench_plugin import Benchmark
+
+    bench = Benchmark(folder)
+    n_cat = len(bench.cat_names)
+    out = bench.evaluate_array((X[:, :n_cat] + 1).astype(np.int32), np.ascontiguousarray(X[:, n_cat:]))
+    err = 0.0
+    for j, (t, cvb) in enumerate(models):
+        ref = np.array(cvb.predict(X)).mean(0).clip(t.lower, t.upper)
+        err = max(err, float(np.abs(out[:, j] - ref).max()))
+    return err
