@@ -28,12 +28,14 @@ class SyntheticEvaluator:
 
     Fault injection for executor tests: with ``crash_once_dir`` set, the first evaluation of a
     config whose ``crash_param`` value is below ``crash_below`` kills the whole process
-    (``os._exit``) after ``crash_delay`` seconds, and leaves a marker so a retry succeeds.
+    (``os._exit``) after ``crash_delay`` seconds, and leaves a marker so a retry succeeds
+    (``crash_every_time`` ignores the marker: a config that kills every worker).
     """
 
     def __init__(self, space: str = "ps", family_id: str = SYNTHETIC_FAMILY, n_objective: int = 64,
                  n_test: int = 32, delay: float = 0.0, crash_once_dir: str | None = None,
-                 crash_param: str | None = None, crash_below: float = 0.0, crash_delay: float = 0.2):
+                 crash_param: str | None = None, crash_below: float = 0.0, crash_delay: float = 0.2,
+                 crash_every_time: bool = False):
         self.space = space
         self.family_id = family_id
         self._space = load_space(space)
@@ -43,6 +45,7 @@ class SyntheticEvaluator:
         self.crash_param = crash_param or self._space.floats[0].name
         self.crash_below = crash_below
         self.crash_delay = crash_delay
+        self.crash_every_time = crash_every_time
         self.pid = os.getpid()
 
     def score(self, config: Config) -> float:
@@ -67,7 +70,7 @@ class SyntheticEvaluator:
         if self.crash_once_dir is None or float(config[self.crash_param]) >= self.crash_below:
             return
         marker = Path(self.crash_once_dir) / f"crashed-{config[self.crash_param]!r}"
-        if marker.exists():
+        if marker.exists() and not self.crash_every_time:
             return
         marker.touch()
         time.sleep(self.crash_delay)  # die mid-task, not before it started
