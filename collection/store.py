@@ -199,6 +199,7 @@ class ResultStore:
         self._lock_fd: int | None = None
         self._ids: set[str] = set()
         self._objective: dict[str, float] = {}
+        self._test: dict[str, float] = {}
         self._shards_since_compaction = 0
         try:
             if writable:
@@ -258,10 +259,11 @@ class ResultStore:
                              f"space={self.space.name!r}, family_id={self.family_id!r}")
 
     def _load_index(self) -> None:
-        table = self.read(columns=["config_id", "objective_acc"])
-        self._ids = set(table.column("config_id").to_pylist())
-        self._objective = dict(zip(table.column("config_id").to_pylist(),
-                                   table.column("objective_acc").to_pylist()))
+        table = self.read(columns=["config_id", "objective_acc", "test_acc"])
+        ids = table.column("config_id").to_pylist()
+        self._ids = set(ids)
+        self._objective = dict(zip(ids, table.column("objective_acc").to_pylist()))
+        self._test = dict(zip(ids, table.column("test_acc").to_pylist()))
 
     # -- queries ---------------------------------------------------------------------------
     def config_id(self, config: Mapping[str, object]) -> str:
@@ -276,6 +278,10 @@ class ResultStore:
     def objective_values(self) -> dict[str, float]:
         """config_id -> objective accuracy, for replaying a run into a fresh sampler."""
         return dict(self._objective)
+
+    def test_values(self) -> dict[str, float]:
+        """config_id -> test accuracy."""
+        return dict(self._test)
 
     def read(self, columns: Sequence[str] | None = None) -> pa.Table:
         """All rows, deduplicated by config_id. Retries if a compaction swaps files meanwhile."""
@@ -341,6 +347,7 @@ class ResultStore:
         _atomic_write_table(table, self.shard_dir / name)
         self._ids.update(ids)
         self._objective.update(zip(ids, table.column("objective_acc").to_pylist()))
+        self._test.update(zip(ids, table.column("test_acc").to_pylist()))
         self._shards_since_compaction += 1
         if self._shards_since_compaction >= COMPACT_EVERY:
             self.compact()

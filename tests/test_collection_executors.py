@@ -106,3 +106,16 @@ def test_ray_gives_up_after_max_retries(ray_local, tmp_path):
     with pytest.raises(RuntimeError, match="giving up"):
         list(ex.map_unordered(enumerate(configs(1))))
     ex.close()
+
+
+def test_collect_through_ray_equals_local(ray_local, tmp_path):
+    from smm_bench_collection import store as S
+    from smm_bench_collection.collect import collect
+
+    local = collect("ps", synthetic_spec("ps"), "cmaes", 20, tmp_path / "local", seed=4, progress=False)
+    remote = collect("ps", synthetic_spec("ps", delay=0.02), "cmaes", 20, tmp_path / "ray", seed=4,
+                     executor=RayExecutor(n_workers=2), progress=False)
+    assert local.rows_in_store == remote.rows_in_store == 20
+    a = {r["config_id"]: r["objective_acc"] for r in S.read_dataset(tmp_path / "local").to_pylist()}
+    b = {r["config_id"]: r["objective_acc"] for r in S.read_dataset(tmp_path / "ray").to_pylist()}
+    assert a == b

@@ -1,0 +1,209 @@
+"""The collection driver: sampler -> executor -> store, resumable by replay.
+
+``collect`` runs one sampler run (space, sampler, seed) for ``budget`` configurations and
+writes every evaluated configuration to the store the moment its result arrives.
+
+Resume = run the same command again. The sampler is rebuilt from its seed and replayed: each
+``ask()`` yields the same configs as before, those already in the store are not evaluated
+again, their stored objective accuracy is told instead, and the run continues on the same
+trajectory. Only configs that were in flight when the process died are evaluated again. The
+budget counts configs asked by this run (stored or new); raising it continues the run.
+Replay is exact as long as the sampler code, library versions and numeric libraries are the
+same; if a resumed run diverges, new configs are simply evaluated (nothing is mixed up, because
+rows are keyed by config id and carry sampler, seed and generation).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .executors import Executor, LocalExecutor, make_executor
+from .samplers import SAMPLERS, make_sampler
+from .space import load_space
+from .store import Record, ResultStore, RowMeta
+from .types import EvaluatorFactory, EvaluatorSpec
+
+
+@dataclass
+class CollectSummary:
+    out_dir: str
+    space: str
+    family_id: str
+    sampler: str
+    seed: int
+    budget: int
+    asked: int  # configs asked by this run (= budget unless the run was interrupted)
+    evaluated: int  # evaluated in this call
+    reused: int  # taken from the store (resume, or the same config seen in another run)
+    generations: int
+    best_objective: float
+    best_test: float  # test accuracy of the config with the best objective
+    seconds: float
+    rows_in_store: int
+
+
+class _Progress:
+    """rich progress bar: configs done / budget, configs/s of real evaluations, ETA, best so far."""
+
+    def __init__(self, enabled: bool, budget: int, label: str):
+        self.enabled = enabled
+        self._start = time.perf_counter()
+        self._evaluated = 0
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self._bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+            TextColumn("best {task.fields[best]}"),
+        )
+        self._task = self._bar.add_task(label, total=budget, rate="-- cfg/s", best="--")
+
+    def __enter__(self):
+        if self.enabled:
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self._bar.__exit__(*exc)
+
+    def advance(self, n: int, evaluated: int, best: float, best_test: float) -> None:
+        self._evaluated += evaluated
+        if not self.enabled:
+            return
+        elapsed = max(time.perf_counter() - self._start, 1e-9)
+        self._bar.update(self._task, advance=n, rate=f"{self._evaluated / elapsed:.2f} cfg/s",
+                         best=f"{best:.3f} (test {best_test:.3f})" if best >= 0 else "--")
+
+
+def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, budget: int,
+            out_dir: str | Path, seed: int = 0, executor: Executor | None = None,
+            progress: bool = True, sampler_kwargs: dict[str, Any] | None = None) -> CollectSummary:
+    """Run (or resume) one sampler run of ``budget`` configs; every config is evaluated on both sets."""
+    start = time.perf_counter()
+    space_obj = load_space(space)
+    if family_factory.space != space_obj.name:
+        raise ValueError(f"factory evaluates space {family_factory.space!r}, not {space_obj.name!r}")
+    if sampler_name not in SAMPLERS:
+        raise ValueError(f"unknown sampler {sampler_name!r}; choose from {SAMPLERS}")
+    if budget < 0:
+        raise ValueError("budget must be >= 0")
+    executor = executor or LocalExecutor()
+    sampler = make_sampler(sampler_name, space_obj, seed, **(sampler_kwargs or {}))
+    store = ResultStore(out_dir, space_obj, family_factory.family_id)
+    known = store.objective_values()
+    test_of = store.test_values()
+    asked = evaluated = reused = generation = 0
+    best, best_test = -1.0, -1.0
+    started = False
+    label = f"{space_obj.name}/{sampler_name}/seed {seed}"
+    try:
+        with _Progress(progress, budget, label) as bar:
+            while asked < budget:
+                configs = sampler.ask()
+                take = configs[: budget - asked]  # the last round may be cut by the budget
+                ids = [store.config_id(c) for c in take]
+                todo, seen = [], set()
+                for index, (config, cid) in enumerate(zip(take, ids)):
+                    if cid not in known and cid not in seen:
+                        todo.append((index, config))
+                        seen.add(cid)
+                n_reused = len(take) - len(todo)
+                reused += n_reused
+                for cid in ids:
+                    if cid in known and cid not in seen and known[cid] > best:
+                        best, best_test = known[cid], test_of[cid]
+                bar.advance(n_reused, 0, best, best_test)
+                if todo and not started:
+                    executor.start(family_factory)  # lazily: a finished run needs no workers
+                    started = True
+                for index, config, result in (executor.map_unordered(todo) if todo else ()):
+                    meta = RowMeta(sampler_name, seed, generation, index)
+                    store.append([Record(config, result, meta)])
+                    cid = ids[index]
+                    known[cid] = result.objective.accuracy
+                    test_of[cid] = result.test.accuracy
+                    evaluated += 1
+                    if result.objective.accuracy > best:
+                        best, best_test = result.objective.accuracy, result.test.accuracy
+                    bar.advance(1, 1, best, best_test)
+                asked += len(take)
+                if len(take) == len(configs):
+                    sampler.tell(configs, [known[cid] for cid in ids])
+                generation += 1
+            store.compact()
+    finally:
+        store.close()
+        if started:
+            executor.close()
+    return CollectSummary(
+        out_dir=str(out_dir), space=space_obj.name, family_id=family_factory.family_id, sampler=sampler_name,
+        seed=seed, budget=budget, asked=asked, evaluated=evaluated, reused=reused, generations=generation,
+        best_objective=best, best_test=best_test, seconds=time.perf_counter() - start,
+        rows_in_store=len(known),
+    )
+
+
+# --- families and the CLI entry point ------------------------------------------------------
+
+def build_merge_evaluator(space: str, family: str, gsm8k_ja: str | None = None, mgsm_ja: str | None = None,
+                          **evaluator_kwargs):
+    """Build the real merge-and-generate evaluator (``evaluate.MergeEvaluator``) in a worker."""
+    from .evaluate import MergeEvaluator
+
+    return MergeEvaluator(space, resolve_family(space, family, gsm8k_ja, mgsm_ja), **evaluator_kwargs)
+
+
+def resolve_family(space: str, family: str, gsm8k_ja: str | None = None, mgsm_ja: str | None = None):
+    """``"mini"`` -> the mini twin; ``"hf"`` -> the paper's 7B models; otherwise comma-separated
+    model ids or folders: PS ``base,ja_source,math_source``, DFS ``model_A,model_B``."""
+    from . import family as fam
+
+    if family == "mini":
+        return fam.mini_family()
+    if family == "hf":
+        ps, dfs = (fam.PS_7B, None) if space == "ps" else (None, fam.DFS_7B)
+    else:
+        ids = [s.strip() for s in family.split(",") if s.strip()]
+        if space == "ps":
+            if len(ids) != 3:
+                raise ValueError("PS family needs 3 comma-separated models: base,ja_source,math_source")
+            ps, dfs = {"base": ids[0], "sources": ids[1:]}, None
+        else:
+            if len(ids) != 2:
+                raise ValueError("DFS family needs 2 comma-separated models: model_A,model_B")
+            ps, dfs = None, {"A": ids[0], "B": ids[1]}
+    return fam.hf_family(ps=ps, dfs=dfs, gsm8k_ja=gsm8k_ja, mgsm_ja=mgsm_ja)
+
+
+def family_factory(space: str, family: str, gsm8k_ja: str | None = None, mgsm_ja: str | None = None,
+                   **evaluator_kwargs) -> EvaluatorFactory:
+    """A picklable factory for ``family``. ``"synthetic"`` is the infrastructure dry-run stand-in.
+
+    The family is resolved once in the driver to learn its ``family_id`` (tokenizer and item
+    lists only: model weights are loaded lazily, in the workers).
+    """
+    if family == "synthetic":
+        from .synthetic import synthetic_spec
+
+        return synthetic_spec(space)
+    family_id = resolve_family(space, family, gsm8k_ja, mgsm_ja).family_id
+    return EvaluatorSpec(space=space, family_id=family_id,
+                         target="smm_bench_collection.collect:build_merge_evaluator",
+                         kwargs={"space": space, "family": family, "gsm8k_ja": gsm8k_ja, "mgsm_ja": mgsm_ja,
+                                 **evaluator_kwargs})
+
+
+def cli_collect(space: str, family: str, sampler: str, budget: int, out: str | Path, executor: str = "local",
+                seed: int = 0, workers: int | None = None, gsm8k_ja: str | None = None,
+                mgsm_ja: str | None = None, progress: bool = True) -> CollectSummary:
+    """Backend of ``smm-bench collect``; arguments mirror the CLI flags one to one."""
+    if space not in ("ps", "dfs"):
+        raise ValueError("--space must be 'ps' or 'dfs'")
+    factory = family_factory(space, family, gsm8k_ja, mgsm_ja)
+    ex = make_executor(executor, **({"n_workers": workers} if executor == "ray" and workers else {}))
+    return collect(space, factory, sampler, budget, out, seed=seed, executor=ex, progress=progress)
