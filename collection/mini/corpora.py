@@ -20,10 +20,11 @@ expert's computation and the Japanese expert's language solves it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Callable, Iterator
 
 import numpy as np
+
+from ..datasets import Item
 
 QA_FORMAT = "Q:{question}\nA:"
 """Prompt template of the mini family (the analog of the 7B instruction template)."""
@@ -36,14 +37,6 @@ JA_NAMES = ["たろう", "はなこ", "けんた", "ゆうき", "さくら", "�
 JA_OBJECTS = ["りんご", "みかん", "ペン", "ほん", "ボール", "たまご"]
 JA_COLORS = {"りんご": "あか", "みかん": "オレンジ", "ペン": "あお", "ほん": "みどり",
              "ボール": "くろ", "たまご": "しろ"}
-
-
-@dataclass(frozen=True)
-class Item:
-    """One evaluation item: the question and the gold number (SPEC §3 fields)."""
-
-    question: str
-    answer_number: float
 
 
 def _pick(rng: np.random.Generator, xs: list[str]) -> str:

@@ -29,14 +29,14 @@ from transformers import MistralConfig, MistralForCausalLM
 from . import corpora
 from .tokenizer import build_tokenizer
 
-MODEL_DIMS = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=32, num_attention_heads=4,
+MODEL_DIMS = dict(hidden_size=32, intermediate_size=96, num_hidden_layers=32, num_attention_heads=4,
                   num_key_value_heads=2, max_position_embeddings=256, rope_theta=10000.0,
                   tie_word_embeddings=False, sliding_window=None)
 """Dims of the mini family: 32 decoder layers like Mistral-7B, so both search spaces keep their size."""
 
 STAGES = {
     #        steps  batch  seq  lr     warmup
-    "base": (4000, 32, 128, 2e-3, 200),
+    "base": (5000, 32, 128, 3e-3, 200),
     "math": (1200, 32, 0, 1e-3, 50),
     "ja": (1200, 32, 0, 1e-3, 50),
 }

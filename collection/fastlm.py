@@ -1,0 +1,203 @@
+"""An inference-only Mistral forward pass over an explicit layer path, for the mini family's speed.
+
+A true mini evaluation decodes ~400 short answers through a 32- to 64-layer model. With
+Hugging Face modules most of that time is Python and per-op overhead (mask building, module
+calls, rotary tables per layer), not arithmetic. This engine does the same arithmetic as
+``MistralForCausalLM`` (pre-norm RMSNorm, grouped-query attention with rotary embeddings,
+SwiGLU MLP) with fused q/k/v and gate/up matrices, one precomputed rotary table, one
+preallocated KV cache per path position, and the DFS input scale folded in.
+
+It is a *speed path*: tests check it against the Hugging Face model (same greedy tokens,
+logits within float32 round-off), and the evaluator uses one engine for a whole dataset so
+results stay bit-identical run to run. The 7B path keeps the Hugging Face model.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from .generate import left_pad
+
+
+@dataclass
+class LayerWeights:
+    """One decoder layer's matrices, fused: qkv [(H+2K)*d, D], o [D, H*d], gate_up [2I, D], down [D, I]."""
+
+    qkv: torch.Tensor
+    o: torch.Tensor
+    gate_up: torch.Tensor
+    down: torch.Tensor
+    norm_in: torch.Tensor
+    norm_post: torch.Tensor
+
+    @classmethod
+    def from_hf(cls, layer) -> "LayerWeights":
+        a, m = layer.self_attn, layer.mlp
+        return cls(
+            qkv=torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).detach(),
+            o=a.o_proj.weight.detach(),
+            gate_up=torch.cat([m.gate_proj.weight, m.up_proj.weight]).detach(),
+            down=m.down_proj.weight.detach(),
+            norm_in=layer.input_layernorm.weight.detach(),
+            norm_post=layer.post_attention_layernorm.weight.detach(),
+        )
+
+    @classmethod
+    def views_of(cls, layer) -> "LayerWeights":
+        """Fused matrices as *views* when q/k/v and gate/up are adjacent in memory (the PS merge buffer).
+
+        Then rewriting the buffer in place updates these weights with no copy at all.
+        """
+        a, m = layer.self_attn, layer.mlp
+
+        def adjacent(*ws):
+            first = ws[0]
+            n = sum(w.shape[0] for w in ws)
+            if any(w.data_ptr() != first.data_ptr() + sum(v.numel() for v in ws[:i]) * first.element_size()
+                   for i, w in enumerate(ws)):
+                return torch.cat(ws)
+            return first.detach().as_strided((n, first.shape[1]), (first.shape[1], 1))
+
+        return cls(qkv=adjacent(a.q_proj.weight, a.k_proj.weight, a.v_proj.weight), o=a.o_proj.weight.detach(),
+                   gate_up=adjacent(m.gate_proj.weight, m.up_proj.weight), down=m.down_proj.weight.detach(),
+                   norm_in=layer.input_layernorm.weight.detach(),
+                   norm_post=layer.post_attention_layernorm.weight.detach())
+
+
+class FastMistral:
+    """Greedy decoding with ``MistralForCausalLM`` arithmetic over any list of layers (see module doc)."""
+
+    def __init__(self, model, max_positions: int = 256):
+        cfg = model.config
+        self.n_heads = cfg.num_attention_heads
+        self.n_kv = cfg.num_key_value_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.eps = cfg.rms_norm_eps
+        self.embed = model.model.embed_tokens.weight.detach()
+        self.norm = model.model.norm.weight.detach()
+        self.lm_head = model.lm_head.weight.detach()
+        theta = getattr(cfg, "rope_theta", None) or cfg.rope_parameters["rope_theta"]
+        inv_freq = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float) / self.head_dim))
+        freqs = torch.arange(max_positions, dtype=torch.float)[:, None] * inv_freq
+        emb = torch.cat((freqs, freqs), -1)
+        self.cos, self.sin = emb.cos(), emb.sin()
+
+    def _rms(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return w * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps))
+
+    def _rope(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        half = x.shape[-1] // 2
+        rot = torch.cat((-x[..., half:], x[..., :half]), -1)
+        return x * cos + rot * sin
+
+    def _attention(self, q, k, v, mask):
+        """Grouped-query attention written as two batched matmuls.
+
+        Why not ``scaled_dot_product_attention``: on CPU with a boolean mask and one query per row
+        (decoding) it costs milliseconds of overhead per call for microseconds of arithmetic.
+        """
+        B, H, T, d = q.shape
+        K = k.shape[1]
+        g = q.view(B, K, H // K * T, d) if T == 1 else q.view(B, K, H // K, T, d)
+        if T == 1:
+            scores = g @ k.transpose(-1, -2) * (d ** -0.5)  # [B, K, G, L]
+            scores = scores.masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
+            return (scores.softmax(-1) @ v).view(B, H, 1, d)
+        scores = g @ k.transpose(-1, -2).unsqueeze(2) * (d ** -0.5)  # [B, K, G, T, L]
+        scores = scores.masked_fill(~mask.view(B, 1, 1, T, -1), float("-inf"))
+        return (scores.softmax(-1) @ v.unsqueeze(2)).view(B, H, T, d)
+
+    def _layer(self, x, lw: LayerWeights, scale: float, cos, sin, kcache, vcache, start, mask):
+        """One decoder layer on x [B, T, D]; writes this step's keys/values at ``start`` in the caches."""
+        if scale != 1.0:
+            x = x * scale
+        B, T, _ = x.shape
+        H, K, d = self.n_heads, self.n_kv, self.head_dim
+        qkv = self._rms(x, lw.norm_in) @ lw.qkv.T
+        q = qkv[..., : H * d].view(B, T, H, d).transpose(1, 2)
+        k = qkv[..., H * d: (H + K) * d].view(B, T, K, d).transpose(1, 2)
+        v = qkv[..., (H + K) * d:].view(B, T, K, d).transpose(1, 2)
+        q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
+        kcache[:, :, start:start + T] = k
+        vcache[:, :, start:start + T] = v
+        end = start + T
+        attn = self._attention(q, kcache[:, :, :end], vcache[:, :, :end], mask)
+        x = x + attn.transpose(1, 2).reshape(B, T, H * d) @ lw.o.T
+        gu = self._rms(x, lw.norm_post) @ lw.gate_up.T
+        g, u = gu.chunk(2, -1)
+        return x + (F.silu(g) * u) @ lw.down.T
+
+    @torch.no_grad()
+    def logits(self, layers: Sequence[LayerWeights], scales: Sequence[float], ids: torch.Tensor,
+               att: torch.Tensor) -> torch.Tensor:
+        """Logits of every position of left-padded ``ids`` (for tests against the HF model)."""
+        B, T = ids.shape
+        pos = (att.cumsum(1) - 1).clamp(min=0)
+        cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]
+        mask = self._prefill_mask(att)
+        x = self.embed[ids]
+        for lw, sc in zip(layers, scales):
+            kc = torch.empty(B, self.n_kv, T, self.head_dim)
+            vc = torch.empty_like(kc)
+            x = self._layer(x, lw, sc, cos, sin, kc, vc, 0, mask)
+        return self._rms(x, self.norm) @ self.lm_head.T
+
+    @staticmethod
+    def _prefill_mask(att: torch.Tensor) -> torch.Tensor:
+        """Causal AND key-is-real, plus each query sees itself (pad queries would otherwise be all-masked: NaN)."""
+        T = att.shape[1]
+        causal = torch.ones(T, T, dtype=torch.bool).tril()
+        mask = causal[None] & att.bool()[:, None, :]
+        return (mask | torch.eye(T, dtype=torch.bool)[None])[:, None]
+
+    @torch.no_grad()
+    def generate(self, layers: Sequence[LayerWeights], scales: Sequence[float], rows: Sequence[Sequence[int]],
+                 max_new_tokens: int, stop_ids: Sequence[int], pad_id: int) -> list[list[int]]:
+        """Greedy continuation of each row until a stop token (not returned) or ``max_new_tokens``."""
+        if not rows:
+            return []
+        ids, att = left_pad(rows, pad_id)
+        B, T = ids.shape
+        total = T + max_new_tokens
+        n = len(layers)
+        kc = torch.empty(n, B, self.n_kv, total, self.head_dim)
+        vc = torch.empty_like(kc)
+        pos = (att.cumsum(1) - 1).clamp(min=0)
+        cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]
+        mask = self._prefill_mask(att)
+        x = self.embed[ids]
+        for i, (lw, sc) in enumerate(zip(layers, scales)):
+            x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], 0, mask)
+        last = self._rms(x[:, -1], self.norm) @ self.lm_head.T
+        key_ok = torch.cat([att.bool(), torch.zeros(B, max_new_tokens, dtype=torch.bool)], 1)
+        next_pos = pos[:, -1] + 1
+        stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
+        alive = torch.arange(B)  # original row of each batch row
+        running = torch.ones(B, dtype=torch.bool)  # batch rows still writing
+        out: list[list[int]] = [[] for _ in rows]
+        for step in range(max_new_tokens):
+            nxt = last.argmax(-1)
+            running &= ~torch.isin(nxt, stop)
+            for r, t in zip(alive[running].tolist(), nxt[running].tolist()):
+                out[r].append(t)
+            if not bool(running.any()) or step == max_new_tokens - 1:
+                break
+            if 2 * int(running.sum()) <= len(running):
+                # compact when half the batch has finished: copying the caches costs as much as a
+                # few steps, so it pays only when it removes many rows
+                keep = running.nonzero().squeeze(1)
+                alive, nxt, next_pos, key_ok = alive[keep], nxt[keep], next_pos[keep], key_ok[keep]
+                kc, vc, running = kc[:, keep], vc[:, keep], running[keep]
+            cur = T + step
+            key_ok[:, cur] = True
+            mask = key_ok[:, None, None, : cur + 1]
+            cos, sin = self.cos[next_pos][:, None, None], self.sin[next_pos][:, None, None]
+            x = self.embed[nxt][:, None]
+            for i, (lw, sc) in enumerate(zip(layers, scales)):
+                x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], cur, mask)
+            last = self._rms(x[:, -1], self.norm) @ self.lm_head.T
+            next_pos = next_pos + 1
+        return out
