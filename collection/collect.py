@@ -11,16 +11,26 @@ budget counts configs asked by this run (stored or new); raising it continues th
 Replay is exact as long as the sampler code, library versions and numeric libraries are the
 same; if a resumed run diverges, new configs are simply evaluated (nothing is mixed up, because
 rows are keyed by config id and carry sampler, seed and generation).
+
+Replaying TPE costs as much sampling time as the original run (Optuna's TPE is O(n) per trial),
+so after every ``tell`` the driver also writes a sampler checkpoint
+(``samplers/<sampler>-seed<seed>.pkl``, atomic, pickle: only resume folders you wrote). Resume
+starts from it and replays only the rounds after it; a missing or unreadable checkpoint just
+means a longer replay. Checkpoint and replay give the same trajectory (tested).
 """
 from __future__ import annotations
 
+import os
+import pickle
 import time
+import uuid
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .executors import Executor, LocalExecutor, make_executor
-from .samplers import SAMPLERS, make_sampler
+from .samplers import SAMPLERS, Sampler, make_sampler, sampler_from_state
 from .space import load_space
 from .store import Record, ResultStore, RowMeta
 from .types import EvaluatorFactory, EvaluatorSpec
@@ -80,9 +90,43 @@ class _Progress:
                          best=f"{best:.3f} (test {best_test:.3f})" if best >= 0 else "--")
 
 
+CHECKPOINT_DIR = "samplers"
+CHECKPOINT_FORMAT = 1
+
+
+def _checkpoint_path(out_dir: str | Path, sampler_name: str, seed: int) -> Path:
+    return Path(out_dir) / CHECKPOINT_DIR / f"{sampler_name}-seed{seed}.pkl"
+
+
+def _write_checkpoint(path: Path, key: dict, sampler: Sampler, asked: int, generation: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = pickle.dumps({**key, "format": CHECKPOINT_FORMAT, "asked": asked, "generation": generation,
+                            "state": sampler.state_dict()}, protocol=pickle.HIGHEST_PROTOCOL)
+    tmp = path.with_name(f".tmp-{uuid.uuid4().hex}")
+    with open(tmp, "wb") as f:
+        f.write(payload)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _read_checkpoint(path: Path, key: dict) -> tuple[Sampler, int, int] | None:
+    if not path.exists():
+        return None
+    try:
+        data = pickle.loads(path.read_bytes())
+        if data.get("format") != CHECKPOINT_FORMAT or any(data.get(k) != v for k, v in key.items()):
+            raise ValueError("checkpoint belongs to another run")
+        return sampler_from_state(data["state"]), int(data["asked"]), int(data["generation"])
+    except Exception as exc:  # noqa: BLE001 - a checkpoint is only a shortcut
+        warnings.warn(f"ignoring sampler checkpoint {path} ({exc}); replaying the run instead")
+        return None
+
+
 def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, budget: int,
             out_dir: str | Path, seed: int = 0, executor: Executor | None = None,
-            progress: bool = True, sampler_kwargs: dict[str, Any] | None = None) -> CollectSummary:
+            progress: bool = True, sampler_kwargs: dict[str, Any] | None = None,
+            checkpoint: bool = True) -> CollectSummary:
     """Run (or resume) one sampler run of ``budget`` configs; every config is evaluated on both sets."""
     start = time.perf_counter()
     space_obj = load_space(space)
@@ -93,16 +137,26 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
     if budget < 0:
         raise ValueError("budget must be >= 0")
     executor = executor or LocalExecutor()
-    sampler = make_sampler(sampler_name, space_obj, seed, **(sampler_kwargs or {}))
-    store = ResultStore(out_dir, space_obj, family_factory.family_id)
+    store = ResultStore(out_dir, space_obj, family_factory.family_id)  # takes the folder's writer lock
     known = store.objective_values()
     test_of = store.test_values()
     asked = evaluated = reused = generation = 0
-    best, best_test = -1.0, -1.0
+    ckpt_path = _checkpoint_path(out_dir, sampler_name, seed)
+    ckpt_key = {"sampler": sampler_name, "seed": seed, "space": space_obj.name,
+                "family_id": family_factory.family_id, "sampler_kwargs": dict(sampler_kwargs or {})}
+    restored = _read_checkpoint(ckpt_path, ckpt_key) if checkpoint else None
+    if restored is not None:
+        sampler, asked, generation = restored
+        asked = min(asked, budget)
+        reused = asked
+    else:
+        sampler = make_sampler(sampler_name, space_obj, seed, **(sampler_kwargs or {}))
+    best, best_test = _best_of_run(store, sampler_name, seed, generation)
     started = False
     label = f"{space_obj.name}/{sampler_name}/seed {seed}"
     try:
         with _Progress(progress, budget, label) as bar:
+            bar.advance(asked, 0, best, best_test)
             while asked < budget:
                 configs = sampler.ask()
                 take = configs[: budget - asked]  # the last round may be cut by the budget
@@ -132,9 +186,11 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
                         best, best_test = result.objective.accuracy, result.test.accuracy
                     bar.advance(1, 1, best, best_test)
                 asked += len(take)
+                generation += 1
                 if len(take) == len(configs):
                     sampler.tell(configs, [known[cid] for cid in ids])
-                generation += 1
+                    if checkpoint:
+                        _write_checkpoint(ckpt_path, ckpt_key, sampler, asked, generation)
             store.compact()
     finally:
         store.close()
@@ -146,6 +202,18 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
         best_objective=best, best_test=best_test, seconds=time.perf_counter() - start,
         rows_in_store=len(known),
     )
+
+
+def _best_of_run(store: ResultStore, sampler_name: str, seed: int, generations: int) -> tuple[float, float]:
+    """Best objective (and its test accuracy) among stored rows of the restored rounds."""
+    if generations == 0:
+        return -1.0, -1.0
+    rows = store.read(columns=["sampler", "run_seed", "generation", "objective_acc", "test_acc"]).to_pylist()
+    mine = [r for r in rows if r["sampler"] == sampler_name and r["run_seed"] == seed and r["generation"] < generations]
+    if not mine:
+        return -1.0, -1.0
+    top = max(mine, key=lambda r: r["objective_acc"])
+    return top["objective_acc"], top["test_acc"]
 
 
 # --- families and the CLI entry point ------------------------------------------------------

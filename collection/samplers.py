@@ -20,6 +20,7 @@ on DFS a categorical with K choices is a float u in [0, 1] read as choice ``min(
 from __future__ import annotations
 
 import logging
+import pickle
 import math
 import warnings
 from abc import ABC, abstractmethod
@@ -87,6 +88,12 @@ class Sampler(ABC):
         self._pending = None
         self._pending_order = []
         self.generation += 1
+
+    def state_dict(self) -> bytes:
+        """The exact sampler state (pickle) between rounds; see :func:`sampler_from_state`."""
+        if self._pending is not None:
+            raise RuntimeError("state_dict() between ask() and tell() is not supported")
+        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
 
     @abstractmethod
     def _ask_batch(self) -> tuple[list[object], list[Config]]: ...
@@ -178,6 +185,24 @@ class _UnitCubeCodec:
         return dict(sorted(config.items()))
 
 
+def _optimizer_state(optimizer) -> dict:
+    """Exact state of a ``cmaes`` optimizer. Its own pickling drops the RNG (re-seeded at random
+    on load) and stores C as a triangle, which would break bit-exact resumption."""
+    state = dict(optimizer.__dict__)
+    state["_rng"] = optimizer._rng.get_state()
+    return {"cls": type(optimizer), "state": state}
+
+
+def _optimizer_from_state(saved: dict):
+    optimizer = saved["cls"].__new__(saved["cls"])
+    state = dict(saved["state"])
+    rng = np.random.RandomState()
+    rng.set_state(state.pop("_rng"))
+    optimizer.__dict__.update(state)
+    optimizer._rng = rng
+    return optimizer
+
+
 class _CMAFamily(Sampler):
     optimizer_cls_name = "CMA"
 
@@ -207,6 +232,16 @@ class _CMAFamily(Sampler):
     def _tell_batch(self, internals, configs, values):
         # cmaes minimises; accuracies are maximised.
         self._optimizer.tell([(x, -v) for x, v in zip(internals, values)])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_optimizer"] = _optimizer_state(self._optimizer)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        state["_optimizer"] = _optimizer_from_state(state["_optimizer"])
+        self.__dict__.update(state)
 
 
 class CMASampler(_CMAFamily):
@@ -256,6 +291,16 @@ class CatCMASampler(Sampler):
 
     def _tell_batch(self, internals, configs, values):
         self._optimizer.tell([((x, c), -v) for (x, c), v in zip(internals, values)])
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_optimizer"] = _optimizer_state(self._optimizer)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        state["_optimizer"] = _optimizer_from_state(state["_optimizer"])
+        self.__dict__.update(state)
 
 
 # Optuna TPESampler settings as Optuna 3.x/4.x used them by default in 2024. Optuna 5 switched
@@ -340,3 +385,11 @@ def make_sampler(name: str, space: Space | str, seed: int, **kwargs) -> Sampler:
     except KeyError:
         raise ValueError(f"unknown sampler {name!r}; choose from {SAMPLERS}") from None
     return cls(space, seed, **kwargs)
+
+
+def sampler_from_state(data: bytes) -> Sampler:
+    """Restore :meth:`Sampler.state_dict` output. Pickle: only load checkpoints you wrote."""
+    sampler = pickle.loads(data)
+    if not isinstance(sampler, Sampler):
+        raise TypeError("not a sampler checkpoint")
+    return sampler

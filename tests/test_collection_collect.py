@@ -36,13 +36,16 @@ def test_collect_writes_budget_rows_with_both_sets(tmp_path):
     assert S.validate(tmp_path).ok
 
 
-@pytest.mark.parametrize("sampler", ["cmaes", "tpe", "random_modelwise"])
-def test_resume_continues_the_same_run(tmp_path, sampler):
+@pytest.mark.parametrize("sampler, checkpoint", [("cmaes", True), ("cmaes", False), ("tpe", True),
+                                                 ("tpe", False), ("random_modelwise", True)])
+def test_resume_continues_the_same_run(tmp_path, sampler, checkpoint):
+    """Resume from the sampler checkpoint or by pure replay: same rows as one uninterrupted run."""
     full = collect("ps", synthetic_spec("ps"), sampler, 40, tmp_path / "full", seed=3, progress=False)
-    part = collect("ps", synthetic_spec("ps"), sampler, 18, tmp_path / "split", seed=3, progress=False)
-    again = collect("ps", synthetic_spec("ps"), sampler, 18, tmp_path / "split", seed=3, progress=False)
+    kw = dict(seed=3, progress=False, checkpoint=checkpoint)
+    collect("ps", synthetic_spec("ps"), sampler, 18, tmp_path / "split", **kw)
+    again = collect("ps", synthetic_spec("ps"), sampler, 18, tmp_path / "split", **kw)
     assert again.evaluated == 0 and again.reused == 18
-    rest = collect("ps", synthetic_spec("ps"), sampler, 40, tmp_path / "split", seed=3, progress=False)
+    rest = collect("ps", synthetic_spec("ps"), sampler, 40, tmp_path / "split", **kw)
     assert rest.evaluated == 22 and rest.reused == 18
     a, b = rows_by_id(tmp_path / "full"), rows_by_id(tmp_path / "split")
     assert set(a) == set(b) and len(a) == 40
@@ -80,6 +83,18 @@ def test_sigkill_mid_collection_then_resume(tmp_path):
     assert set(rows_by_id(root)) == set(rows_by_id(tmp_path / "ref"))
     assert S.validate(root).ok
     assert 0 < partial < 60
+
+
+def test_corrupt_checkpoint_falls_back_to_replay(tmp_path):
+    from smm_bench_collection.collect import _checkpoint_path
+
+    collect("ps", synthetic_spec("ps"), "cmaes", 20, tmp_path / "a", seed=1, progress=False)
+    _checkpoint_path(tmp_path / "a", "cmaes", 1).write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="replaying"):
+        resumed = collect("ps", synthetic_spec("ps"), "cmaes", 40, tmp_path / "a", seed=1, progress=False)
+    assert resumed.evaluated == 20
+    collect("ps", synthetic_spec("ps"), "cmaes", 40, tmp_path / "b", seed=1, progress=False)
+    assert set(rows_by_id(tmp_path / "a")) == set(rows_by_id(tmp_path / "b"))
 
 
 def test_mismatches_are_refused(tmp_path):

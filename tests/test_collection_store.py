@@ -143,12 +143,12 @@ CHILD = textwrap.dedent("""
 
 def test_sigkill_at_random_moments_then_resume(tmp_path):
     root = tmp_path / "store"
-    n_planned = 250
+    n_planned = 200
     cmd = [sys.executable, "-c", CHILD, str(root), str(n_planned)]
     rng = random.Random(0)
     kills = 0
     attempts = 0
-    while kills < 22 and attempts < 60:
+    while kills < 21 and attempts < 60:
         attempts += 1
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout.readline().startswith("READY")  # store opened: now the writes begin
