@@ -227,12 +227,15 @@ def build_merge_evaluator(space: str, family: str, gsm8k_ja: str | None = None, 
 
 
 def resolve_family(space: str, family: str, gsm8k_ja: str | None = None, mgsm_ja: str | None = None):
-    """``"mini"`` -> the mini twin; ``"hf"`` -> the paper's 7B models; otherwise comma-separated
-    model ids or folders: PS ``base,ja_source,math_source``, DFS ``model_A,model_B``."""
+    """``"mini"`` -> the mini twin (``"mini:<models dir>"`` for another copy of it); ``"hf"`` -> the
+    paper's 7B models; otherwise comma-separated model ids or folders: PS
+    ``base,ja_source,math_source``, DFS ``model_A,model_B``."""
     from . import family as fam
 
     if family == "mini":
         return fam.mini_family()
+    if family.startswith("mini:"):
+        return fam.mini_family(models_dir=family[len("mini:"):])
     if family == "hf":
         ps, dfs = (fam.PS_7B, None) if space == "ps" else (None, fam.DFS_7B)
     else:

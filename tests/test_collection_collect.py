@@ -113,3 +113,21 @@ def test_cli_collect_synthetic(tmp_path):
     assert family_factory("ps", "synthetic").family_id == "synthetic-v1"
     with pytest.raises(ValueError):
         cli_collect("xx", "synthetic", "random", 1, tmp_path / "x", progress=False)
+
+
+@pytest.mark.parametrize("space", ["ps", "dfs"])
+def test_cli_collect_with_the_real_merge_evaluator(tmp_path, space):
+    """Integration: the real merge-and-generate evaluator on a tiny random mini-format family."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    from tiny_family import make_tiny_family
+
+    models = make_tiny_family(tmp_path / "family")
+    summary = cli_collect(space, f"mini:{models}", "random", 2, tmp_path / "out", seed=0, progress=False)
+    assert summary.rows_in_store == 2 and summary.evaluated == 2
+    assert summary.family_id.startswith("mini-")
+    report = S.validate(tmp_path / "out")
+    assert report.ok, report.errors
+    row = S.read_dataset(tmp_path / "out").to_pylist()[0]
+    assert row["objective_n_items"] > 0 and row["test_n_items"] > 0
+    assert set(__import__("json").loads(row["timings"])) >= {"merge", "generate", "judge"}
