@@ -13,6 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,12 +68,27 @@ def staging_folder(root: Path | None = None) -> Iterator[Path]:
         shutil.rmtree(path, ignore_errors=True)
 
 
+_STALE_SECONDS = 24 * 3600
+
+
+def _remove_stale(root: Path) -> None:
+    """Drop staging/trash folders left by killed processes (older than a day; never listed)."""
+    now = time.time()
+    for p in root.glob(".staging-*"):
+        with contextlib.suppress(OSError):
+            if now - p.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(p, ignore_errors=True)
+    for p in root.glob(".trash-*"):
+        shutil.rmtree(p, ignore_errors=True)
+
+
 def install(staging: Path, name: str, *, force: bool = False, root: Path | None = None) -> Path:
     """Move a complete staging folder to ``<scenarios>/<name>`` atomically, under the lock."""
     check_name(name)
     root = root or user_scenarios_dir()
     final = root / name
     with scenario_lock(root):
+        _remove_stale(root)
         if final.exists():
             if not force:
                 raise FileExistsError(f"scenario {name!r} already exists at {final}; pass force=True "

@@ -197,3 +197,23 @@ def test_scenario_files_follow_the_contract(dfs_scenario):
     assert sess.get_inputs()[0].shape[1] == 32 and sess.get_inputs()[1].shape[1] == 63
     out = sess.get_outputs()
     assert len(out) == 1 and out[0].type == "tensor(double)" and out[0].shape[1] == 2
+
+
+def test_out_of_range_errors_name_the_parameter_property(dfs):
+    """Any single continuous value pushed outside its bounds is reported by name and range."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    names = dfs.cont_names
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.integers(0, len(names) - 1), st.one_of(st.floats(1.5, 1e6, exclude_min=True),
+                                                     st.floats(-1e6, 0.4, exclude_max=True),
+                                                     st.sampled_from([math.nan, math.inf, -math.inf])))
+    def check(i, value):
+        c = _default(dfs)
+        c[names[i]] = value
+        with pytest.raises(ValueError, match=rf"{names[i]}=.*allowed range \[0\.4, 1\.5\]"):
+            dfs.evaluate(c)
+
+    check()

@@ -141,3 +141,14 @@ def test_concurrent_imports_are_serialised(authors_ps, isolated_data_dir, force)
     assert _registered(isolated_data_dir) == ["smm_ps"]
     bench = smm.load("smm_ps")
     assert 0.0 <= bench.objective(dict(bench.configspace.get_default_configuration())) <= 1.0
+
+
+def test_leftovers_of_killed_imports_are_cleaned(authors_ps, isolated_data_dir):
+    root = isolated_data_dir / "scenarios"
+    old, young, trash = root / ".staging-old", root / ".staging-young", root / ".trash-smm_ps-dead"
+    for d in (old, young, trash):
+        d.mkdir(parents=True)
+    os.utime(old, (0, 0))
+    assert smm.list_scenarios() == []  # hidden folders are never scenarios
+    import_lightgbm(authors_ps, "ps")
+    assert not old.exists() and not trash.exists() and young.exists()  # a young one may be in use
