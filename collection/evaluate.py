@@ -48,11 +48,14 @@ class MergeEvaluator:
 
     ``engine="hf"`` decodes with the Hugging Face model (any architecture, the 7B path);
     ``engine="fast"`` uses ``FastMistral`` (Mistral arithmetic, far less overhead; the mini path).
+    The default is the family's own choice (``Family.engine``).
     """
 
-    def __init__(self, space: str, family: Family, threads: int = 1, batch_size: int = 512, engine: str = "hf"):
+    def __init__(self, space: str, family: Family, threads: int = 1, batch_size: int = 512,
+                 engine: str | None = None):
         if space not in ("ps", "dfs"):
             raise ValueError(f"space must be 'ps' or 'dfs', got {space!r}")
+        engine = engine or family.engine
         if engine not in ("hf", "fast"):
             raise ValueError(f"engine must be 'hf' or 'fast', got {engine!r}")
         torch.set_num_threads(threads)  # fixed threads: same config -> bit-identical result

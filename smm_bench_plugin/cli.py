@@ -109,6 +109,33 @@ def _import_lightgbm(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("collect", "collect true evaluations (merge + generate + judge) into a dataset folder; resumable",
+         arg("--space", required=True, choices=("ps", "dfs")),
+         arg("--family", default="mini",
+             help="mini | mini:<models dir> | hf (the paper's 7B models) | comma-separated model ids or folders "
+                  "(PS: base,ja_source,math_source; DFS: model_A,model_B)"),
+         arg("--sampler", required=True,
+             choices=("random", "random_modelwise", "cmaes", "sepcma", "catcma", "tpe")),
+         arg("--budget", type=int, required=True, help="configurations asked by this run (resume continues it)"),
+         arg("--out", required=True, help="dataset folder (one space and one family per folder)"),
+         arg("--seed", type=int, default=0),
+         arg("--executor", default="local", choices=("local", "ray")),
+         arg("--workers", type=int, default=None, help="Ray workers (default: one per GPU, else per CPU)"),
+         arg("--objective-data", default=None, help="local parquet/jsonl of gsm8k-ja (7B families)"),
+         arg("--test-data", default=None, help="local parquet/jsonl of MGSM-ja (7B families)"))
+def _collect(args: argparse.Namespace) -> int:
+    from smm_bench_collection.collect import cli_collect  # needs the [collect] extra
+
+    summary = cli_collect(args.space, args.family, args.sampler, args.budget, args.out, executor=args.executor,
+                          seed=args.seed, workers=args.workers, gsm8k_ja=args.objective_data,
+                          mgsm_ja=args.test_data)
+    _console().print(f"{summary.sampler} seed {summary.seed}: {summary.asked}/{summary.budget} configs "
+                     f"({summary.evaluated} evaluated now, {summary.reused} reused), best objective "
+                     f"{summary.best_objective:.4f} (test {summary.best_test:.4f}), {summary.rows_in_store} rows "
+                     f"in {summary.out_dir}")
+    return 0 if summary.asked == summary.budget else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -102,7 +102,7 @@ def run_gates(data_dir: Path, n_random: int, n_cmaes: int, models_dir: Path = MI
 
     # 3. random PS configs and a CMA-ES run, through the collection driver into the dataset
     out = data_dir / "mini_ps"
-    factory = family_factory("ps", "mini", engine="fast")
+    factory = family_factory("ps", f"mini:{models_dir}")
     rnd = collect("ps", factory, "random", n_random, out, seed=0, progress=False)
     cma = collect("ps", factory, "cmaes", n_cmaes, out, seed=0, progress=False)
     store = ResultStore(out, "ps", fam.family_id, writable=False)
