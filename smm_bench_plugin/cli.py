@@ -136,6 +136,19 @@ def _collect(args: argparse.Namespace) -> int:
     return 0 if summary.asked == summary.budget else 1
 
 
+@command("train", "train a scenario's surrogates from a collected dataset (needs the [train] extra)",
+         arg("--data", required=True, help="dataset folder written by smm-bench collect"),
+         arg("--space", required=True, choices=("ps", "dfs")),
+         arg("--out", required=True, help="scenario folder to write"),
+         arg("--trials", type=int, default=40, help="Optuna trials per target"),
+         arg("--seed", type=int, default=0))
+def _train(args: argparse.Namespace) -> int:
+    from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
+
+    return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
+                       "--trials", str(args.trials), "--seed", str(args.seed)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)

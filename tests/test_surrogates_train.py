@@ -1,0 +1,46 @@
+"""Surrogate training end to end on a small real store (synthetic evaluator: tests the pipeline, not merging)."""
+import json
+
+import numpy as np
+import pytest
+
+from smm_bench_collection.collect import collect, family_factory
+from smm_bench_plugin import load
+from smm_bench_plugin.cli import main as cli_main
+from smm_bench_surrogates.train import load_dataset, split
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    out = tmp_path_factory.mktemp("store")
+    collect("dfs", family_factory("dfs", "synthetic"), "random", 240, out, seed=0, progress=False)
+    return out
+
+
+def test_split_is_nine_to_one_and_fixed_by_seed():
+    a, b = split(1000, 3)
+    assert a.size == 900 and b.size == 100 and not set(a) & set(b)
+    assert np.array_equal(split(1000, 3)[1], b) and not np.array_equal(split(1000, 4)[1], b)
+
+
+def test_dataset_uses_the_runtime_learner_layout(store):
+    data = load_dataset(store, "dfs")
+    assert data.n_cat == 32 and data.X.shape == (240, 95)
+    assert set(np.unique(data.X[:, :32])) <= {0.0, 1.0, 2.0}
+    assert data.X[:, 32:].min() >= 0.4 and data.X[:, 32:].max() <= 1.5
+    with pytest.raises(ValueError, match="not 'ps'"):
+        load_dataset(store, "ps")
+
+
+def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, tmp_path):
+    out = tmp_path / "smm_dfs_test"
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(out), "--trials", "2"]) == 0
+    bench = load(str(out))
+    assert [t.role for t in bench.targets] == ["objective", "test", "cost"]
+    q = bench.meta["quality"]["targets"]
+    assert q["gsm8k_ja_mini"]["n"] == 24 and -1 <= q["gsm8k_ja_mini"]["kendall_tau"] <= 1
+    assert q["gsm8k_ja_mini"]["tuning"]["pareto_front"]
+    cfg = dict(bench.configspace.sample_configuration())
+    y = bench.evaluate(cfg)[0]
+    assert 0 <= y["gsm8k_ja_mini"] <= 1 and y["eval_seconds"] >= 0
+    assert bench.meta["provenance"]["rows"] == 240 and bench.meta["provenance"]["family_id"] == "synthetic-v1"
