@@ -142,7 +142,7 @@ class Benchmark:
         return self._run(x_cat, x_cont)[0].tolist()
 
     def _run(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
-        return self._session.run(self._outputs, {"x_cat": x_cat, "x_cont": x_cont})[0]
+        return self._run_feed(self._outputs, {"x_cat": x_cat, "x_cont": x_cont})[0]
 
     def _check_graph(self) -> None:
         inputs = self._session.get_inputs()
@@ -154,6 +154,7 @@ class Benchmark:
         if isinstance(width, int) and width != len(self.targets):
             raise ValueError(f"{self.path}/model.onnx: {width} outputs but meta.json lists {len(self.targets)} targets")
         self._outputs = [outputs[0].name]
+        self._run_feed = _fast_run(self._session, self._outputs, len(self.cat_names), len(self.cont_names))
 
 
 def _make_session(model_path: Path, intra_op_threads: int):
@@ -168,3 +169,27 @@ def _make_session(model_path: Path, intra_op_threads: int):
     opts.use_deterministic_compute = True
     opts.log_severity_level = 3
     return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+
+
+def _fast_run(session, outputs: list[str], n_cat: int, n_cont: int):
+    """The session's ``run(output_names, feed)``, skipping the Python wrapper when that is safe.
+
+    ``InferenceSession.run`` re-validates input names and ownership on every call (~3 us of a
+    ~20 us single-config call); our inputs are already validated, so we call the bound C++
+    ``run`` directly. It is private API: it is used only if it exists and returns exactly
+    what the public path returns on a probe row, otherwise the public method is used.
+    """
+    public = session.run
+    raw = getattr(getattr(session, "_sess", None), "run", None)
+    if raw is None:
+        return public
+    feed = {"x_cat": np.ones((1, n_cat), dtype=np.int32), "x_cont": np.zeros((1, n_cont))}
+    try:
+        expected = public(outputs, feed)[0]
+        got = raw(outputs, feed, None)[0]
+    except Exception:  # noqa: BLE001 - any surprise: keep the public path
+        return public
+    if not isinstance(got, np.ndarray) or got.shape != expected.shape or not np.array_equal(got, expected,
+                                                                                             equal_nan=True):
+        return public
+    return lambda names, feed: raw(names, feed, None)
