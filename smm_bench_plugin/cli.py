@@ -149,6 +149,33 @@ def _train(args: argparse.Namespace) -> int:
                        "--trials", str(args.trials), "--seed", str(args.seed)])
 
 
+@command("bench", "run the performance suite (bench/ in a source checkout; see README, Performance)",
+         arg("--scenarios", default=None, help="comma-separated; paper_ps,paper_dfs (synthetic, paper-sized) or "
+                                               "installed names (default: paper_* and the bundled mini ones)"),
+         arg("--batches", default=None, help="row counts of the same-model comparison (default 1,100,10000,1000000)"),
+         arg("--repeats", type=int, default=None), arg("--min-time", type=float, default=None),
+         arg("--budget", type=float, default=None, help="skip batch sizes projected to take longer (seconds)"),
+         arg("--quick", action="store_true", default=None), arg("--skip", default=None),
+         arg("--out", default=None, help="results JSON (default bench/results/<machine>.json)"))
+def _bench(args: argparse.Namespace) -> int:
+    try:
+        import bench.run as bench_run  # lazy: the suite imports LightGBM and trains models on first use
+    except ModuleNotFoundError:
+        from pathlib import Path
+
+        root = Path(__file__).resolve().parent.parent
+        if not (root / "bench" / "run.py").is_file():
+            raise ModuleNotFoundError("smm-bench bench needs the source checkout (bench/ is not shipped in the "
+                                      "wheel): clone the repository and run it from there", name="bench") from None
+        sys.path.insert(0, str(root))
+        import bench.run as bench_run
+    opts = bench_run.build_parser().parse_args([])  # the suite's own defaults
+    given = {k: v for k, v in vars(args).items() if k in vars(opts) and v is not None}
+    vars(opts).update(given)
+    flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in given.items())
+    return bench_run.run(opts, f"smm-bench bench {flags}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -1,0 +1,6 @@
+"""Performance suite of smm-bench-plugin (issue 6): ``python -m bench`` or ``smm-bench bench``.
+
+Not part of the unit tests and not shipped in the wheel: it lives in the source checkout,
+trains its paper-sized LightGBM ensembles on first use (cached in ``bench/.cache/``) and
+writes ``bench/results/<machine>.json`` and ``.md``. See ``bench/README.md``.
+"""

@@ -1,0 +1,122 @@
+"""Goals check and the README "Performance" table, from a results dict."""
+
+from __future__ import annotations
+
+__all__ = ["goals", "markdown"]
+
+
+def _batch(case: dict, rows: int) -> dict | None:
+    return next((b for b in case.get("batches", []) if b["rows"] == rows and "skipped" not in b), None)
+
+
+def goals(results: dict) -> list[dict]:
+    """Issue 6's goals, each with the measured value and whether it is met (None: not measured)."""
+    out = []
+
+    def add(goal: str, measured, met, where: str) -> None:
+        out.append({"goal": goal, "measured": measured, "met": met, "where": where})
+
+    for name, sc in results["scenarios"].items():
+        if "skipped" in sc:
+            continue
+        pc = sc.get("per_call")
+        if pc:
+            add("single config via public API <= 50 us (1 thread)", round(pc["objective_us"], 1),
+                pc["objective_us"] <= 50, name)
+        sm = sc.get("same_model")
+        if sm:
+            for rows, need in ((1, 5.0), (10_000, 1.5)):
+                b = _batch(sm, rows)
+                if b:
+                    add(f"ratio vs authors' path at {rows} rows >= {need}x", round(b["ratio"], 2), b["ratio"] >= need,
+                        name)
+            errs = [b["max_abs_diff"] for b in sm["batches"] if "max_abs_diff" in b]
+            if errs:
+                add("parity with the authors' path <= 1e-12", max(errs), max(errs) <= 1e-12, name)
+        tp = sc.get("throughput")
+        if tp:
+            best = max((b["rows_per_s"] for b in tp["batches"] if "rows_per_s" in b), default=None)
+            if best:
+                add("batch throughput >= 200k rows/s (1 core)", round(best), best >= 200_000, name)
+        ld = sc.get("load")
+        if ld:
+            add("load <= 0.5 s", round(ld["load_s"], 3), ld["load_s"] <= 0.5, name)
+            add("peak RSS <= 150 MB (load + evaluate)", round(ld["peak_rss_mb"], 1), ld["peak_rss_mb"] <= 150, name)
+    imp = results.get("import")
+    if imp:
+        add("import smm_bench_plugin <= 0.3 s", round(imp["median_s"], 3), imp["median_s"] <= 0.3, "-")
+        add("import pulls in no torch/transformers/lightgbm/optuna", imp["heavy_modules_imported"] or "none",
+            not set(imp["heavy_modules_imported"]) & {"torch", "transformers", "lightgbm", "optuna"}, "-")
+    return out
+
+
+def _fmt_ms(s: float) -> str:
+    return f"{s * 1e3:.3g} ms" if s >= 1e-3 else f"{s * 1e6:.3g} µs"
+
+
+def markdown(results: dict) -> str:
+    """Tables for the README, machine line first."""
+    m = results["machine"]
+    v = m["versions"]
+    lines = [f"Measured {results['when']} on {m['cpu_model']}, {m['logical_cores']} logical cores, "
+             f"{m['memory_gb']} GB, load average {m['load_average_at_start']} at start; Python {m['python']}, "
+             f"onnxruntime {v.get('onnxruntime')}, LightGBM {v.get('lightgbm')}, numpy {v.get('numpy')}; "
+             f"1 thread everywhere; commit {m['git_commit']}. Command: `{results['command']}`.", ""]
+    rows = []
+    for name, sc in results["scenarios"].items():
+        sm = sc.get("same_model")
+        if not sm:
+            continue
+        for b in sm["batches"]:
+            if "skipped" in b:
+                rows.append(f"| {name} ({sm['total_trees']} trees) | {b['rows']:,} | skipped: {b['skipped']} | | | |")
+            else:
+                rows.append(f"| {name} ({sm['total_trees']} trees) | {b['rows']:,} | "
+                            f"{_fmt_ms(b['authors_s']['median_s'])} | {_fmt_ms(b['ours_s']['median_s'])} | "
+                            f"**{b['ratio']:.2f}x** | {b['max_abs_diff']:.1e} |")
+    if rows:
+        lines += ["Same model, authors' loader (`lgb.CVBooster(model_file).predict`, fold mean, clip; both "
+                  "target files) vs our scenario (`evaluate_array`), per call:", "",
+                  "| scenario | rows | authors | ours | speed-up | max abs diff |", "|---|---|---|---|---|---|", *rows, ""]
+    rows = []
+    for name, sc in results["scenarios"].items():
+        if "skipped" in sc:
+            rows.append(f"| {name} | skipped: {sc['skipped']} | | | | | |")
+            continue
+        pc, ld, tp = sc.get("per_call", {}), sc.get("load", {}), sc.get("throughput", {})
+        best = max((b["rows_per_s"] for b in tp.get("batches", []) if "rows_per_s" in b), default=None)
+        rows.append(f"| {name} | {pc.get('objective_us', float('nan')):.1f} µs | "
+                    f"{pc.get('encode_validate_us', float('nan')):.1f} µs | {pc.get('onnxruntime_us', float('nan')):.1f} µs | "
+                    f"{best:,.0f} | {ld.get('load_s', float('nan')):.3f} s | {ld.get('peak_rss_mb', float('nan')):.0f} MB "
+                    f"({ld.get('peak_rss_with_configspace_mb', float('nan')):.0f} MB) |"
+                    if best else f"| {name} | {pc.get('objective_us', float('nan')):.1f} µs | | | | | |")
+    lines += ["Public API (`Benchmark.objective(dict)`, validated, distinct configs per call), batch "
+              "throughput of `evaluate_array`, and a fresh process's load time / peak RSS:", "",
+              "| scenario | objective() | of which validation | of which onnxruntime | rows/s (batch) | load | peak RSS "
+              "(with ConfigSpace) |",
+              "|---|---|---|---|---|---|---|", *rows, ""]
+    imp = results.get("import")
+    if imp:
+        lines += [f"`import smm_bench_plugin`: {imp['median_s'] * 1e3:.0f} ms (fresh interpreter, median); heavy "
+                  f"modules imported: {', '.join(imp['heavy_modules_imported']) or 'none'}.", ""]
+    for key, label in (("yahpo", "YAHPO Gym per call"), ("compare", "smm-bench compare"),
+                       ("mini_true_evaluation", "mini true evaluation")):
+        val = results.get(key)
+        if isinstance(val, dict) and "skipped" in val:
+            lines.append(f"- {label}: skipped ({val['skipped']}).")
+        elif isinstance(val, dict):
+            lines.append(f"- {label}: " + ", ".join(f"{k} {_short(v)}" for k, v in val.items()
+                                                   if k not in ("stdout_tail", "stderr_tail", "python")))
+    g = results.get("goals", [])
+    if g:
+        lines += ["", "| goal (issue 6) | where | measured | met |", "|---|---|---|---|"]
+        lines += [f"| {x['goal']} | {x['where']} | {x['measured']} | {'yes' if x['met'] else 'no'} |" for x in g]
+    return "\n".join(lines) + "\n"
+
+
+def _short(v) -> str:
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
+    return str(v)
