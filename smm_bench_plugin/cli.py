@@ -149,6 +149,23 @@ def _train(args: argparse.Namespace) -> int:
                        "--trials", str(args.trials), "--seed", str(args.seed)])
 
 
+@command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",
+         arg("--scenario", default="smm_ps_mini", help="scenario name or folder (default smm_ps_mini)"),
+         arg("--optimizers", default=None,
+             help="comma-separated, from random,cmaes,sepcma,catcma,tpe,de (default: random,cmaes,sepcma,tpe,de "
+                  "on continuous spaces; random,catcma,tpe,de with categoricals)"),
+         arg("--budget", type=int, default=300, help="evaluations per run (default 300)"),
+         arg("--seeds", type=int, default=5, help="runs per optimiser, seeds 0..N-1 (default 5)"),
+         arg("--out", default="smm-compare", help="output folder (default ./smm-compare)"),
+         arg("--format", default="csv", choices=("csv", "parquet"), help="trajectory file format"),
+         arg("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)"),
+         arg("--quiet", action="store_true", help="no progress bar"))
+def _compare(args: argparse.Namespace) -> int:
+    from .compare import main as compare_main  # lazy: optimiser libraries, matplotlib
+
+    return compare_main(args)
+
+
 @command("bench", "run the performance suite (bench/ in a source checkout; see README, Performance)",
          arg("--scenarios", default=None, help="comma-separated; paper_ps,paper_dfs (synthetic, paper-sized) or "
                                                "installed names (default: paper_* and the bundled mini ones)"),

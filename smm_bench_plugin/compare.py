@@ -1,0 +1,372 @@
+"""``smm-bench compare``: the main job — run optimisers on a surrogate scenario and compare them.
+
+Each (optimiser, seed) run gets ``budget`` evaluations of the scenario's objective target
+(maximised). Per run we keep the full trajectory (objective and test value of every
+evaluation), and report the final best objective and the test score *of that same
+configuration* (what a user who trusted the objective would ship), mean ± std over seeds,
+plus wall time split into benchmark time (``Benchmark.evaluate_array``) and optimiser time:
+the surrogate should be a small share; when it is not, that is a performance bug to chase.
+
+Outputs in ``--out``: ``trajectories.csv`` (or ``.parquet``), ``summary.json``,
+``table.md`` and ``best_so_far.png``. The optimisers live in :mod:`.optimizers`; matplotlib
+and the optimiser libraries are imported lazily (extra ``[compare]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .benchmark import Benchmark, load
+from .optimizers import (OPTIMIZERS, RELAXED, ArraySpace, BudgetExhausted, Evaluator, check_optimizer,
+                         default_optimizers, import_libraries)
+
+__all__ = ["DEFAULT_SCENARIO", "DEFAULT_BUDGET", "DEFAULT_SEEDS", "Run", "Comparison", "compare", "write_outputs",
+           "main"]
+
+DEFAULT_SCENARIO = "smm_ps_mini"
+DEFAULT_BUDGET = 300
+DEFAULT_SEEDS = 5
+
+
+@dataclass
+class Run:
+    """One optimiser run: per-evaluation objective/test values and its timing."""
+
+    optimizer: str
+    seed: int
+    objective: np.ndarray
+    test: np.ndarray
+    wall_seconds: float
+    benchmark_seconds: float
+
+    @property
+    def best_index(self) -> int:
+        return int(np.argmax(self.objective))  # first evaluation reaching the best value
+
+    @property
+    def best_objective(self) -> float:
+        return float(self.objective[self.best_index])
+
+    @property
+    def test_at_best(self) -> float:
+        return float(self.test[self.best_index])
+
+    def best_so_far(self) -> np.ndarray:
+        return np.maximum.accumulate(self.objective)
+
+    def test_at_best_so_far(self) -> np.ndarray:
+        idx = np.zeros(len(self.objective), dtype=np.int64)
+        best = -math.inf
+        for i, v in enumerate(self.objective):
+            if v > best:
+                best, cur = v, i
+            idx[i] = cur
+        return self.test[idx]
+
+
+@dataclass
+class Comparison:
+    scenario: str
+    scenario_path: str
+    space: str | None
+    objective_name: str
+    test_name: str | None
+    budget: int
+    seeds: list[int]
+    runs: list[Run] = field(default_factory=list)
+    wall_seconds: float = 0.0
+    has_categoricals: bool = False
+
+    def optimizers(self) -> list[str]:
+        return list(dict.fromkeys(r.optimizer for r in self.runs))
+
+    def summary(self) -> dict[str, Any]:
+        """Per-optimiser statistics (mean ± sample std over seeds) and the time split."""
+        per: dict[str, Any] = {}
+        for name in self.optimizers():
+            runs = [r for r in self.runs if r.optimizer == name]
+            best = np.array([r.best_objective for r in runs])
+            test = np.array([r.test_at_best for r in runs])
+            wall = sum(r.wall_seconds for r in runs)
+            bench = sum(r.benchmark_seconds for r in runs)
+            per[name] = {
+                "encoding": "relaxed" if name in RELAXED and self.has_categoricals else "native",
+                "runs": len(runs),
+                "best_objective_mean": float(best.mean()), "best_objective_std": _std(best),
+                "test_at_best_mean": float(np.nanmean(test)) if not np.isnan(test).all() else None,
+                "test_at_best_std": _std(test) if not np.isnan(test).all() else None,
+                "wall_seconds_per_run": wall / len(runs),
+                "benchmark_seconds": bench, "optimizer_seconds": wall - bench,
+                "benchmark_share": bench / wall if wall > 0 else None,
+            }
+        wall = sum(r.wall_seconds for r in self.runs)
+        bench = sum(r.benchmark_seconds for r in self.runs)
+        return {
+            "scenario": self.scenario, "scenario_path": self.scenario_path, "space": self.space,
+            "objective": self.objective_name, "test": self.test_name, "budget": self.budget, "seeds": self.seeds,
+            "direction": "maximize", "optimizers": per,
+            "wall_seconds_total": self.wall_seconds, "run_seconds_total": wall,
+            "benchmark_seconds_total": bench, "optimizer_seconds_total": wall - bench,
+            "benchmark_share": bench / wall if wall > 0 else None,
+            "evaluations": int(sum(len(r.objective) for r in self.runs)),
+            "library_versions": _versions(),
+        }
+
+
+def _std(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(x.std(ddof=1)) if len(x) > 1 else 0.0
+
+
+def _versions() -> dict[str, str]:
+    from .scenario import library_versions
+
+    return library_versions("smm-bench-plugin", "numpy", "onnxruntime", "cmaes", "optuna", "scipy")
+
+
+def _resolve(scenario: str | Path | Benchmark) -> Benchmark:
+    if isinstance(scenario, Benchmark):
+        return scenario
+    try:
+        return load(scenario)
+    except FileNotFoundError as e:
+        hint = (" (the bundled mini scenarios are not installed yet)" if str(scenario) == DEFAULT_SCENARIO else "")
+        raise FileNotFoundError(f"cannot compare on scenario {str(scenario)!r}{hint}: {e}; "
+                                "pass --scenario NAME or --scenario FOLDER") from None
+
+
+def compare(
+    scenario: str | Path | Benchmark = DEFAULT_SCENARIO,
+    optimizers: Sequence[str] | None = None,
+    *,
+    budget: int = DEFAULT_BUDGET,
+    seeds: int | Sequence[int] = DEFAULT_SEEDS,
+    progress: bool = False,
+) -> Comparison:
+    """Run every optimiser for every seed with ``budget`` evaluations; return all runs.
+
+    ``optimizers`` defaults to :func:`~.optimizers.default_optimizers` of the scenario's
+    space. Unknown or inapplicable optimisers raise ``ValueError`` before anything runs.
+    """
+    bench = _resolve(scenario)
+    space = ArraySpace.of(bench)
+    names = list(optimizers) if optimizers else default_optimizers(space)
+    if len(set(names)) != len(names):
+        raise ValueError(f"optimizer listed twice: {names}")
+    for name in names:
+        check_optimizer(name, space)
+    if not isinstance(budget, int) or budget < 1:
+        raise ValueError(f"--budget must be a positive integer, got {budget!r}")
+    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
+    if not seed_list:
+        raise ValueError("need at least one seed")
+    import_libraries(names)
+    result = Comparison(bench.name, str(bench.path), bench.meta.get("space"), bench.objective_name, bench.test_name,
+                        budget, seed_list)
+    result.has_categoricals = space.n_cat > 0
+    t_start = time.perf_counter()
+    with _Progress(progress, len(names) * len(seed_list) * budget) as bar:
+        for name in names:
+            for seed in seed_list:
+                bar.describe(f"{name} seed {seed}")
+                ev = Evaluator(bench, budget, on_progress=bar.advance)
+                t0 = time.perf_counter()
+                try:
+                    OPTIMIZERS[name](space, ev, seed)
+                except BudgetExhausted:
+                    pass
+                wall = time.perf_counter() - t0
+                if ev.n != budget:  # pragma: no cover - an optimiser loop must only end by the budget
+                    raise RuntimeError(f"{name} stopped after {ev.n} of {budget} evaluations")
+                result.runs.append(Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds))
+    result.wall_seconds = time.perf_counter() - t_start
+    return result
+
+
+class _Progress:
+    """A rich progress bar over all evaluations (stderr), or nothing."""
+
+    def __init__(self, enabled: bool, total: int) -> None:
+        self._bar = None
+        if enabled:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+            self._task = self._bar.add_task("", total=total)
+
+    def __enter__(self) -> _Progress:
+        if self._bar is not None:
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def describe(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, description=text)
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task, n)
+
+
+# ----- outputs --------------------------------------------------------------------------------
+
+def trajectory_columns(result: Comparison) -> dict[str, np.ndarray]:
+    """Long-format trajectories: one row per evaluation of every run."""
+    cols: dict[str, list[np.ndarray]] = {k: [] for k in ("optimizer", "seed", "evaluation", "objective", "test",
+                                                          "best_objective", "test_at_best")}
+    for r in result.runs:
+        n = len(r.objective)
+        cols["optimizer"].append(np.full(n, r.optimizer, dtype=object))
+        cols["seed"].append(np.full(n, r.seed, dtype=np.int64))
+        cols["evaluation"].append(np.arange(1, n + 1, dtype=np.int64))
+        cols["objective"].append(r.objective)
+        cols["test"].append(r.test)
+        cols["best_objective"].append(r.best_so_far())
+        cols["test_at_best"].append(r.test_at_best_so_far())
+    return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def write_trajectories(result: Comparison, out: Path, fmt: str = "csv") -> Path:
+    cols = trajectory_columns(result)
+    if fmt == "parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ModuleNotFoundError:
+            raise ModuleNotFoundError("--format parquet needs pyarrow: pip install 'smm-bench-plugin[compare]'",
+                                      name="pyarrow") from None
+        path = out / "trajectories.parquet"
+        pq.write_table(pa.table({k: (v.tolist() if v.dtype == object else v) for k, v in cols.items()}), path)
+        return path
+    if fmt != "csv":
+        raise ValueError(f"unknown format {fmt!r}; allowed: csv, parquet")
+    path = out / "trajectories.csv"
+    names = list(cols)
+    with open(path, "w") as f:
+        f.write(",".join(names) + "\n")
+        rows = zip(*(cols[k].tolist() for k in names))
+        f.writelines(",".join(_cell(v) for v in row) + "\n" for row in rows)
+    return path
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, float):
+        return "" if math.isnan(v) else repr(v)
+    return str(v)
+
+
+def table_rows(summary: dict[str, Any]) -> list[list[str]]:
+    """Rows of the results table (also the markdown table)."""
+    rows = []
+    for name, s in summary["optimizers"].items():
+        test = ("n/a" if s["test_at_best_mean"] is None
+                else f"{s['test_at_best_mean']:.4f} ± {s['test_at_best_std']:.4f}")
+        share = s["benchmark_share"]
+        rows.append([name + (" (relaxed)" if s["encoding"] == "relaxed" else ""),
+                     f"{s['best_objective_mean']:.4f} ± {s['best_objective_std']:.4f}", test,
+                     f"{s['wall_seconds_per_run']:.2f}", "n/a" if share is None else f"{100 * share:.0f}%"])
+    return rows
+
+
+TABLE_HEADER = ["optimizer", "best objective", "test at best", "wall s / run", "benchmark share"]
+
+
+def markdown_table(summary: dict[str, Any]) -> str:
+    head = (f"Scenario `{summary['scenario']}`: objective `{summary['objective']}` (maximise), "
+            f"test `{summary['test']}`; {summary['budget']} evaluations x {len(summary['seeds'])} seeds; "
+            "mean ± std over seeds.\n\n")
+    lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(summary)]
+    share = summary["benchmark_share"]
+    foot = (f"\n\nTotal {summary['wall_seconds_total']:.1f} s wall for {summary['evaluations']} evaluations; "
+            f"benchmark {summary['benchmark_seconds_total']:.2f} s "
+            f"({'n/a' if share is None else f'{100 * share:.0f}%'}), "
+            f"optimisers {summary['optimizer_seconds_total']:.2f} s.\n")
+    return head + "\n".join(lines) + foot
+
+
+def plot_best_so_far(result: Comparison, path: Path) -> Path:
+    """Best-so-far objective (mean over seeds, band = min..max) and the test score at that best."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    has_test = result.test_name is not None
+    fig = Figure(figsize=(11 if has_test else 6, 4.2), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(1, 2 if has_test else 1, squeeze=False)[0]
+    x = np.arange(1, result.budget + 1)
+    for name in result.optimizers():
+        runs = [r for r in result.runs if r.optimizer == name]
+        panels = [(axes[0], np.array([r.best_so_far() for r in runs]))]
+        if has_test:
+            panels.append((axes[1], np.array([r.test_at_best_so_far() for r in runs])))
+        for ax, ys in panels:
+            (line,) = ax.plot(x, ys.mean(0), label=name, lw=1.6)
+            if len(runs) > 1:
+                ax.fill_between(x, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.15, lw=0)
+    axes[0].set_ylabel(f"best-so-far {result.objective_name}")
+    axes[0].set_title(f"{result.scenario}: objective")
+    if has_test:
+        axes[1].set_ylabel(f"{result.test_name} of best-so-far config")
+        axes[1].set_title("test score of the incumbent")
+    for ax in axes:
+        ax.set_xlabel("evaluations")
+        ax.set_xscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=8)
+    fig.suptitle(f"{len(result.seeds)} seeds, mean (line) and min–max (band)", fontsize=9)
+    fig.savefig(path, dpi=110)
+    return path
+
+
+def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: bool = True) -> dict[str, Path]:
+    """Write trajectories, summary.json, table.md and (``plot``) best_so_far.png into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    summary = result.summary()
+    paths = {"trajectories": write_trajectories(result, out, fmt)}
+    paths["summary"] = out / "summary.json"
+    paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    paths["table"] = out / "table.md"
+    paths["table"].write_text(markdown_table(summary))
+    if plot:
+        paths["plot"] = plot_best_so_far(result, out / "best_so_far.png")
+    return paths
+
+
+def main(args: argparse.Namespace) -> int:
+    """CLI entry (see ``smm-bench compare --help``)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
+    result = compare(args.scenario, optimizers, budget=args.budget, seeds=args.seeds, progress=not args.quiet)
+    paths = write_outputs(result, args.out, fmt=args.format, plot=not args.no_plot)
+    summary = json.loads(paths["summary"].read_text())
+    con = Console(highlight=False, soft_wrap=True)
+    table = Table(*TABLE_HEADER, title=f"{summary['scenario']}: {summary['objective']} (maximise), "
+                                       f"{summary['budget']} evals x {len(summary['seeds'])} seeds, mean ± std")
+    for row in table_rows(summary):
+        table.add_row(*row)
+    con.print(table)
+    share = summary["benchmark_share"]
+    con.print(f"total {summary['wall_seconds_total']:.1f} s; benchmark {summary['benchmark_seconds_total']:.2f} s "
+              f"({'n/a' if share is None else f'{100 * share:.0f}%'}), optimisers "
+              f"{summary['optimizer_seconds_total']:.2f} s")
+    con.print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0

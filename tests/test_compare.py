@@ -1,0 +1,140 @@
+"""``smm-bench compare`` on test scenarios built from real LightGBM CVBoosters (conftest)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from smm_bench_plugin import Benchmark
+from smm_bench_plugin.cli import main as cli_main
+from smm_bench_plugin.compare import compare, write_outputs
+from smm_bench_plugin.optimizers import ArraySpace, BudgetExhausted, Evaluator, default_optimizers
+
+PS_DEFAULT = ["random", "cmaes", "sepcma", "tpe", "de"]
+
+
+def test_every_ps_optimizer_uses_exactly_the_budget_and_is_seeded(ps_scenario):
+    a = compare(ps_scenario, budget=37, seeds=2)  # 37: not a multiple of any batch size
+    b = compare(ps_scenario, budget=37, seeds=[1])
+    assert a.optimizers() == PS_DEFAULT
+    for run in a.runs:
+        assert run.objective.shape == (37,) and np.isfinite(run.objective).all() and np.isfinite(run.test).all()
+        assert run.best_objective == run.objective.max()
+        assert run.test_at_best == run.test[int(np.argmax(run.objective))]
+        assert 0 <= run.benchmark_seconds <= run.wall_seconds
+    for name in PS_DEFAULT:
+        s0, s1 = (r for r in a.runs if r.optimizer == name)
+        (again,) = (r for r in b.runs if r.optimizer == name)
+        assert np.array_equal(s1.objective, again.objective), f"{name} is not reproducible from its seed"
+        assert not np.array_equal(s0.objective, s1.objective), f"{name} ignores its seed"
+
+
+def test_trajectory_values_are_the_benchmark_predictions(ps_scenario):
+    """Random search with seed 0 draws rows we can regenerate: the recorded values must be the
+    scenario's predictions for them (objective and test columns, not swapped)."""
+    from smm_bench_plugin.optimizers import RANDOM_BATCH
+
+    bench = Benchmark(ps_scenario)
+    (run,) = compare(bench, ["random"], budget=10, seeds=[0]).runs
+    rng = np.random.default_rng(0)
+    space = ArraySpace.of(bench)
+    x_cat = rng.integers(1, space.levels + 1, size=(RANDOM_BATCH, 0)).astype(np.int32)
+    x_cont = rng.uniform(space.lower, space.upper, size=(RANDOM_BATCH, 64))
+    want = bench.evaluate_array(x_cat[:10], x_cont[:10])
+    assert np.array_equal(run.objective, want[:, bench.target_names.index(bench.objective_name)])
+    assert np.array_equal(run.test, want[:, bench.target_names.index(bench.test_name)])
+
+
+def test_evaluator_truncates_the_last_batch_and_stops(ps_scenario):
+    bench = Benchmark(ps_scenario)
+    seen = []
+    ev = Evaluator(bench, 5, on_progress=seen.append)
+    x_cont = np.random.default_rng(3).random((4, 64))
+    ev(np.zeros((4, 0), np.int32), x_cont)
+    with pytest.raises(BudgetExhausted):
+        ev(np.zeros((4, 0), np.int32), x_cont)
+    assert ev.n == 5 and seen == [4, 1] and np.isfinite(ev.objective).all()
+    with pytest.raises(BudgetExhausted):
+        ev(np.zeros((4, 0), np.int32), x_cont)
+    assert ev.n == 5
+
+
+def test_dfs_defaults_native_and_relaxed_encodings(dfs_scenario):
+    bench = Benchmark(dfs_scenario)
+    space = ArraySpace.of(bench)
+    assert default_optimizers(space) == ["random", "catcma", "tpe", "de"]
+    result = compare(bench, ["catcma", "tpe", "de", "cmaes"], budget=24, seeds=1)
+    enc = {k: v["encoding"] for k, v in result.summary()["optimizers"].items()}
+    assert enc == {"catcma": "native", "tpe": "native", "de": "relaxed", "cmaes": "relaxed"}
+    assert all(len(r.objective) == 24 for r in result.runs)
+
+
+def test_relaxed_decoding_covers_every_choice_and_stays_in_bounds(dfs_scenario):
+    space = ArraySpace.of(Benchmark(dfs_scenario))
+    u = np.vstack([np.zeros(95), np.full(95, 1 / 3 - 1e-12), np.full(95, 0.5), np.ones(95), np.full(95, 2.0)])
+    x_cat, x_cont = space.relaxed_decode(u)
+    assert x_cat[:, 0].tolist() == [1, 1, 2, 3, 3]
+    assert x_cat.dtype == np.int32 and x_cont.min() >= 0.4 and x_cont.max() <= 1.5
+    Benchmark(dfs_scenario).evaluate_array(x_cat, x_cont)  # accepted by the runtime's validation
+
+
+def test_inapplicable_or_unknown_optimizers_fail_before_running(ps_scenario):
+    with pytest.raises(ValueError, match="catcma needs categorical"):
+        compare(ps_scenario, ["random", "catcma"], budget=5, seeds=1)
+    with pytest.raises(ValueError, match="unknown optimizer 'bogus'; available: random, cmaes"):
+        compare(ps_scenario, ["bogus"], budget=5, seeds=1)
+    with pytest.raises(ValueError, match="budget"):
+        compare(ps_scenario, ["random"], budget=0, seeds=1)
+
+
+def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path, capsys):
+    out = tmp_path / "cmp"
+    rc = cli_main(["compare", "--scenario", str(ps_scenario), "--budget", "16", "--seeds", "2",
+                   "--optimizers", "random,sepcma,de", "--out", str(out), "--quiet"])
+    assert rc == 0
+    printed = capsys.readouterr().out
+    for name in ("random", "sepcma", "de", "best objective", "test at best", "benchmark"):
+        assert name in printed
+    with open(out / "trajectories.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 3 * 2 * 16
+    assert rows[0].keys() == {"optimizer", "seed", "evaluation", "objective", "test", "best_objective",
+                              "test_at_best"}
+    sep = [r for r in rows if r["optimizer"] == "sepcma" and r["seed"] == "1"]
+    best = np.maximum.accumulate([float(r["objective"]) for r in sep])
+    assert np.array_equal(best, [float(r["best_objective"]) for r in sep])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluations"] == 96 and 0 < summary["benchmark_share"] < 1
+    assert summary["benchmark_seconds_total"] + summary["optimizer_seconds_total"] == pytest.approx(
+        summary["run_seconds_total"])
+    assert (out / "best_so_far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "| sepcma |" in (out / "table.md").read_text()
+
+
+def test_parquet_trajectories(ps_scenario, tmp_path):
+    import pyarrow.parquet as pq
+
+    result = compare(ps_scenario, ["random"], budget=7, seeds=2)
+    paths = write_outputs(result, tmp_path, fmt="parquet", plot=False)
+    table = pq.read_table(paths["trajectories"]).to_pydict()
+    assert table["optimizer"] == ["random"] * 14 and table["evaluation"][:7] == list(range(1, 8))
+    assert "plot" not in paths
+
+
+def test_default_scenario_missing_is_a_clear_error(ps_scenario, tmp_path, capsys):
+    rc = cli_main(["compare", "--budget", "5", "--seeds", "1", "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "smm_ps_mini" in err and "available:" in err and "--scenario" in err
+
+
+def test_compare_module_does_not_import_optimizer_libraries():
+    code = ("import sys, smm_bench_plugin.compare, smm_bench_plugin.cli; "
+            "print([m for m in ('optuna', 'cmaes', 'scipy', 'matplotlib', 'pyarrow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
