@@ -19,7 +19,6 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
-from .generate import left_pad
 
 
 @dataclass
@@ -103,16 +102,21 @@ class FastMistral:
         """
         B, H, T, d = q.shape
         K = k.shape[1]
-        if T > 1:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=H != K)
+        if T > 1:  # prefill: causal, with an explicit mask only when rows are left-padded
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
+                                                  enable_gqa=H != K)
         g = q.view(B, K, H // K, 1, d)
         scores = (g * k.unsqueeze(2)).sum(-1) * (d ** -0.5)  # [B, K, G, L]
         scores = scores.masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
         out = (scores.softmax(-1).unsqueeze(-1) * v.unsqueeze(2)).sum(-2)  # [B, K, G, d]
         return out.reshape(B, H, 1, d)
 
-    def _layer(self, x, lw: LayerWeights, scale: float, cos, sin, kcache, vcache, start, mask):
-        """One decoder layer on x [B, T, D]; writes this step's keys/values at ``start`` in the caches."""
+    def _layer(self, x, lw: LayerWeights, scale: float, cos, sin, kcache, vcache, write, mask):
+        """One decoder layer on x [B, T, D]; stores this step's keys/values in the caches.
+
+        ``write`` is an int (prefill: columns write..write+T of every row) or a tensor of one
+        column per row (decoding right-padded rows, whose next positions differ).
+        """
         if scale != 1.0:
             x = x * scale
         B, T, _ = x.shape
@@ -122,9 +126,15 @@ class FastMistral:
         k = qkv[..., H * d: (H + K) * d].view(B, T, K, d).transpose(1, 2)
         v = qkv[..., (H + K) * d:].view(B, T, K, d).transpose(1, 2)
         q, k = self._rope(q, cos, sin), self._rope(k, cos, sin)
-        kcache[:, :, start:start + T] = k
-        vcache[:, :, start:start + T] = v
-        end = start + T
+        if isinstance(write, int):
+            kcache[:, :, write:write + T] = k
+            vcache[:, :, write:write + T] = v
+            end = write + T
+        else:
+            rows = torch.arange(B)
+            kcache[rows, :, write] = k[:, :, 0]
+            vcache[rows, :, write] = v[:, :, 0]
+            end = mask.shape[-1]
         attn = self._attention(q, kcache[:, :, :end], vcache[:, :, :end], mask)
         x = x + attn.transpose(1, 2).reshape(B, T, H * d) @ lw.o.T
         gu = self._rms(x, lw.norm_post) @ lw.gate_up.T
@@ -157,24 +167,33 @@ class FastMistral:
     @torch.no_grad()
     def generate(self, layers: Sequence[LayerWeights], scales: Sequence[float], rows: Sequence[Sequence[int]],
                  max_new_tokens: int, stop_ids: Sequence[int], pad_id: int) -> list[list[int]]:
-        """Greedy continuation of each row until a stop token (not returned) or ``max_new_tokens``."""
+        """Greedy continuation of each row until a stop token (not returned) or ``max_new_tokens``.
+
+        Rows are RIGHT-padded: every real token sits at the index equal to its position, so the
+        prefill is plain causal attention (SDPA's fast path, no mask; pads come after the real
+        tokens and are never attended by them), and decoding writes each row's next token at its
+        own column, masking the pad columns it has not overwritten yet.
+        """
         if not rows:
             return []
-        ids, att = left_pad(rows, pad_id)
-        B, T = ids.shape
-        total = T + max_new_tokens
+        lengths = torch.tensor([len(r) for r in rows])
+        if int(lengths.min()) < 1:
+            raise ValueError("every prompt needs at least one token")
+        B, T = len(rows), int(lengths.max())
+        ids = torch.full((B, T), pad_id, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, : len(r)] = torch.as_tensor(list(r), dtype=torch.long)
         n = len(layers)
-        kc = torch.empty(n, B, self.n_kv, total, self.head_dim)
-        vc = torch.empty_like(kc)
-        pos = (att.cumsum(1) - 1).clamp(min=0)
-        cos, sin = self.cos[pos][:, None], self.sin[pos][:, None]
-        mask = self._prefill_mask(att)
+        # zeros, not empty: a short row's attention spans columns only longer rows have written;
+        # they are masked, but masked weights (0) times uninitialised memory (maybe NaN) is NaN
+        kc = torch.zeros(n, B, self.n_kv, T + max_new_tokens, self.head_dim)
+        vc = torch.zeros_like(kc)
+        cos, sin = self.cos[:T][None, None], self.sin[:T][None, None]
         x = self.embed[ids]
         for i, (lw, sc) in enumerate(zip(layers, scales)):
-            x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], 0, mask)
-        last = self._rms(x[:, -1], self.norm) @ self.lm_head.T
-        key_ok = torch.cat([att.bool(), torch.zeros(B, max_new_tokens, dtype=torch.bool)], 1)
-        next_pos = pos[:, -1] + 1
+            x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], 0, None)
+        last = self._rms(x[torch.arange(B), lengths - 1], self.norm) @ self.lm_head.T
+        write = lengths.clone()  # column (= position) of each row's next token
         stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
         alive = torch.arange(B)  # original row of each batch row
         running = torch.ones(B, dtype=torch.bool)  # batch rows still writing
@@ -190,15 +209,14 @@ class FastMistral:
                 # compact when half the batch has finished: copying the caches costs as much as a
                 # few steps, so it pays only when it removes many rows
                 keep = running.nonzero().squeeze(1)
-                alive, nxt, next_pos, key_ok = alive[keep], nxt[keep], next_pos[keep], key_ok[keep]
-                kc, vc, running = kc[:, keep], vc[:, keep], running[keep]
-            cur = T + step
-            key_ok[:, cur] = True
-            mask = key_ok[:, None, None, : cur + 1]
-            cos, sin = self.cos[next_pos][:, None, None], self.sin[next_pos][:, None, None]
+                alive, nxt, write, running = alive[keep], nxt[keep], write[keep], running[keep]
+                kc, vc = kc[:, keep], vc[:, keep]
+            end = int(write.max()) + 1
+            mask = (torch.arange(end)[None] <= write[:, None])[:, None, None]
+            cos, sin = self.cos[write][:, None, None], self.sin[write][:, None, None]
             x = self.embed[nxt][:, None]
             for i, (lw, sc) in enumerate(zip(layers, scales)):
-                x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], cur, mask)
+                x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], write, mask)
             last = self._rms(x[:, -1], self.norm) @ self.lm_head.T
-            next_pos = next_pos + 1
+            write = write + 1
         return out
