@@ -1,0 +1,54 @@
+"""SMM-Bench scenarios as carps tasks (carps >= 1.1, extra ``[carps]``).
+
+Run a carps optimiser on a scenario with the task configs shipped in this package::
+
+    python -m carps.run 'hydra.searchpath=[pkg://smm_bench_plugin/configs]' \\
+        +task/SMMBench=ps_mini +optimizer/randomsearch=config smm_scenario=smm_ps_mini
+
+``smm_scenario`` is a scenario name or folder (defaults: ``smm_ps_mini`` / ``smm_dfs_mini``).
+carps minimises: the cost is 1 - objective accuracy; ``additional_info`` carries every target's
+prediction (the test accuracy included, for post-hoc analysis), and ``virtual_time`` the
+predicted evaluation seconds when the scenario has a ``cost`` target (else 0).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from carps.objective_functions.objective_function import ObjectiveFunction
+from carps.utils.trials import TrialInfo, TrialValue
+
+from .benchmark import Benchmark, load
+
+__all__ = ["SMMBenchObjectiveFunction", "configuration_space"]
+
+
+def configuration_space(scenario: str | os.PathLike):
+    """The scenario's ConfigurationSpace (the task yaml's ``input_space`` is built with this)."""
+    return load(scenario).configspace
+
+
+class SMMBenchObjectiveFunction(ObjectiveFunction):
+    """carps objective over one scenario; deterministic, so ``trial_info.seed`` is unused."""
+
+    def __init__(self, scenario: str | os.PathLike | Benchmark, loggers: list | None = None) -> None:
+        super().__init__(loggers)
+        self.bench = scenario if isinstance(scenario, Benchmark) else load(scenario)
+        cost = [t.name for t in self.bench.targets if t.role == "cost"]
+        self._cost_name = cost[0] if cost else None
+
+    @property
+    def configspace(self):
+        return self.bench.configspace
+
+    def _evaluate(self, trial_info: TrialInfo) -> TrialValue:
+        if trial_info.budget is not None:
+            raise ValueError(f"SMM-Bench scenarios have no fidelity; got budget={trial_info.budget!r}")
+        start = time.time()
+        values: dict[str, Any] = self.bench.evaluate(dict(trial_info.config))[0]
+        end = time.time()
+        return TrialValue(cost=1.0 - values[self.bench.objective_name], time=end - start,
+                          virtual_time=float(values[self._cost_name]) if self._cost_name else 0.0,
+                          starttime=start, endtime=end, additional_info=dict(values))

@@ -1,0 +1,157 @@
+"""carps, hpoglue/hposuite and SMAC3 with their own objects, on test scenarios.
+
+These suites need ConfigSpace >= 1 and hpoglue pins pandas < 3, so they live in a venv of their
+own: ``.ci/run`` creates it and passes its interpreter in ``SMM_BENCH_ECO_PYTHON``; locally
+``.venv-eco`` in the checkout is used (``python3 -m venv .venv-eco && .venv-eco/bin/pip install
+-e ".[carps,hposuite,smac]"``). Scenarios are built here (main env, real LightGBM CVBoosters)
+and read there through SMM_BENCH_DATA_DIR.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import dfs_inputs, synthetic_target, train_cv
+
+from smm_bench_plugin import Benchmark
+from smm_bench_plugin.importer import import_lightgbm
+from smm_bench_plugin.scenario import Target
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _eco_python() -> str:
+    given = os.environ.get("SMM_BENCH_ECO_PYTHON")
+    if given:
+        return given
+    local = REPO / ".venv-eco" / "bin" / "python"
+    if local.exists():
+        return str(local)
+    pytest.skip("no ecosystem venv: .ci/run sets SMM_BENCH_ECO_PYTHON; locally create .venv-eco "
+                "(python3 -m venv .venv-eco && .venv-eco/bin/pip install -e '.[carps,hposuite,smac]')")
+
+
+def _run(args: list[str], data_dir: Path, cwd: Path, timeout: int = 600, stdin: str | None = None) -> str:
+    env = dict(os.environ, SMM_BENCH_DATA_DIR=str(data_dir), HOME=str(cwd), OMP_NUM_THREADS="1",
+               MPLBACKEND="Agg")
+    proc = subprocess.run([_eco_python(), *args], cwd=cwd, env=env, capture_output=True, text=True,
+                          timeout=timeout, input=stdin)
+    assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-5000:])
+    return proc.stdout
+
+
+@pytest.fixture
+def scenarios(authors_ps, isolated_data_dir) -> dict[str, Path]:
+    """PS scenario ``smm_ps_t`` and a DFS scenario ``dfs_cost_t`` with a cost target."""
+    from smm_bench_surrogates.export import export_cv_boosters
+
+    ps = import_lightgbm(authors_ps, "ps", name="smm_ps_t")
+    rng = np.random.default_rng(9)
+    X = dfs_inputs(rng, 800)
+    models = [(Target("acc", "objective", 0.0, 1.0), train_cv(X, synthetic_target(X, rng) - 0.3, rounds=6)),
+              (Target("acc_test", "test", 0.0, 1.0), train_cv(X, synthetic_target(X, rng) - 0.35, rounds=6)),
+              (Target("sec", "cost", 0.0, float("inf"), "minimize"), train_cv(X, 50 + 20 * X[:, 40], rounds=6))]
+    dfs = export_cv_boosters(isolated_data_dir / "scenarios" / "dfs_cost_t", name="dfs_cost_t", space="dfs",
+                             models=models)
+    return {"ps": ps, "dfs": dfs}
+
+
+@pytest.mark.parametrize("task,scenario", [("ps_mini", "ps"), ("dfs_mini", "dfs")])
+def test_carps_run_random_search_on_the_shipped_task(scenarios, isolated_data_dir, tmp_path, task, scenario):
+    name = scenarios[scenario].name
+    _run(["-m", "carps.run", "hydra.searchpath=[pkg://smm_bench_plugin/configs]", f"+task/SMMBench={task}",
+          "+optimizer/randomsearch=config", f"smm_scenario={name}", "task.optimization_resources.n_trials=12",
+          f"baserundir={tmp_path / 'runs'}", "seed=4"], isolated_data_dir, tmp_path)
+    (log,) = (tmp_path / "runs").rglob("trial_logs.jsonl")
+    assert f"/SMMBench/smm_bench/{scenario}/{name}/4/" in str(log)
+    trials = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(trials) == 12
+    bench = Benchmark(scenarios[scenario])
+    for t in trials:
+        info = t["trial_value"]["additional_info"]
+        assert set(info) == set(bench.target_names)
+        assert t["trial_value"]["cost"] == 1.0 - info[bench.objective_name]  # carps minimises
+    if scenario == "dfs":
+        assert all(t["trial_value"]["virtual_time"] == t["trial_value"]["additional_info"]["sec"] for t in trials)
+
+
+_IN_VENV = r"""
+import json, sys
+inp = json.load(sys.stdin)
+from ConfigSpace import Configuration
+from carps.utils.trials import TrialInfo
+from smm_bench_plugin.carps_adapter import SMMBenchObjectiveFunction
+from smm_bench_plugin.hpoglue_adapter import benchmark_description, benchmark_descriptions
+from hpoglue.run_glue import run_glue
+from hposuite.optimizers.random_search import RandomSearch
+
+out = {}
+f = SMMBenchObjectiveFunction(inp["ps"])
+cfg = Configuration(f.configspace, values=inp["ps_config"])
+tv = f.evaluate(TrialInfo(config=cfg, seed=1))
+out["carps"] = {"cost": tv.cost, "info": tv.additional_info, "calls": f.n_function_calls}
+try:
+    f.evaluate(TrialInfo(config=cfg, budget=3.0))
+    out["carps"]["budget"] = "accepted"
+except ValueError as e:
+    out["carps"]["budget"] = str(e)
+
+descs = {d.name: d for d in benchmark_descriptions()}
+out["names"] = sorted(descs)
+for key in ("smm_bench-smm_ps_t", "smm_bench-dfs_cost_t"):
+    d = descs[key]
+    df = run_glue(RandomSearch, d, budget=8, seed=2)
+    out[key] = {
+        "metrics": {k: [m.minimize, list(m.bounds), m.kind.value] for k, m in d.metrics.items()},
+        "test_metrics": {k: [m.minimize, list(m.bounds)] for k, m in (d.test_metrics or {}).items()},
+        "costs": {k: [m.minimize, m.kind.value] for k, m in (d.costs or {}).items()},
+        "fidelities": d.fidelities,
+        "rows": [{"config": r["config"], "results": r["results"]} for _, r in df.iterrows()],
+    }
+print(json.dumps(out))
+"""
+
+
+def test_carps_objective_and_hpoglue_descriptions_with_their_own_types(scenarios, isolated_data_dir, tmp_path):
+    bench = Benchmark(scenarios["ps"])
+    cs = bench.configspace
+    cs.seed(11)
+    ps_config = dict(cs.sample_configuration())
+    stdout = _run(["-c", _IN_VENV], isolated_data_dir, tmp_path,
+                  stdin=json.dumps({"ps": str(scenarios["ps"]), "ps_config": ps_config}))
+    out = json.loads(stdout.strip().splitlines()[-1])
+
+    want = bench.evaluate(ps_config)[0]
+    assert out["carps"]["cost"] == 1.0 - want["gsm8k_ja"] and out["carps"]["info"] == want
+    assert out["carps"]["calls"] == 1 and "no fidelity" in out["carps"]["budget"]
+
+    assert out["names"] == ["smm_bench-dfs_cost_t", "smm_bench-smm_ps_t"]
+    ps = out["smm_bench-smm_ps_t"]
+    assert ps["metrics"] == {"gsm8k_ja": [False, [0.0, 1.0], "metric"]}
+    assert ps["test_metrics"] == {"mgsm_ja": [False, [0.0, 1.0]]}
+    assert ps["costs"] == {} and ps["fidelities"] is None
+    dfs = out["smm_bench-dfs_cost_t"]
+    assert dfs["costs"] == {"sec": [True, "cost"]} and dfs["test_metrics"] == {"acc_test": [False, [0.0, 1.0]]}
+    for key, folder in (("smm_bench-smm_ps_t", scenarios["ps"]), ("smm_bench-dfs_cost_t", scenarios["dfs"])):
+        rows = out[key]["rows"]
+        assert len(rows) == 8
+        b = Benchmark(folder)
+        for r in rows:  # hpoglue logs configs rounded to 13 digits: compare within float noise
+            got, ref = r["results"], b.evaluate(r["config"])[0]
+            assert got.keys() == ref.keys() and all(abs(got[k] - ref[k]) < 1e-9 for k in got)
+
+
+def test_smac_hpo_facade_example(scenarios, isolated_data_dir, tmp_path):
+    stdout = _run([str(REPO / "examples" / "smac_hpo.py"), str(scenarios["ps"]), "--n-trials", "15",
+                   "--output-dir", str(tmp_path / "smac")], isolated_data_dir, tmp_path)
+    res = json.loads(stdout.strip().splitlines()[-1])
+    bench = Benchmark(scenarios["ps"])
+    assert res["evaluations"] == 15
+    values = bench.evaluate(res["best_config"])[0]
+    assert res["best_objective"] == values["gsm8k_ja"] == pytest.approx(res["best_value"], abs=1e-12)
+    assert res["test_at_best"] == values["mgsm_ja"]
