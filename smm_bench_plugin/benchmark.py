@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .paths import resolve_scenario
-from .scenario import Target, check_targets, read_meta, sha256_file, space_tables
+from .scenario import Target, check_encoding, check_targets, read_meta, sha256_file, space_tables
 from .validation import ConfigEncoder
 
 __all__ = ["Benchmark", "load"]
@@ -50,6 +50,7 @@ class Benchmark:
         roles = {t.role: i for i, t in enumerate(self.targets)}
         self._objective_col = roles["objective"]
         self._test_col = roles.get("test")
+        check_encoding(self.path, self.space_doc)
         self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
         self._session = _make_session(model_path, intra_op_threads)
         self._check_graph()
@@ -149,6 +150,11 @@ class Benchmark:
         names = [i.name for i in inputs]
         if names != ["x_cat", "x_cont"]:
             raise ValueError(f"{self.path}/model.onnx: inputs must be x_cat, x_cont; got {names}")
+        for inp, kind, width in zip(inputs, ("tensor(int32)", "tensor(double)"), (len(self.cat_names), len(self.cont_names))):
+            declared = inp.shape[-1] if inp.shape else None
+            if inp.type != kind or (isinstance(declared, int) and declared != width):
+                raise ValueError(f"{self.path}/model.onnx: input {inp.name} is {inp.type} {inp.shape}, the scenario "
+                                 f"needs {kind} [N, {width}] (a model of another space or format?)")
         outputs = self._session.get_outputs()
         width = outputs[0].shape[-1] if outputs[0].shape else None
         if isinstance(width, int) and width != len(self.targets):
@@ -168,7 +174,11 @@ def _make_session(model_path: Path, intra_op_threads: int):
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.use_deterministic_compute = True
     opts.log_severity_level = 3
-    return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+    try:
+        return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
+        raise ValueError(f"{model_path}: onnxruntime cannot load this model ({type(e).__name__}: "
+                         f"{str(e).strip()[:300]}); the scenario is corrupt") from None
 
 
 def _fast_run(session, outputs: list[str], n_cat: int, n_cont: int):

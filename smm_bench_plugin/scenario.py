@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["FORMAT_VERSION", "ROLES", "Target", "read_meta", "sha256_file", "encoding_from_space",
+__all__ = ["FORMAT_VERSION", "ROLES", "Target", "read_meta", "sha256_file", "encoding_from_space", "check_encoding",
            "space_tables", "write_scenario", "library_versions"]
 
 FORMAT_VERSION = 1
@@ -123,6 +123,42 @@ def encoding_from_space(space_doc: Mapping[str, Any]) -> dict[str, dict[str, int
     """YAHPO ``encoding.json``: ``{hp: {"#na#": 0, choice: 1..K}}`` in choice order."""
     cat_names, choices, *_ = space_tables(space_doc)
     return {n: {"#na#": 0, **{c: i + 1 for i, c in enumerate(ch)}} for n, ch in zip(cat_names, choices)}
+
+
+def check_encoding(folder: Path, space_doc: Mapping[str, Any]) -> None:
+    """``encoding.json`` must be exactly what the space implies: YAHPO Gym reads categorical
+    codes from it, so a missing or renumbered level would make YAHPO feed the graph wrong
+    codes while our own runtime (which derives codes from the space) looked fine."""
+    path = folder / "encoding.json"
+    try:
+        found = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder} is not a complete scenario: encoding.json is missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+    expected = encoding_from_space(space_doc)
+    if found == expected:
+        return
+    if not isinstance(found, dict):
+        raise ValueError(f"{path}: expected an object {{hyperparameter: {{level: code}}}}")
+    for name in sorted(set(expected) | set(found)):
+        want, got = expected.get(name), found.get(name)
+        if want == got:
+            continue
+        if got is None:
+            raise ValueError(f"{path}: hyperparameter {name} is missing (expected {want})")
+        if want is None:
+            raise ValueError(f"{path}: {name} is not a categorical hyperparameter of config_space.json")
+        if not isinstance(got, dict):
+            raise ValueError(f"{path}: {name} must map levels to codes, got {got!r}")
+        missing = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        wrong = [k for k in want if k in got and got[k] != want[k]]
+        raise ValueError(f"{path}: {name} " + "; ".join(
+            part for part in (f"lacks level(s) {missing}" if missing else "",
+                              f"has unknown level(s) {extra}" if extra else "",
+                              f"numbers {wrong} differently" if wrong else "") if part)
+            + f" (expected {want}, from config_space.json)")
 
 
 def library_versions(*modules: str) -> dict[str, str]:

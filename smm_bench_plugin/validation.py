@@ -90,7 +90,10 @@ class ConfigEncoder:
                 self._category_error(cfg, i)
             cont_rows.append(row)
             cat_rows.append(codes)
-        x_cont = np.array(cont_rows, dtype=np.float64).reshape(n, len(self.cont_names))
+        try:
+            x_cont = np.array(cont_rows, dtype=np.float64).reshape(n, len(self.cont_names))
+        except OverflowError:  # a Python int beyond float range (10**400)
+            self._overflow_error(cont_rows)
         self._check_cont(x_cont, lambda r: f"configuration {r}")
         x_cat = np.array(cat_rows, dtype=np.int32).reshape(n, len(self.cat_names))
         return x_cat, x_cont
@@ -116,6 +119,16 @@ class ConfigEncoder:
             if type(v) not in _REAL_TYPES:
                 raise TypeError(f"configuration {i}: {name} must be a real number in [{float(lo)}, {float(hi)}], "
                                 f"got {v!r} ({type(v).__name__})")
+
+    def _overflow_error(self, rows: list[tuple[Any, ...]]):
+        for i, row in enumerate(rows):
+            for name, v, lo, hi in zip(self.cont_names, row, self.lower, self.upper):
+                try:
+                    float(v)
+                except OverflowError:
+                    raise ValueError(f"configuration {i}: {name}={v!r} is out of range; "
+                                     f"allowed range [{float(lo)}, {float(hi)}]") from None
+        raise AssertionError("unreachable: no value overflowed")  # pragma: no cover
 
     def _category_error(self, cfg: Mapping[str, Any], i: int):
         for (name, table), choices in zip(self._cat_items, self.cat_choices):

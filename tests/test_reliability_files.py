@@ -1,0 +1,126 @@
+"""Corrupt or mismatched scenario files fail at LOAD with a clear error (issue 7), and a bad
+authors' folder never leaves a partially registered scenario. (Missing author files, a PS
+folder imported as DFS, corrupt JSON and a plain sha256 mismatch are covered in
+test_runtime_importer.py / test_runtime_benchmark.py; this adds the rest.)"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+import smm_bench_plugin as smm
+from smm_bench_plugin.benchmark import Benchmark
+from smm_bench_plugin.importer import import_lightgbm
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _rehash(folder: Path) -> None:
+    """Make meta.json's sha256 agree with model.onnx (as a careless hand edit would), so the
+    checks after the sha256 one are what must catch the damage."""
+    meta = json.loads((folder / "meta.json").read_text())
+    meta["model_sha256"] = hashlib.sha256((folder / "model.onnx").read_bytes()).hexdigest()
+    (folder / "meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("cut", [0, 1, 100, 0.5, -1])
+def test_truncated_model_is_refused_even_with_a_matching_sha(ps_scenario, tmp_path, cut):
+    d = _copy(ps_scenario, tmp_path / "s")
+    data = (d / "model.onnx").read_bytes()
+    n = int(len(data) * cut) if isinstance(cut, float) else (len(data) + cut if cut < 0 else cut)
+    (d / "model.onnx").write_bytes(data[:n])
+    with pytest.raises(ValueError, match="sha256"):
+        Benchmark(d)
+    _rehash(d)
+    with pytest.raises(ValueError, match=r"model\.onnx.*(cannot load|inputs|input)"):
+        Benchmark(d)
+
+
+def test_foreign_model_of_the_other_space_is_refused(ps_scenario, dfs_scenario, tmp_path):
+    d = _copy(ps_scenario, tmp_path / "s")
+    shutil.copy(dfs_scenario / "model.onnx", d / "model.onnx")
+    with pytest.raises(ValueError, match="sha256"):
+        Benchmark(d)
+    _rehash(d)
+    with pytest.raises(ValueError, match=r"input x_cat .*needs tensor\(int32\) \[N, 0\]|input x_cont"):
+        Benchmark(d)
+
+
+def test_non_onnx_bytes_are_refused(ps_scenario, tmp_path):
+    d = _copy(ps_scenario, tmp_path / "s")
+    (d / "model.onnx").write_bytes(b"\x08\x07" + bytes(range(256)) * 10)
+    _rehash(d)
+    with pytest.raises(ValueError, match="onnxruntime cannot load"):
+        Benchmark(d)
+
+
+def test_config_space_of_the_wrong_space_is_refused(ps_scenario, dfs_scenario, tmp_path):
+    d = _copy(ps_scenario, tmp_path / "s")
+    shutil.copy(dfs_scenario / "config_space.json", d / "config_space.json")
+    with pytest.raises(ValueError, match="config_space.json and meta.json disagree"):
+        Benchmark(d)
+
+
+def test_sha_that_does_not_match_names_both_digests(ps_scenario, tmp_path):
+    d = _copy(ps_scenario, tmp_path / "s")
+    meta = json.loads((d / "meta.json").read_text())
+    meta["model_sha256"] = "0" * 64
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="sha256 [0-9a-f]{64} does not match meta.json model_sha256 0{64}"):
+        Benchmark(d)
+
+
+@pytest.mark.parametrize(
+    "edit, pattern",
+    [
+        (lambda e: e["slot07"].pop("B"), r"slot07 lacks level\(s\) \['B'\]"),
+        (lambda e: e["slot00"].pop("#na#"), r"slot00 lacks level\(s\) \['#na#'\]"),
+        (lambda e: e["slot31"].update(C=4), r"slot31 has unknown level\(s\) \['C'\]"),
+        (lambda e: e["slot03"].update(A=2, B=1), r"slot03 numbers \['A', 'B'\] differently"),
+        (lambda e: e.pop("slot12"), "hyperparameter slot12 is missing"),
+        (lambda e: e.update(scale01={"#na#": 0}), "scale01 is not a categorical"),
+    ],
+    ids=["missing-level", "missing-na", "extra-level", "renumbered", "missing-hp", "not-categorical"],
+)
+def test_encoding_json_must_match_the_space(dfs_scenario, tmp_path, edit, pattern):
+    d = _copy(dfs_scenario, tmp_path / "s")
+    enc = json.loads((d / "encoding.json").read_text())
+    edit(enc)
+    (d / "encoding.json").write_text(json.dumps(enc))
+    with pytest.raises(ValueError, match=pattern):
+        Benchmark(d)
+
+
+def test_missing_files_are_named(ps_scenario, tmp_path):
+    for f, exc in (("encoding.json", FileNotFoundError), ("meta.json", FileNotFoundError),
+                   ("config_space.json", FileNotFoundError), ("model.onnx", FileNotFoundError)):
+        d = _copy(ps_scenario, tmp_path / f)
+        (d / f).unlink()
+        with pytest.raises(exc, match=f.replace(".", r"\.")):
+            Benchmark(d)
+
+
+def test_dfs_folder_imported_as_ps_registers_nothing(authors_dfs, isolated_data_dir):
+    with pytest.raises(ValueError, match="lists 95 columns; space 'ps' has 64.*Wrong --space"):
+        import_lightgbm(authors_dfs, "ps")
+    assert smm.list_scenarios() == []
+    root = isolated_data_dir / "scenarios"
+    assert not root.exists() or [p.name for p in root.iterdir()] == [".lock"]
+
+
+def test_folder_mixing_both_spaces_registers_nothing(authors_ps, authors_dfs, tmp_path, isolated_data_dir):
+    """label.json and one model from PS, the other model from DFS: refused, nothing left behind."""
+    d = _copy(authors_ps, tmp_path / "mixed")
+    shutil.copy(authors_dfs / "test_acc_ja_best_model.json", d / "test_acc_ja_best_model.json")
+    with pytest.raises(ValueError, match="test_acc_ja_best_model.json: the models use 95 features.*Wrong --space"):
+        import_lightgbm(d, "ps")
+    assert smm.list_scenarios() == []
+    root = isolated_data_dir / "scenarios"
+    assert not root.exists() or [p.name for p in root.iterdir()] == [".lock"]
