@@ -87,16 +87,14 @@ def compare_share(scenario_name: str, data_dir: Path) -> dict:
     if res.returncode != 0:
         return {"skipped": f"smm-bench compare failed: {(res.stderr.strip().splitlines() or ['?'])[-1]}",
                 "stderr_tail": res.stderr[-1500:]}
-    found = {}
-    for f in sorted(out.rglob("*.json")):
-        try:
-            doc = json.loads(f.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(doc, dict):
-            found.update({k: v for k, v in doc.items() if "share" in k or "benchmark_seconds" in k
-                          or "wall" in k})
-    return {"wall_s": wall, "recorded_by_compare": found or None, "stdout_tail": res.stdout[-1500:]}
+    summary = out / "summary.json"
+    found = None
+    if summary.is_file():  # written by smm_bench_plugin.compare: the share it measured itself
+        doc = json.loads(summary.read_text())
+        found = {k: doc.get(k) for k in ("benchmark_share", "benchmark_seconds_total", "optimizer_seconds_total",
+                                         "wall_seconds_total", "evaluations", "budget", "seeds")}
+        found["per_optimizer_share"] = {name: o.get("benchmark_share") for name, o in doc.get("optimizers", {}).items()}
+    return {"wall_s": wall, "recorded_by_compare": found, "stdout_tail": res.stdout[-1500:]}
 
 
 def mini_true_evaluation(configs_per_space: int = 2) -> dict:
