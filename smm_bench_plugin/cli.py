@@ -157,6 +157,7 @@ def _train(args: argparse.Namespace) -> int:
          arg("--budget", type=int, default=300, help="evaluations per run (default 300)"),
          arg("--seeds", type=int, default=5, help="runs per optimiser, seeds 0..N-1 (default 5)"),
          arg("--out", default="smm-compare", help="output folder (default ./smm-compare)"),
+         arg("--jobs", type=int, default=0, help="parallel processes for the runs (default 0: one per core, max 8)"),
          arg("--format", default="csv", choices=("csv", "parquet"), help="trajectory file format"),
          arg("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)"),
          arg("--quiet", action="store_true", help="no progress bar"))

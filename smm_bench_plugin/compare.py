@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class Comparison:
     runs: list[Run] = field(default_factory=list)
     wall_seconds: float = 0.0
     has_categoricals: bool = False
+    jobs: int = 1
 
     def optimizers(self) -> list[str]:
         return list(dict.fromkeys(r.optimizer for r in self.runs))
@@ -117,7 +119,7 @@ class Comparison:
             "wall_seconds_total": self.wall_seconds, "run_seconds_total": wall,
             "benchmark_seconds_total": bench, "optimizer_seconds_total": wall - bench,
             "benchmark_share": bench / wall if wall > 0 else None,
-            "evaluations": int(sum(len(r.objective) for r in self.runs)),
+            "evaluations": int(sum(len(r.objective) for r in self.runs)), "jobs": self.jobs,
             "library_versions": _versions(),
         }
 
@@ -151,11 +153,14 @@ def compare(
     budget: int = DEFAULT_BUDGET,
     seeds: int | Sequence[int] = DEFAULT_SEEDS,
     progress: bool = False,
+    jobs: int | None = 1,
 ) -> Comparison:
     """Run every optimiser for every seed with ``budget`` evaluations; return all runs.
 
     ``optimizers`` defaults to :func:`~.optimizers.default_optimizers` of the scenario's
     space. Unknown or inapplicable optimisers raise ``ValueError`` before anything runs.
+    ``jobs`` > 1 runs the (optimiser, seed) runs in that many processes (``None``: one per
+    core, at most 8); results and per-run timings do not depend on it, total wall time does.
     """
     bench = _resolve(scenario)
     space = ArraySpace.of(bench)
@@ -173,23 +178,65 @@ def compare(
     result = Comparison(bench.name, str(bench.path), bench.meta.get("space"), bench.objective_name, bench.test_name,
                         budget, seed_list)
     result.has_categoricals = space.n_cat > 0
+    tasks = [(name, seed) for name in names for seed in seed_list]
+    jobs = min(_default_jobs() if jobs is None else int(jobs), len(tasks))
+    if jobs < 1:
+        raise ValueError(f"--jobs must be >= 1, got {jobs}")
+    result.jobs = jobs
     t_start = time.perf_counter()
-    with _Progress(progress, len(names) * len(seed_list) * budget) as bar:
-        for name in names:
-            for seed in seed_list:
+    with _Progress(progress, len(tasks) * budget) as bar:
+        if jobs == 1:
+            for name, seed in tasks:
                 bar.describe(f"{name} seed {seed}")
-                ev = Evaluator(bench, budget, on_progress=bar.advance)
-                t0 = time.perf_counter()
-                try:
-                    OPTIMIZERS[name](space, ev, seed)
-                except BudgetExhausted:
-                    pass
-                wall = time.perf_counter() - t0
-                if ev.n != budget:  # pragma: no cover - an optimiser loop must only end by the budget
-                    raise RuntimeError(f"{name} stopped after {ev.n} of {budget} evaluations")
-                result.runs.append(Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds))
+                result.runs.append(_run_one(bench, space, name, seed, budget, bar.advance))
+        else:
+            result.runs.extend(_run_parallel(str(bench.path), tasks, budget, jobs, bar))
     result.wall_seconds = time.perf_counter() - t_start
     return result
+
+
+def _default_jobs() -> int:
+    return max(1, min(8, os.cpu_count() or 1))
+
+
+def _run_one(bench: Benchmark, space: ArraySpace, name: str, seed: int, budget: int, advance=None) -> Run:
+    ev = Evaluator(bench, budget, on_progress=advance)
+    t0 = time.perf_counter()
+    try:
+        OPTIMIZERS[name](space, ev, seed)
+    except BudgetExhausted:
+        pass
+    wall = time.perf_counter() - t0
+    if ev.n != budget:  # pragma: no cover - an optimiser loop must only end by the budget
+        raise RuntimeError(f"{name} stopped after {ev.n} of {budget} evaluations")
+    return Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds)
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_run(path: str, name: str, seed: int, budget: int) -> Run:
+    """One run in a worker process (each worker loads the scenario once: 1 ORT thread)."""
+    import_libraries([name])  # not billed to the run
+    if _WORKER.get("path") != path:
+        bench = load(path)
+        _WORKER.update(path=path, bench=bench, space=ArraySpace.of(bench))
+    return _run_one(_WORKER["bench"], _WORKER["space"], name, seed, budget)
+
+
+def _run_parallel(path: str, tasks: list[tuple[str, int]], budget: int, jobs: int, bar: _Progress) -> list[Run]:
+    """Independent runs in ``jobs`` spawned processes (spawn: no forked onnxruntime state)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    bar.describe(f"{jobs} processes")
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_worker_run, path, name, seed, budget) for name, seed in tasks]
+        runs = []
+        for f in futures:  # in task order, so the output does not depend on scheduling
+            runs.append(f.result())
+            bar.advance(budget)
+    return runs
 
 
 class _Progress:
@@ -293,7 +340,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(TABLE_HEADER) + " |", "|" + "---|" * len(TABLE_HEADER)]
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(summary)]
     share = summary["benchmark_share"]
-    foot = (f"\n\nTotal {summary['wall_seconds_total']:.1f} s wall for {summary['evaluations']} evaluations; "
+    foot = (f"\n\nTotal {summary['wall_seconds_total']:.1f} s wall ({summary['jobs']} process(es)) for "
+            f"{summary['evaluations']} evaluations; run time {summary['run_seconds_total']:.1f} s, "
             f"benchmark {summary['benchmark_seconds_total']:.2f} s "
             f"({'n/a' if share is None else f'{100 * share:.0f}%'}), "
             f"optimisers {summary['optimizer_seconds_total']:.2f} s.\n")
@@ -355,7 +403,8 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
-    result = compare(args.scenario, optimizers, budget=args.budget, seeds=args.seeds, progress=not args.quiet)
+    result = compare(args.scenario, optimizers, budget=args.budget, seeds=args.seeds, progress=not args.quiet,
+                     jobs=None if args.jobs == 0 else args.jobs)
     paths = write_outputs(result, args.out, fmt=args.format, plot=not args.no_plot)
     summary = json.loads(paths["summary"].read_text())
     con = Console(highlight=False, soft_wrap=True)
@@ -365,7 +414,8 @@ def main(args: argparse.Namespace) -> int:
         table.add_row(*row)
     con.print(table)
     share = summary["benchmark_share"]
-    con.print(f"total {summary['wall_seconds_total']:.1f} s; benchmark {summary['benchmark_seconds_total']:.2f} s "
+    con.print(f"total {summary['wall_seconds_total']:.1f} s wall with {summary['jobs']} process(es); "
+              f"summed over runs: {summary['run_seconds_total']:.1f} s, benchmark {summary['benchmark_seconds_total']:.2f} s "
               f"({'n/a' if share is None else f'{100 * share:.0f}%'}), optimisers "
               f"{summary['optimizer_seconds_total']:.2f} s")
     con.print("wrote " + ", ".join(str(p) for p in paths.values()))

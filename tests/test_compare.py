@@ -94,7 +94,7 @@ def test_inapplicable_or_unknown_optimizers_fail_before_running(ps_scenario):
 
 def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path, capsys):
     out = tmp_path / "cmp"
-    rc = cli_main(["compare", "--scenario", str(ps_scenario), "--budget", "16", "--seeds", "2",
+    rc = cli_main(["compare", "--scenario", str(ps_scenario), "--budget", "16", "--seeds", "2", "--jobs", "1",
                    "--optimizers", "random,sepcma,de", "--out", str(out), "--quiet"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -138,3 +138,12 @@ def test_compare_module_does_not_import_optimizer_libraries():
             "print([m for m in ('optuna', 'cmaes', 'scipy', 'matplotlib', 'pyarrow') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_parallel_runs_give_the_same_trajectories(ps_scenario):
+    one = compare(ps_scenario, ["random", "sepcma", "tpe"], budget=12, seeds=2, jobs=1)
+    two = compare(ps_scenario, ["random", "sepcma", "tpe"], budget=12, seeds=2, jobs=2)
+    assert two.jobs == 2 and two.summary()["jobs"] == 2
+    assert [(r.optimizer, r.seed) for r in one.runs] == [(r.optimizer, r.seed) for r in two.runs]
+    for a, b in zip(one.runs, two.runs):
+        assert np.array_equal(a.objective, b.objective) and np.array_equal(a.test, b.test)
