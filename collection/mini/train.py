@@ -36,9 +36,9 @@ MODEL_DIMS = dict(hidden_size=32, intermediate_size=96, num_hidden_layers=32, nu
 
 STAGES = {
     #        steps  batch  seq  lr     warmup
-    "base": (5000, 32, 128, 3e-3, 200),
-    "math": (1200, 32, 0, 1e-3, 50),
-    "ja": (1200, 32, 0, 1e-3, 50),
+    "base": (2500, 64, 128, 3e-3, 100),
+    "math": (800, 32, 0, 1e-3, 50),
+    "ja": (800, 32, 0, 1e-3, 50),
 }
 
 
