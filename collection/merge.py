@@ -77,15 +77,23 @@ class TaskArithmeticMerger:
         if len({g.size for g in self._layer_groups}) != 1:
             raise ValueError("decoder layers must all have the same parameter count for task arithmetic")
         self._other = _group(base_sd, [n for n in base_sd if layer_of(n) is None])
-        dt = accumulate_dtype
-        # base layers [L, P]; task vectors per layer [L, M, P] (layer-major for one batched matmul)
-        self._base_layers = torch.stack([_flat(base_sd, g, dt) for g in self._layer_groups])
-        self._tv_layers = torch.stack([
-            torch.stack([_flat(sd, g, dt) for sd in src_sds]) - self._base_layers[l]
-            for l, g in enumerate(self._layer_groups)])
-        self._base_other = _flat(base_sd, self._other, dt)
-        self._tv_other = torch.stack([_flat(self._common_rows(base_sd, sd), self._other, dt) for sd in src_sds]) \
-            - self._base_other
+        self._acc = accumulate_dtype
+        store = next(base.parameters()).dtype  # the model's own dtype (bf16 at 7B scale)
+        self._fused = store == accumulate_dtype
+        # Fused path (model dtype = accumulate dtype, e.g. the fp32 mini family): base layers
+        # [L, P] and task vectors [L, M, P], so one batched multiply-add merges every layer.
+        # Mixed path (bf16 models): base and SOURCES kept in the model dtype (no rounded task
+        # vectors), each layer accumulated in float32 exactly as the reference formula, then
+        # rounded once into the model: memory = base + sources + merged model.
+        self._base_layers = torch.stack([_flat(base_sd, g, store) for g in self._layer_groups])
+        src_layers = torch.stack([torch.stack([_flat(sd, g, store) for sd in src_sds]) for g in self._layer_groups])
+        self._base_other = _flat(base_sd, self._other, store)
+        src_other = torch.stack([_flat(self._common_rows(base_sd, sd), self._other, store) for sd in src_sds])
+        if self._fused:
+            self._tv_layers = src_layers - self._base_layers[:, None]
+            self._tv_other = src_other - self._base_other
+        else:
+            self._src_layers, self._src_other = src_layers, src_other
         # the target model: a deep copy of the base whose parameters are views into two buffers
         self.model = copy.deepcopy(base)
         self._buf_layers = torch.empty_like(self._base_layers)
@@ -94,7 +102,6 @@ class TaskArithmeticMerger:
         for l, g in enumerate(self._layer_groups):
             self._bind(target, g, self._buf_layers[l])
         self._bind(target, self._other, self._buf_other)
-        self._out_dtype = next(self.model.parameters()).dtype
 
     @staticmethod
     def _check_shapes(base_sd: dict, sd: dict, i: int) -> None:
@@ -116,22 +123,32 @@ class TaskArithmeticMerger:
         return {n: (q[: base_sd[n].shape[0]] if q.shape != base_sd[n].shape else q) for n, q in sd.items()}
 
     def _bind(self, target: dict, group: _Group, buf: torch.Tensor) -> None:
-        if target[group.names[0]].dtype != buf.dtype:
-            raise ValueError("the in-place fast path needs the model dtype equal to accumulate_dtype "
-                             "(use merge_state_dict for mixed precision)")
         for n, shape, off in zip(group.names, group.shapes, group.offsets):
             target[n].data = buf[off: off + int(np.prod(shape))].view(shape)
 
     def merge_ps(self, w: np.ndarray | torch.Tensor) -> nn.Module:
         """Write the task-arithmetic merge with weights ``w[m, l]`` into ``self.model`` and return it."""
-        w = torch.as_tensor(np.asarray(w, dtype=np.float64), dtype=self._base_layers.dtype)
+        w = torch.as_tensor(np.asarray(w, dtype=np.float64), dtype=self._acc, device=self._base_layers.device)
         if w.shape != (self.n_sources, self.n_layers):
             raise ValueError(f"w must have shape ({self.n_sources}, {self.n_layers}), got {tuple(w.shape)}")
-        # [L, 1, M] @ [L, M, P] + base -> [L, 1, P], written straight into the model's buffer
-        torch.baddbmm(self._base_layers.unsqueeze(1), w.T.unsqueeze(1), self._tv_layers,
-                      out=self._buf_layers.unsqueeze(1))
-        torch.addmv(self._base_other, self._tv_other.T, w.mean(1), out=self._buf_other)
+        if self._fused:
+            # [L, 1, M] @ [L, M, P] + base -> [L, 1, P], written straight into the model's buffer
+            torch.baddbmm(self._base_layers.unsqueeze(1), w.T.unsqueeze(1), self._tv_layers,
+                          out=self._buf_layers.unsqueeze(1))
+            torch.addmv(self._base_other, self._tv_other.T, w.mean(1), out=self._buf_other)
+            return self.model
+        for l in range(self.n_layers):
+            self._buf_layers[l].copy_(self._accumulate(self._base_layers[l], self._src_layers[l], w[:, l]))
+        self._buf_other.copy_(self._accumulate(self._base_other, self._src_other, w.mean(1)))
         return self.model
+
+    def _accumulate(self, base: torch.Tensor, sources: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+        """base + sum_m w_m (source_m - base), in the accumulate dtype, in the reference's order."""
+        b = base.to(self._acc)
+        acc = b.clone()
+        for m in range(sources.shape[0]):
+            acc += weights[m] * (sources[m].to(self._acc) - b)
+        return acc
 
 
 def merge_ps(base: nn.Module, sources: list[nn.Module], w: np.ndarray) -> nn.Module:

@@ -105,3 +105,16 @@ def test_extra_vocabulary_rows_of_a_source_are_cut_to_the_base(models):
     ref = reference_merge_state_dict(base, [sources[0], sources[1]], w)
     assert merged["lm_head.weight"].shape == ref["lm_head.weight"].shape
     assert max((merged[n] - ref[n]).abs().max().item() for n in ref) <= 1e-6
+
+
+def test_bf16_models_merge_in_float32_and_round_once(models):
+    """The 7B path: bf16 weights, float32 accumulation, equal to the reference bit for bit."""
+    base, sources = models
+    b16 = [m.to(torch.bfloat16) for m in (MistralForCausalLM(base.config), MistralForCausalLM(base.config),
+                                          MistralForCausalLM(base.config))]
+    for dst, src in zip(b16, [base, *sources]):
+        dst.load_state_dict(src.state_dict())
+    w = np.random.default_rng(3).random((2, 32))
+    merged = _params(TaskArithmeticMerger(b16[0], b16[1:]).merge_ps(w))
+    ref = reference_merge_state_dict(b16[0], b16[1:], w)
+    assert all(merged[n].dtype == torch.bfloat16 and torch.equal(merged[n], ref[n]) for n in ref)
