@@ -7,8 +7,9 @@ model-wise subspace, CMA-ES >= 6 runs, TPE batch 8 >= 4 runs) and 12,000 DFS eva
 (>= 8,000 random, CatCMA >= 3 runs, TPE >= 2 runs), mirroring the paper's mix (SPEC §4).
 Runs execute in the order below, each through ``collect`` (so each is resumable and rows are
 written the moment they exist). The random run is grown in two steps so that a partially
-collected dataset already holds every sampler. ``--hours`` stops cleanly between
-configurations after that much wall time; running the command again continues.
+collected dataset already holds every sampler. Each run writes its own store folder
+(``mini_<space>/<sampler>-s<seed>``), so several runner processes can share the plan, one per
+core. ``--hours`` stops cleanly after that much wall time; the same command continues.
 """
 from __future__ import annotations
 
@@ -37,27 +38,51 @@ def planned_total(space: str) -> int:
     return sum(final.values())
 
 
+def run_folder(space_dir: Path, sampler: str, seed: int) -> Path:
+    """Each sampler run has its own store folder, so runs can proceed in parallel processes."""
+    return space_dir / f"{sampler}-s{seed}"
+
+
 def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, family: str = "mini",
-             progress: bool = True) -> None:
-    out = data_dir / f"mini_{space}"
+             progress: bool = True, poll_seconds: float = 30.0) -> bool:
+    """Work through ``PLAN[space]``; returns True when every run reached its budget.
+
+    Several runner processes may share the plan: a run whose folder another process is writing
+    (the store's lock) is skipped and revisited later, so N processes use N cores.
+    """
+    space_dir = data_dir / f"mini_{space}"
     factory = family_factory(space, family)
     deadline = time.time() + 3600 * hours if hours else None
-    for sampler, seed, budget in PLAN[space]:
-        if deadline is not None and time.time() > deadline:
-            print(f"stopping: {hours} h elapsed; run the same command to continue", flush=True)
-            return
-        # a budget-limited slice of the run: collect stops at the budget, so the deadline is
-        # checked between runs and, for long runs, by growing them in slices of 250 configs
-        done = 0
-        while done < budget:
-            step = min(budget, done + 250)
-            s = collect(space, factory, sampler, step, out, seed=seed, progress=progress)
-            done = step
-            print(f"{space} {sampler} seed {seed}: {s.asked}/{budget}, best {s.best_objective:.3f}, "
-                  f"{s.rows_in_store} rows", flush=True)
-            if deadline is not None and time.time() > deadline and done < budget:
+    done: set[int] = set()
+    while len(done) < len(PLAN[space]):
+        progressed = False
+        for i, (sampler, seed, budget) in enumerate(PLAN[space]):
+            if i in done:
+                continue
+            if deadline is not None and time.time() > deadline:
                 print(f"stopping: {hours} h elapsed; run the same command to continue", flush=True)
-                return
+                return False
+            if any(j not in done and PLAN[space][j][:2] == (sampler, seed) for j in range(i)):
+                continue  # an earlier, smaller budget of the same run comes first
+            try:
+                # slices of 250 configs so a deadline stops within minutes (collect resumes exactly)
+                asked = 0
+                while asked < budget and (deadline is None or time.time() < deadline):
+                    s = collect(space, factory, sampler, min(budget, asked + 250), run_folder(space_dir, sampler, seed),
+                                seed=seed, progress=progress)
+                    asked = s.asked
+                    print(f"{space} {sampler} seed {seed}: {s.asked}/{budget}, best {s.best_objective:.3f}",
+                          flush=True)
+            except RuntimeError as e:
+                if "another process is writing" not in str(e):
+                    raise
+                continue
+            progressed = True
+            if asked >= budget:
+                done.add(i)
+        if not progressed and len(done) < len(PLAN[space]):
+            time.sleep(poll_seconds)  # the remaining runs are being written by other processes
+    return True
 
 
 def main() -> None:

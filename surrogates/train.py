@@ -45,13 +45,33 @@ class Dataset:
     family_id: str
 
 
+def read_stores(data_dir: str | Path):
+    """One store folder, or a folder of store folders (one per sampler run), as one table.
+
+    Rows are unique by config id across runs (the first occurrence is kept).
+    """
+    import pyarrow as pa
+
+    from smm_bench_collection.store import META_FILE, read_dataset  # the store's own reader (pyarrow only)
+
+    root = Path(data_dir)
+    folders = [root] if (root / META_FILE).exists() else sorted(p.parent for p in root.glob(f"*/{META_FILE}"))
+    if not folders:
+        raise FileNotFoundError(f"no collection store under {root} (expected {META_FILE} in it or its subfolders)")
+    table = pa.concat_tables([read_dataset(f) for f in folders])
+    ids = table.column("config_id").to_pylist()
+    first = {}
+    for i, cid in enumerate(ids):
+        first.setdefault(cid, i)
+    return table if len(first) == len(ids) else table.take(pa.array(sorted(first.values()), pa.int64()))
+
+
 def load_dataset(data_dir: str | Path, space: str) -> Dataset:
     """Read a collection store (``smm_bench_collection.store`` format) into the learner layout."""
-    from smm_bench_collection.store import read_dataset  # the store's own reader (pyarrow only)
     from smm_bench_plugin.scenario import space_tables
     from smm_bench_plugin.spaces import space_json
 
-    table = read_dataset(data_dir)
+    table = read_stores(data_dir)
     if table.num_rows == 0:
         raise ValueError(f"dataset {data_dir} has no rows")
     spaces = set(table.column("space").to_pylist())

@@ -44,3 +44,38 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     y = bench.evaluate(cfg)[0]
     assert 0 <= y["gsm8k_ja_mini"] <= 1 and y["eval_seconds"] >= 0
     assert bench.meta["provenance"]["rows"] == 240 and bench.meta["provenance"]["family_id"] == "synthetic-v1"
+
+
+def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path):
+    from smm_bench_surrogates.train import read_stores
+
+    factory = family_factory("ps", "synthetic")
+    collect("ps", factory, "random", 40, tmp_path / "random-s0", seed=0, progress=False)
+    collect("ps", factory, "random", 40, tmp_path / "copy-of-random", seed=0, progress=False)  # same configs
+    collect("ps", factory, "cmaes", 32, tmp_path / "cmaes-s0", seed=0, progress=False)
+    table = read_stores(tmp_path)
+    assert table.num_rows == 72 and len(set(table.column("config_id").to_pylist())) == 72
+    assert sorted(set(table.column("sampler").to_pylist())) == ["cmaes", "random"]
+    with pytest.raises(FileNotFoundError, match="no collection store"):
+        read_stores(tmp_path / "cmaes-s0" / "shards")
+
+
+def test_plan_runners_share_the_runs(tmp_path, monkeypatch):
+    """Two runners over one plan: the store lock makes them take different runs; the union is the plan."""
+    import threading
+
+    from smm_bench_collection import plan
+
+    monkeypatch.setitem(plan.PLAN, "ps", [("random", 0, 30), ("cmaes", 0, 32), ("random", 0, 60), ("tpe", 0, 16)])
+    results = []
+    workers = [threading.Thread(target=lambda: results.append(
+        plan.run_plan("ps", tmp_path, family="synthetic", progress=False, poll_seconds=0.2))) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    assert results == [True, True]
+    from smm_bench_surrogates.train import read_stores
+
+    samplers = read_stores(tmp_path / "mini_ps").column("sampler").to_pylist()
+    assert {s: samplers.count(s) for s in set(samplers)} == {"random": 60, "cmaes": 32, "tpe": 16}

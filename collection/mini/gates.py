@@ -30,6 +30,7 @@ from ..collect import collect, family_factory
 from ..evaluate import MergeEvaluator
 from ..family import MINI_DIR, mini_family
 from ..judge import extract_answer, is_japanese
+from ..plan import run_folder
 from ..store import ResultStore, unpack_bits
 from ..types import Config
 from . import corpora
@@ -101,12 +102,13 @@ def run_gates(data_dir: Path, n_random: int, n_cmaes: int, models_dir: Path = MI
     best_parent = max(parents["ja_expert"]["objective"], parents["math_expert"]["objective"])
 
     # 3. random PS configs and a CMA-ES run, through the collection driver into the dataset
-    out = data_dir / "mini_ps"
     factory = family_factory("ps", f"mini:{models_dir}")
-    rnd = collect("ps", factory, "random", n_random, out, seed=0, progress=False)
-    cma = collect("ps", factory, "cmaes", n_cmaes, out, seed=0, progress=False)
-    store = ResultStore(out, "ps", fam.family_id, writable=False)
-    rows = store.read().to_pylist()
+    rnd = collect("ps", factory, "random", n_random, run_folder(data_dir / "mini_ps", "random", 0), seed=0,
+                  progress=False)
+    collect("ps", factory, "cmaes", n_cmaes, run_folder(data_dir / "mini_ps", "cmaes", 0), seed=0, progress=False)
+    rows = [r for sampler in ("random", "cmaes")
+            for r in ResultStore(run_folder(data_dir / "mini_ps", sampler, 0), "ps", fam.family_id,
+                                 writable=False).read().to_pylist()]
     random_acc = np.array([r["objective_acc"] for r in rows if r["sampler"] == "random" and r["run_seed"] == 0])
     report["random"] = {"n": int(random_acc.size), "mean": float(random_acc.mean()), "std": float(random_acc.std()),
                         "max": float(random_acc.max()), "zero_share": float((random_acc == 0).mean()),
