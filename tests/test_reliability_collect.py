@@ -31,7 +31,7 @@ CHILD = textwrap.dedent("""
     from smm_bench_collection.collect import collect
     from smm_bench_collection.synthetic import synthetic_spec
     print("START", flush=True)
-    s = collect("ps", synthetic_spec("ps", delay=0.004), sys.argv[2], int(sys.argv[3]), sys.argv[1], seed=9,
+    s = collect("ps", synthetic_spec("ps", delay=float(sys.argv[4])), sys.argv[2], int(sys.argv[3]), sys.argv[1], seed=9,
                 progress=False)
     print("FINISHED", s.rows_in_store, flush=True)
 """)
@@ -65,7 +65,9 @@ def test_collect_sigkilled_twenty_times_then_resumed(tmp_path, sampler):
     assert reference.rows_in_store == len(planned) == BUDGET
 
     root = tmp_path / "killed"
-    cmd = [sys.executable, "-c", CHILD, str(root), sampler, str(BUDGET)]
+    # 0.25 s per evaluation: a child lives <= 1.2 s after its imports, so it stores a few rows per
+    # life and the run cannot finish before the 20th kill, however fast the machine
+    cmd = [sys.executable, "-c", CHILD, str(root), sampler, str(BUDGET), "0.25"]
     rng = random.Random(1234)
     kills = attempts = 0
     progress = []
@@ -83,7 +85,7 @@ def test_collect_sigkilled_twenty_times_then_resumed(tmp_path, sampler):
         if progress and progress[-1] == BUDGET:
             break
     assert kills >= 20, (kills, attempts, progress)
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd[:-1] + ["0.0"], capture_output=True, text=True, timeout=300)
     assert "FINISHED" in out.stdout, out.stderr[-2000:]
     assert _check_store(root, planned) == BUDGET
     assert {r["config_id"] for r in _rows(root)} == planned  # exactly the planned configs
