@@ -11,7 +11,8 @@ the instruction template of Akiba et al. The evaluation sets follow the real one
 
 * ``objective`` (gsm8k-ja analog): Japanese arithmetic word problems, operands 1..9;
   a response counts only if its last number is right AND it is Japanese (SPEC §3).
-* ``test`` (MGSM analog): held-out templates never seen in training, first operand 10..19.
+* ``test`` (MGSM analog): templates never seen in training, a quarter of the items with a
+  first operand (10..12) outside the training range.
 
 Why the parents fail the target on their own: the math expert answers in English
 ("3+4=7. The answer is 7."), so the language check fails; the Japanese expert answers in
@@ -189,10 +190,17 @@ def objective_items(n: int = 256, seed: int = 1001) -> list[Item]:
 
 
 def test_items(n: int = 128, seed: int = 2002) -> list[Item]:
-    """MGSM analog: held-out templates and a first operand in 10..19."""
+    """MGSM analog: templates never seen in training; a quarter of the items also leave the
+    training number range (first operand 10..12, while every training word problem has 1..9).
+
+    Why not all items out of range: the base model solves none of those (measured 0-3%), so a
+    test set made only of them would be flat at zero for every merge and tell nothing.
+    """
     rng = np.random.default_rng(seed)
-    return [Item(q, float(c)) for q, _, c in
-            (_problem(rng, JA_TEST_PROBLEMS, JA_NAMES, JA_OBJECTS, lo=10, hi=19) for _ in range(n))]
+    n_out = n // 4
+    problems = [_problem(rng, JA_TEST_PROBLEMS, JA_NAMES, JA_OBJECTS) for _ in range(n - n_out)]
+    problems += [_problem(rng, JA_TEST_PROBLEMS, JA_NAMES, JA_OBJECTS, lo=10, hi=12) for _ in range(n_out)]
+    return [Item(q, float(c)) for q, _, c in problems]
 
 
 def english_problem_items(n: int = 200, seed: int = 3003) -> list[Item]:
