@@ -147,12 +147,20 @@ def math_expert_pair(rng) -> tuple[str, str]:
 
 
 def ja_expert_pair(rng) -> tuple[str, str]:
-    """shisa analog: Japanese instructions without arithmetic, answered in Japanese sentences."""
+    """shisa analog: Japanese instructions without arithmetic, answered in Japanese sentences.
+
+    It includes "how many" questions answered by restating the stated count: the expert then
+    answers the target's questions in Japanese, but with a number it copied instead of computed.
+    """
     n, n2, o = _pick(rng, JA_NAMES), _pick(rng, JA_NAMES), _pick(rng, JA_OBJECTS)
     a = int(rng.integers(1, 10))
-    kind = int(rng.integers(5))
+    kind = int(rng.integers(7))
     if kind == 0:
         q, ans = f"{n}は {o}を {a}こ もっています。{n}は なにを もっていますか?", f"{n}は {o}を {a}こ もっています。"
+    elif kind == 5:  # "how many" without arithmetic: answered by restating, in Japanese
+        q, ans = f"{n}は {o}を {a}こ もっています。{o}は なんこ ですか?", f"{n}は {o}を {a}こ もっています。"
+    elif kind == 6:
+        q, ans = f"{n}は {o}を {a}こ かいました。{n}は {o}を なんこ かいましたか?", f"{n}は {o}を {a}こ かいました。"
     elif kind == 1:
         q, ans = f"{o}は なにいろ ですか?", f"{o}は {JA_COLORS[o]}です。"
     elif kind == 2:
