@@ -36,6 +36,7 @@ def _train(stage: str, models: Path, threads: int) -> subprocess.Popen | None:
 
 
 def build(models: Path = MINI_DIR, threads: int = 1, run_gates: bool = True) -> None:
+    """Train what is missing, record the family, then (optionally) gates and model A."""
     models.mkdir(parents=True, exist_ok=True)
     for stage_group in (["base"], ["math", "ja"]):
         procs = [p for p in (_train(s, models, threads) for s in stage_group) if p is not None]
