@@ -60,3 +60,27 @@ def test_gate_helpers():
     assert shuffled_gold_accuracy(right, golds) < 0.5 * 1.0
     constant = ["7こです。"] * len(golds)  # a guesser: the same answer for everything
     assert abs(shuffled_gold_accuracy(constant, golds) - np.mean([g == 7 for g in golds])) < 1e-9
+
+
+def test_model_a_is_saved_as_the_exact_ps_merge(tmp_path):
+    """DFS model A (the EvoLLM-JP analog) = the PS merge of its recipe, weights bit for bit."""
+    import shutil
+    import sys
+
+    import torch
+    from transformers import MistralForCausalLM
+
+    sys.path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from tiny_family import make_tiny_family
+
+    from smm_bench_collection.evaluate import MergeEvaluator
+    from smm_bench_collection.family import mini_family
+    from smm_bench_collection.mini.gates import save_model_a
+
+    d = make_tiny_family(tmp_path)
+    shutil.rmtree(d / "A")
+    config = {f"w{m}_l{l:02d}": float(v) for (m, l), v in np.ndenumerate(np.random.default_rng(0).random((2, 32)))}
+    save_model_a(config, d)
+    a = MistralForCausalLM.from_pretrained(str(d / "A"))
+    ref = dict(MergeEvaluator("ps", mini_family(d), engine="hf").model_for(config).named_parameters())
+    assert all(torch.equal(p, ref[n]) for n, p in a.named_parameters())

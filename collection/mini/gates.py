@@ -164,9 +164,14 @@ def run_gates(data_dir: Path, n_random: int, n_cmaes: int, models_dir: Path = MI
 
 def save_model_a(config: Config, models_dir: Path = MINI_DIR) -> Path:
     """Model A of DFS (the EvoLLM-JP analog): the PS merge ``config`` of the experts, saved as weights."""
+    from transformers import MistralForCausalLM
+
     fam = mini_family(models_dir)
-    ev = MergeEvaluator("ps", fam, engine="hf")
-    model = ev.model_for(config)
+    merged = MergeEvaluator("ps", fam, engine="hf").model_for(config)
+    # the merger's parameters are views of one flat buffer; safetensors refuses shared storage,
+    # so the weights are copied into a plain model before saving
+    model = MistralForCausalLM(merged.config)
+    model.load_state_dict({n: p.detach().clone() for n, p in merged.state_dict().items()})
     out = models_dir / "A"
     model.save_pretrained(str(out), safe_serialization=True)
     fam.tokenizer.save_pretrained(str(out))
