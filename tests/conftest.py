@@ -5,6 +5,7 @@ authors' exact format (``CVBooster.save_model``). Nothing synthetic is ever ship
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -119,3 +120,19 @@ def dfs_scenario(tmp_path_factory, authors_dfs) -> Path:
             del os.environ["SMM_BENCH_DATA_DIR"]
         else:
             os.environ["SMM_BENCH_DATA_DIR"] = old
+
+
+def side_venv_python(env_var: str, local_venv: str, extras: str) -> str:
+    """Python of a side venv (yahpo-gym and the carps/hposuite/SMAC suites cannot share ours).
+
+    ``.ci/run`` creates it and exports ``env_var``; locally ``<repo>/<local_venv>`` is used if it
+    exists, otherwise the calling test is skipped with the command that makes it.
+    """
+    given = os.environ.get(env_var)
+    if given:
+        return given
+    local = Path(__file__).resolve().parents[1] / local_venv / "bin" / "python"
+    if local.exists():
+        return str(local)
+    pytest.skip(f"no {local_venv} venv: .ci/run sets {env_var}; locally create it "
+                f"(python3 -m venv {local_venv} && {local_venv}/bin/pip install -e '.[{extras}]')")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dfs_inputs, synthetic_target, train_cv
+from conftest import dfs_inputs, side_venv_python, synthetic_target, train_cv
 
 from smm_bench_plugin import Benchmark
 from smm_bench_plugin.importer import import_lightgbm
@@ -26,14 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _eco_python() -> str:
-    given = os.environ.get("SMM_BENCH_ECO_PYTHON")
-    if given:
-        return given
-    local = REPO / ".venv-eco" / "bin" / "python"
-    if local.exists():
-        return str(local)
-    pytest.skip("no ecosystem venv: .ci/run sets SMM_BENCH_ECO_PYTHON; locally create .venv-eco "
-                "(python3 -m venv .venv-eco && .venv-eco/bin/pip install -e '.[carps,hposuite,smac]')")
+    return side_venv_python("SMM_BENCH_ECO_PYTHON", ".venv-eco", "carps,hposuite,smac")
 
 
 def _run(args: list[str], data_dir: Path, cwd: Path, timeout: int = 600, stdin: str | None = None) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dfs_inputs, synthetic_target, train_cv
+from conftest import dfs_inputs, side_venv_python, synthetic_target, train_cv
 
 from smm_bench_plugin import Benchmark
 from smm_bench_plugin.importer import import_lightgbm
@@ -27,14 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _yahpo_python() -> str:
-    given = os.environ.get("SMM_BENCH_YAHPO_PYTHON")
-    if given:
-        return given
-    local = REPO / ".venv-yahpo" / "bin" / "python"
-    if local.exists():
-        return str(local)
-    pytest.skip("no YAHPO venv: .ci/run sets SMM_BENCH_YAHPO_PYTHON; locally create .venv-yahpo "
-                "(python3 -m venv .venv-yahpo && .venv-yahpo/bin/pip install -e '.[yahpo]')")
+    return side_venv_python("SMM_BENCH_YAHPO_PYTHON", ".venv-yahpo", "yahpo")
 
 
 _SCRIPT = r"""
