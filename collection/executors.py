@@ -75,7 +75,8 @@ class RayExecutor:
     ``resources_per_worker`` defaults to one GPU per actor when the cluster has GPUs, else one
     CPU; ``n_workers`` defaults to the number of such slots. ``ray.init`` is called with
     ``ray_init`` kwargs only when Ray is not initialised yet (pass ``{"address": "auto"}`` for
-    a running cluster).
+    a running cluster); a Ray instance the executor started is shut down again by ``close``, one
+    it found running is left alone, so a process can run several collections in a row.
     """
 
     def __init__(self, n_workers: int | None = None, resources_per_worker: dict[str, float] | None = None,
@@ -89,12 +90,14 @@ class RayExecutor:
         self._actor_cls = None
         self.n_workers = 0
         self.restarts = 0
+        self._owns_ray = False
 
     def start(self, factory: EvaluatorFactory) -> None:
         import ray
 
         if not ray.is_initialized():
             ray.init(**self._ray_init)
+            self._owns_ray = True
         resources = self._resources
         if resources is None:
             gpus = ray.cluster_resources().get("GPU", 0)
@@ -167,6 +170,9 @@ class RayExecutor:
             except Exception:  # noqa: BLE001
                 pass
         self._actors = []
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False
 
 
 def make_executor(name: str, **kwargs) -> LocalExecutor | RayExecutor:

@@ -119,3 +119,4 @@ def test_collect_through_ray_equals_local(ray_local, tmp_path):
     a = {r["config_id"]: r["objective_acc"] for r in S.read_dataset(tmp_path / "local").to_pylist()}
     b = {r["config_id"]: r["objective_acc"] for r in S.read_dataset(tmp_path / "ray").to_pylist()}
     assert a == b
+
