@@ -233,15 +233,15 @@ def render_markdown(r: dict[str, Any]) -> str:
              f"(samplers: {', '.join(f'{k} {v}' for k, v in (prov.get('samplers') or {}).items())}); "
              f"held-out split: {q.get('split', {}).get('test', '?')} rows.", "",
              "## Held-out quality (Table 1 analog)", "",
-             "| target | role | R² | Kendall tau | paper R² / tau (7B) | aim R² / tau | trees (leaves) |",
+             "| target | role | R² | Kendall tau | paper R² / tau (7B) | aim R² / tau | trees / leaves / node visits per row |",
              "|---|---|---|---|---|---|---|"]
     for name, t in q.get("targets", {}).items():
         p = paper.get(t["role"]) if paper else None
         aim = AIMS.get(t["role"])
-        leaves = t.get("tuning", {}).get("leaves")
+        size = t.get("tuning", {})
         lines.append(f"| {name} | {t['role']} | {_fmt(t['r2'])} | {_fmt(t['kendall_tau'])} | "
                      f"{'—' if not p else f'{p[0]:.3f} / {p[1]:.3f}'} | {'—' if not aim else f'{aim[0]:.2f} / {aim[1]:.2f}'} | "
-                     f"{5 * (t.get('best_iteration') or 0)} ({leaves}) |")
+                     f"{size.get('trees', '?')} / {size.get('leaves', '?')} / {size.get('node_visits', float('nan')):.0f} |")
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
@@ -258,9 +258,12 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines += ["", "Ranking by mean final best: true " + " > ".join(n for n, _ in f1["rankings"]["true"])
               + "; surrogate " + " > ".join(n for n, _ in f1["rankings"]["surrogate"])
               + "; random-only surrogate " + " > ".join(n for n, _ in f1["rankings"]["random_only_surrogate"]) + ".",
-              "Same ranking as on the true function (over optimisers with all true seeds: "
-              + (", ".join(f1["complete_on_true"]) or "none yet") + "): "
-              + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in f1["same_ranking_as_true"].items()) + ".",
+              ("Same ranking as on the true function (over the optimisers with all true seeds: "
+               + ", ".join(f1["complete_on_true"]) + "): "
+               + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in f1["same_ranking_as_true"].items()) + "."
+               if len(f1["complete_on_true"]) >= 2 else
+               "Ranking agreement: not assessable yet (fewer than two optimisers have all their true runs; "
+               "the collection plan is still running)."),
               "", "Random-only surrogate, held-out: " + "; ".join(
                   f"{k} R² {v['r2']:.3f}, tau {v['kendall_tau']:.3f} (n={v['n']})" for k, v in ro.items()) + "."]
     if r.get("figure2"):

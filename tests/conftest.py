@@ -136,3 +136,10 @@ def side_venv_python(env_var: str, local_venv: str, extras: str) -> str:
         return str(local)
     pytest.skip(f"no {local_venv} venv: .ci/run sets {env_var}; locally create it "
                 f"(python3 -m venv {local_venv} && {local_venv}/bin/pip install -e '.[{extras}]')")
+
+
+def user_scenario_names() -> list[str]:
+    """Scenarios in the (isolated) user data dir, i.e. ``list_scenarios()`` minus the bundled ones."""
+    from smm_bench_plugin.paths import scenario_entries
+
+    return [e.name for e in scenario_entries() if e.source == "user"]

@@ -126,11 +126,23 @@ def test_parquet_trajectories(ps_scenario, tmp_path):
     assert "plot" not in paths
 
 
-def test_default_scenario_missing_is_a_clear_error(ps_scenario, tmp_path, capsys):
-    rc = cli_main(["compare", "--budget", "5", "--seeds", "1", "--out", str(tmp_path / "o"), "--quiet"])
+def test_missing_scenario_is_a_clear_error(tmp_path, capsys):
+    rc = cli_main(["compare", "--scenario", "smm_nope", "--budget", "5", "--seeds", "1", "--out", str(tmp_path / "o"),
+                   "--quiet"])
     err = capsys.readouterr().err
     assert rc == 1
-    assert "smm_ps_mini" in err and "available:" in err and "--scenario" in err
+    assert "smm_nope" in err and "available:" in err and "smm_ps_mini" in err and "--scenario" in err
+
+
+def test_default_compare_runs_on_the_bundled_scenario(tmp_path):
+    """`smm-bench compare` with no --scenario works out of the box on the bundled smm_ps_mini."""
+    out = tmp_path / "o"
+    assert cli_main(["compare", "--optimizers", "random,sepcma", "--budget", "40", "--seeds", "2", "--jobs", "1",
+                     "--out", str(out), "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["scenario"] == "smm_ps_mini" and summary["evaluations"] == 2 * 2 * 40
+    for name in ("random", "sepcma"):
+        assert 0.0 <= summary["optimizers"][name]["best_objective_mean"] <= 1.0
 
 
 def test_compare_module_does_not_import_optimizer_libraries():

@@ -73,6 +73,22 @@ def test_carps_run_random_search_on_the_shipped_task(scenarios, isolated_data_di
         assert all(t["trial_value"]["virtual_time"] == t["trial_value"]["additional_info"]["sec"] for t in trials)
 
 
+def test_carps_run_on_the_bundled_default_scenario(isolated_data_dir, tmp_path):
+    """The shipped task with no override runs on the bundled smm_ps_mini (a plain pip install)."""
+    import smm_bench_plugin as smm
+
+    _run(["-m", "carps.run", "hydra.searchpath=[pkg://smm_bench_plugin/configs]", "+task/SMMBench=ps_mini",
+          "+optimizer/randomsearch=config", "task.optimization_resources.n_trials=10",
+          f"baserundir={tmp_path / 'runs'}", "seed=1"], isolated_data_dir, tmp_path)
+    (log,) = (tmp_path / "runs").rglob("trial_logs.jsonl")
+    assert "/SMMBench/smm_bench/ps/smm_ps_mini/1/" in str(log)
+    trials = [json.loads(line) for line in log.read_text().splitlines()]
+    bench = smm.load("smm_ps_mini")
+    assert len(trials) == 10
+    for t in trials:
+        assert t["trial_value"]["cost"] == 1.0 - t["trial_value"]["additional_info"][bench.objective_name]
+
+
 _IN_VENV = r"""
 import json, sys
 inp = json.load(sys.stdin)
@@ -123,7 +139,11 @@ def test_carps_objective_and_hpoglue_descriptions_with_their_own_types(scenarios
     assert out["carps"]["cost"] == 1.0 - want["gsm8k_ja"] and out["carps"]["info"] == want
     assert out["carps"]["calls"] == 1 and "no fidelity" in out["carps"]["budget"]
 
-    assert out["names"] == ["smm_bench-dfs_cost_t", "smm_bench-smm_ps_t"]
+    from smm_bench_plugin.paths import scenario_entries
+
+    bundled = [f"smm_bench-{e.name}" for e in scenario_entries() if e.source == "bundled"]
+    assert "smm_bench-smm_ps_mini" in bundled
+    assert out["names"] == sorted(["smm_bench-dfs_cost_t", "smm_bench-smm_ps_t", *bundled])
     ps = out["smm_bench-smm_ps_t"]
     assert ps["metrics"] == {"gsm8k_ja": [False, [0.0, 1.0], "metric"]}
     assert ps["test_metrics"] == {"mgsm_ja": [False, [0.0, 1.0]]}

@@ -85,7 +85,10 @@ def scenarios(authors_ps, isolated_data_dir) -> dict[str, Path]:
                train_cv(X, 0.02 + 0.01 * X[:, 40], rounds=8))]
     dfs = export_cv_boosters(isolated_data_dir / "scenarios" / "dfs_cost_t", name="dfs_cost_t", space="dfs",
                              models=models)
-    return {"smm_ps_t": ps, "dfs_cost_t": dfs}
+    from smm_bench_plugin.paths import scenario_entries
+
+    bundled = {e.name: e.path for e in scenario_entries() if e.source == "bundled"}  # smm_ps_mini, smm_dfs_mini
+    return {"smm_ps_t": ps, "dfs_cost_t": dfs, **bundled}
 
 
 def _configs(folder: Path, n: int, seed: int) -> list[dict]:
@@ -105,8 +108,8 @@ def test_benchmarkset_matches_our_runtime_without_a_yahpo_config_file(scenarios,
     out = _run(home, isolated_data_dir, configs)
 
     assert out["versions"][0] == "1.0.2" and out["versions"][1].startswith("0.6")
-    assert sorted(out["registered"]) == ["dfs_cost_t", "smm_ps_t"]
-    assert {"lcbench", "smm_ps_t", "dfs_cost_t"} <= set(out["scenarios"])  # YAHPO's own ones stay
+    assert sorted(out["registered"]) == sorted(scenarios) and "smm_ps_mini" in scenarios
+    assert {"lcbench", *scenarios} <= set(out["scenarios"])  # YAHPO's own ones stay
     assert not (home / ".config" / "yahpo_gym").exists()  # never written
     assert out["data_path"] == str(isolated_data_dir / "yahpo")
     for name, folder in scenarios.items():

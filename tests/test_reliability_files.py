@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 import smm_bench_plugin as smm
+from conftest import user_scenario_names
 from smm_bench_plugin.benchmark import Benchmark
 from smm_bench_plugin.importer import import_lightgbm
 
@@ -110,7 +111,7 @@ def test_missing_files_are_named(ps_scenario, tmp_path):
 def test_dfs_folder_imported_as_ps_registers_nothing(authors_dfs, isolated_data_dir):
     with pytest.raises(ValueError, match="lists 95 columns; space 'ps' has 64.*Wrong --space"):
         import_lightgbm(authors_dfs, "ps")
-    assert smm.list_scenarios() == []
+    assert user_scenario_names() == []
     root = isolated_data_dir / "scenarios"
     assert not root.exists() or [p.name for p in root.iterdir()] == [".lock"]
 
@@ -121,6 +122,6 @@ def test_folder_mixing_both_spaces_registers_nothing(authors_ps, authors_dfs, tm
     shutil.copy(authors_dfs / "test_acc_ja_best_model.json", d / "test_acc_ja_best_model.json")
     with pytest.raises(ValueError, match="test_acc_ja_best_model.json: the models use 95 features.*Wrong --space"):
         import_lightgbm(d, "ps")
-    assert smm.list_scenarios() == []
+    assert user_scenario_names() == []
     root = isolated_data_dir / "scenarios"
     assert not root.exists() or [p.name for p in root.iterdir()] == [".lock"]

@@ -20,7 +20,8 @@ def _cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 def test_cli_import_list_info_evaluate(authors_ps, tmp_path):
     res = _cli("list")
-    assert res.returncode == 0 and "no scenarios installed" in res.stdout
+    assert res.returncode == 0 and "smm_ps_mini" in res.stdout and "bundled" in res.stdout
+    assert "smm_ps " not in res.stdout
     res = _cli("import-lightgbm", str(authors_ps), "--space", "ps")
     assert res.returncode == 0, res.stderr
     assert "imported scenario smm_ps" in res.stdout

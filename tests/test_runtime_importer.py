@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import dfs_inputs, ps_inputs, reference_predict, write_authors_folder
+from conftest import dfs_inputs, ps_inputs, reference_predict, user_scenario_names, write_authors_folder
 
 import smm_bench_plugin as smm
 from smm_bench_plugin.importer import import_lightgbm
@@ -30,7 +30,7 @@ def test_import_matches_authors_loader(space, authors_ps, authors_dfs, isolated_
     folder = authors_ps if space == "ps" else authors_dfs
     path = import_lightgbm(folder, space)
     assert path == isolated_data_dir / "scenarios" / f"smm_{space}"
-    assert smm.list_scenarios() == [f"smm_{space}"]
+    assert user_scenario_names() == [f"smm_{space}"]
     bench = smm.load(f"smm_{space}")
     rng = np.random.default_rng(11)
     X = ps_inputs(rng, 10_000) if space == "ps" else dfs_inputs(rng, 10_000)
@@ -91,7 +91,7 @@ def test_errors_register_nothing(authors_ps, tmp_path, isolated_data_dir, breaka
     with pytest.raises(exc, match=pattern):
         import_lightgbm(broken, space)
     assert _registered(isolated_data_dir) == []
-    assert smm.list_scenarios() == []
+    assert user_scenario_names() == []
 
 
 def test_unknown_space_and_bad_name(authors_ps):
@@ -149,6 +149,6 @@ def test_leftovers_of_killed_imports_are_cleaned(authors_ps, isolated_data_dir):
     for d in (old, young, trash):
         d.mkdir(parents=True)
     os.utime(old, (0, 0))
-    assert smm.list_scenarios() == []  # hidden folders are never scenarios
+    assert user_scenario_names() == []  # hidden folders are never scenarios
     import_lightgbm(authors_ps, "ps")
     assert not old.exists() and not trash.exists() and young.exists()  # a young one may be in use

@@ -29,7 +29,12 @@ dims = {s: len(list(spaces.load_configspace(s).values())) for s in spaces.SPACES
 names = smm.list_scenarios()
 b = smm.load("smm_ps")
 c = json.loads(sys.argv[1])
-print(json.dumps({"dims": dims, "names": names, "result": b.evaluate(c),
+bundled = {}
+for name in ("smm_ps_mini", "smm_dfs_mini"):  # the default scenarios of a plain pip install
+    mini = smm.load(name)
+    assert "site-packages" in str(mini.path), mini.path
+    bundled[name] = mini.evaluate(dict(mini.configspace.get_default_configuration()))[0]
+print(json.dumps({"dims": dims, "names": names, "result": b.evaluate(c), "bundled": bundled,
                   "onnx_installed": importlib.util.find_spec("onnx") is not None,
                   "lightgbm_installed": importlib.util.find_spec("lightgbm") is not None}))
 """
@@ -65,6 +70,9 @@ def test_wheel_in_clean_venv(wheel_python, authors_ps, tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["dims"] == {"ps": 64, "dfs": 95}
-    assert out["names"] == ["smm_ps"]
+    assert out["names"] == ["smm_dfs_mini", "smm_ps", "smm_ps_mini"]
     assert out["result"] == bench.evaluate(config)
+    for name, values in out["bundled"].items():  # the wheel's copy is the repository's scenario
+        mini = smm.load(name)
+        assert values == mini.evaluate(dict(mini.configspace.get_default_configuration()))[0]
     assert not out["lightgbm_installed"] and not out["onnx_installed"]  # loading needs onnxruntime only

@@ -79,3 +79,19 @@ def test_plan_runners_share_the_runs(tmp_path, monkeypatch):
 
     samplers = read_stores(tmp_path / "mini_ps").column("sampler").to_pylist()
     assert {s: samplers.count(s) for s in set(samplers)} == {"random": 60, "cmaes": 32, "tpe": 16}
+
+
+def test_ensemble_size_counts_trees_leaves_and_node_visits():
+    """Stumps visit one node per tree; 4-leaf trees grown leaf-wise visit between 2 and 3."""
+    from smm_bench_surrogates.train import _lgb_params, cv_ensemble
+
+    rng = np.random.default_rng(0)
+    X = rng.random((300, 4))
+    y = X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.01 * rng.standard_normal(300)
+    _, _, stumps = cv_ensemble(X, y, _lgb_params({"num_leaves": 2, "min_data_in_leaf": 5}, 0, 0), 0, 0,
+                               num_boost_round=10)
+    assert stumps["trees"] == 50 and stumps["leaves"] == 100 and stumps["node_visits"] == 50
+    _, _, four = cv_ensemble(X, y, _lgb_params({"num_leaves": 4, "min_data_in_leaf": 5}, 0, 0), 0, 0,
+                             num_boost_round=10)
+    assert four["trees"] == 50 and four["leaves"] == 200
+    assert 2 * 50 <= four["node_visits"] <= 3 * 50
