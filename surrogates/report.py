@@ -8,7 +8,7 @@ optimiser comparison on the surrogate say what it would say on the true function
 
 * Table 1 analog: held-out R² and Kendall tau per target (from the scenario's quality report,
   written by ``train``), beside the paper's Table 1 and the aims of issue 4.
-* Figure 1 analog: best-so-far curves of random search, CMA-ES and TPE on the TRUE mini objective
+* Figure 1 analog: best-so-far curves of random search, CMA-ES (CatCMA on DFS) and TPE on the TRUE mini objective
   (the real merges stored by the collection, one store per sampler run) and on the surrogate (the
   same sampler code and seeds, asking the surrogate instead), plus a surrogate trained on the
   random samples only (the paper's point: a surrogate needs model-based samples to rank the
@@ -32,8 +32,10 @@ from typing import Any, Sequence
 import numpy as np
 
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
-FIGURE1_SAMPLERS = ("random", "cmaes", "tpe")
-COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "tpe": "tab:orange", "sepcma": "tab:green", "de": "tab:red"}
+# the samplers of the collection plan (SPEC §4): CMA-ES on PS, CatCMA on the mixed DFS space
+FIGURE1_SAMPLERS = {"ps": ("random", "cmaes", "tpe"), "dfs": ("random", "catcma", "tpe")}
+COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "catcma": "tab:blue", "tpe": "tab:orange",
+          "sepcma": "tab:green", "de": "tab:red"}
 
 
 # --------------------------------------------------------------------------- true curves
@@ -174,20 +176,21 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     seeds = list(seeds)
 
     # Figure 1: true vs surrogate vs random-only surrogate
-    true = {s: true_runs(data_dir, s, seeds, budget) for s in FIGURE1_SAMPLERS}
-    surrogate = {s: {seed: surrogate_run(bench, space, s, seed, budget) for seed in seeds} for s in FIGURE1_SAMPLERS}
+    samplers = FIGURE1_SAMPLERS[space]
+    true = {s: true_runs(data_dir, s, seeds, budget) for s in samplers}
+    surrogate = {s: {seed: surrogate_run(bench, space, s, seed, budget) for seed in seeds} for s in samplers}
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="smm-report-"))
     random_only_dir = work / f"{folder.name}_random_only"
     ro_quality = train_scenario(data_dir, space, random_only_dir, n_trials=random_only_trials,
                                 only_samplers=("random",))
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
-                   for s in FIGURE1_SAMPLERS}
+                   for s in samplers}
     plot_figure1(folder / "figure1.png", true, surrogate, random_only,
                  f"{bench.name}: best-so-far on the true function and on surrogates ({budget} evaluations)")
     rankings = {"true": _final_ranking(true), "surrogate": _final_ranking(surrogate),
                 "random_only_surrogate": _final_ranking(random_only)}
-    complete = [s for s in FIGURE1_SAMPLERS if len(true[s]) == len(seeds)]
+    complete = [s for s in samplers if len(true[s]) == len(seeds)]
     same = {k: [n for n, _ in v if n in complete] == [n for n, _ in rankings["true"] if n in complete]
             for k, v in rankings.items() if k != "true"}
 
@@ -248,7 +251,7 @@ def render_markdown(r: dict[str, Any]) -> str:
               "True runs available: " + ", ".join(f"{s} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
               + ".", "", "| optimiser | true final best | surrogate final best | random-only surrogate |",
               "|---|---|---|---|"]
-    for s in FIGURE1_SAMPLERS:
+    for s in FIGURE1_SAMPLERS[r["space"]]:
         cells = []
         for kind in ("true", "surrogate", "random_only"):
             vals = list(f1["final_best"][kind].get(s, {}).values())

@@ -83,3 +83,19 @@ def test_dataset_card_counts_rows_against_the_plan(data, tmp_path, monkeypatch):
     assert f"| random-s0 | {3 * BUDGET} / 100 |" in md
     assert "| cmaes-s5 | 0 / 10 |" in md  # planned, not collected: shown as such
     assert (data.parent / "accuracy_histograms.png").stat().st_size > 0
+
+
+def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
+    mp = pytest.MonkeyPatch()
+    mp.setitem(plan.PLAN, "dfs", [("random", 0, 2 * BUDGET), ("catcma", 0, BUDGET), ("tpe", 0, BUDGET)])
+    try:
+        assert plan.run_plan("dfs", tmp_path / "data", family="synthetic", progress=False)
+    finally:
+        mp.undo()
+    data = tmp_path / "data" / "mini_dfs"
+    scenario = tmp_path / "smm_dfs_test"
+    train_scenario(data, "dfs", scenario, n_trials=2)
+    r = R.build_report(scenario, data, budget=BUDGET, seeds=[0], random_only_trials=2, work_dir=tmp_path / "w")
+    assert r["figure1"]["true_runs"] == {"random": [0], "catcma": [0], "tpe": [0]}
+    assert r["figure2"] is None and not (scenario / "figure2.png").exists()
+    assert "| catcma |" in (scenario / "REPORT.md").read_text()
