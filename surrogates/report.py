@@ -217,10 +217,21 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "figure2": fig2,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}",
+        "train_command": _train_command(scenario, space, meta),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     (folder / "REPORT.md").write_text(render_markdown(report))
     return report
+
+
+def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> str | None:
+    """The command that rebuilds the scenario's model (from its own provenance and quality report)."""
+    prov, q = meta.get("provenance") or {}, meta.get("quality") or {}
+    trials = {t.get("tuning", {}).get("n_trials") for t in q.get("targets", {}).values()}
+    if "dataset" not in prov or len(trials) != 1 or None in trials:
+        return None
+    return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
+            f"--seed {q.get('split', {}).get('seed', 0)}")
 
 
 def _fmt(v: Any, digits: int = 3) -> str:
@@ -231,7 +242,8 @@ def render_markdown(r: dict[str, Any]) -> str:
     q, paper = r["quality"], r["paper_table_1"] or {}
     prov = r.get("provenance") or {}
     lines = [f"# Validity report: {r['scenario']}", "",
-             f"Regenerate: `{r['command']}` ({r['seconds']:.0f} s).", "",
+             f"Regenerate: `{r['command']}` ({r['seconds']:.0f} s)"
+             + (f"; the model itself: `{r['train_command']}`." if r.get("train_command") else "."), "",
              f"Trained on {prov.get('rows', '?')} true evaluations of family `{prov.get('family_id', '?')}` "
              f"(samplers: {', '.join(f'{k} {v}' for k, v in (prov.get('samplers') or {}).items())}); "
              f"held-out split: {q.get('split', {}).get('test', '?')} rows.", "",

@@ -71,6 +71,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert set(r["figure2"]["optimizers"]) == {"sepcma", "de"}
     md = (scenario / "REPORT.md").read_text()
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
+    assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0" in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
 
 

@@ -1,0 +1,44 @@
+"""The scenarios a plain install brings: real surrogates of the mini twin, with their reports."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import smm_bench_plugin as smm
+from smm_bench_plugin.paths import bundled_scenarios_dir
+
+REPO = Path(__file__).resolve().parents[1]
+BUNDLED = ("smm_ps_mini", "smm_dfs_mini")
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_scenario_is_a_real_mini_surrogate_with_its_report(name):
+    folder = bundled_scenarios_dir() / name
+    assert (folder / "model.onnx").stat().st_size <= 25 * 2**20  # issue 4: each bundled ONNX <= 25 MB
+    bench = smm.load(name)
+    meta = bench.meta
+    space = meta["space"]
+    assert name == f"smm_{space}_mini"
+    assert [t.role for t in bench.targets] == ["objective", "test", "cost"]
+    prov = meta["provenance"]
+    assert prov["family_id"] == "mini-v1" and prov["dataset"] == f"collection/data/mini_{space}"
+    # trained on the committed dataset: never more rows than it holds, and every sampler in it exists there
+    from smm_bench_surrogates.train import read_stores
+
+    table = read_stores(REPO / prov["dataset"])
+    assert prov["rows"] <= table.num_rows
+    assert set(prov["samplers"]) <= set(table.column("sampler").to_pylist())
+    q = meta["quality"]["targets"]
+    for target in bench.targets:
+        assert -1.0 <= q[target.name]["kendall_tau"] <= 1.0 and q[target.name]["n"] >= 10
+    report = (folder / "REPORT.md").read_text()
+    assert f"# Validity report: {name}" in report and (folder / "figure1.png").stat().st_size > 0
+    assert json.loads((folder / "report.json").read_text())["scenario"] == name
+    configs = [dict(c) for c in bench.configspace.sample_configuration(64)]
+    configs.append(dict(bench.configspace.get_default_configuration()))
+    values = np.array([[r[t.name] for t in bench.targets] for r in bench.evaluate(configs)])
+    assert np.isfinite(values).all() and (values[:, :2] >= 0).all() and (values[:, :2] <= 1).all()
+    assert (values[:, 2] > 0).all()  # a true evaluation always takes time
