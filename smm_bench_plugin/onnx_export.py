@@ -7,13 +7,10 @@ model text reproduces LightGBM to rounding (<= 1e-12) and needs no LightGBM at r
 Graph layout (the scenario contract, see docs/ARCHITECTURE.md):
 ``x_cat`` int32 [N, n_cat] (YAHPO codes 1..K) -> float64 ``code - 1`` (the learner's
 numeric codes 0..K-1); ``x_cont`` float64 [N, n_cont] -> clipped to its bounds; the
-learner's feature vector is ``concat(cat codes, clipped cont)`` in this order. Each
-target gets its own single-target TreeEnsemble holding every fold: leaf weights are divided
-by the fold count so the SUM aggregate is the fold mean. The [N, 1] results are concatenated
-in target order to [N, n_targets] float64, then clipped per target (e.g. accuracies to [0, 1]).
-One node per target rather than one multi-target node: onnxruntime's single-target path
-skips a per-leaf target lookup (measured faster), and a target's column does not depend on
-the other targets (exporting it alone gives bit-identical values).
+learner's feature vector is ``concat(cat codes, clipped cont)`` in this order. One
+TreeEnsemble holds every fold of every target: leaf weights are divided by the fold count
+so the SUM aggregate is the fold mean, target t's trees write to output column t. The
+output [N, n_targets] float64 is then clipped per target (e.g. accuracies to [0, 1]).
 
 Categorical splits become BRANCH_MEMBER nodes; they are exact for integer-valued inputs,
 which is all that ``x_cat`` can produce. ``onnx`` is imported lazily (extra ``[onnx]``).
@@ -23,12 +20,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from .lgbm_text import MISSING_NAN, MISSING_NONE, MISSING_ZERO, TextModel
-
-if TYPE_CHECKING:
-    import onnx
 
 __all__ = ["build_onnx", "ONNX_OPSET", "ONNX_ML_OPSET"]
 
@@ -38,7 +31,7 @@ _LEQ, _LT, _MEMBER = 0, 1, 6
 
 
 class _Nodes:
-    """Accumulates the flat ``nodes_*`` / ``leaf_*`` attribute lists of one target's trees."""
+    """Accumulates the flat ``nodes_*`` / ``leaf_*`` attribute lists."""
 
     def __init__(self) -> None:
         self.feature: list[int] = []
@@ -50,11 +43,13 @@ class _Nodes:
         self.false_leaf: list[int] = []
         self.missing_true: list[int] = []
         self.members: list[float] = []
+        self.leaf_target: list[int] = []
         self.leaf_weight: list[float] = []
         self.roots: list[int] = []
 
-    def add_tree(self, tree, scale: float, where: str) -> None:
+    def add_tree(self, tree, target: int, scale: float, where: str) -> None:
         leaf0 = len(self.leaf_weight)
+        self.leaf_target.extend([target] * tree.num_leaves)
         self.leaf_weight.extend(v / scale for v in tree.leaf_value)
         node0 = len(self.feature)
         self.roots.append(node0)
@@ -128,6 +123,7 @@ def build_onnx(
         raise ValueError("every target needs at least one fold model")
     if len(cont_upper) != n_cont or len(target_lower) != len(targets) or len(target_upper) != len(targets):
         raise ValueError("bounds do not match the number of columns / targets")
+    nodes = _Nodes()
     for t, folds in enumerate(targets):
         for f, model in enumerate(folds):
             if model.num_features != n_features:
@@ -135,6 +131,9 @@ def build_onnx(
                     f"target {t} fold {f} uses {model.num_features} features, the scenario has "
                     f"{n_features} ({n_cat} categorical + {n_cont} continuous)"
                 )
+            scale = len(folds) * (model.num_iterations if model.average_output else 1)
+            for k, tree in enumerate(model.trees):
+                nodes.add_tree(tree, t, float(scale), f"target {t} fold {f} Tree={k}")
 
     def const(name: str, values, dtype) -> onnx.TensorProto:
         return numpy_helper.from_array(np.asarray(values, dtype=dtype), name)
@@ -159,14 +158,27 @@ def build_onnx(
         features = "features"
     else:
         features = "cont_clipped"
-    ensembles = [_tree_ensemble(folds, t, features) for t, folds in enumerate(targets)]
-    columns = [node.output[0] for node in ensembles]
-    graph_nodes += ensembles
-    if len(columns) > 1:
-        graph_nodes.append(helper.make_node("Concat", columns, ["raw"], axis=1, name="targets"))
-    raw = "raw" if len(columns) > 1 else columns[0]
+    ens_kwargs = dict(
+        n_targets=len(targets),
+        aggregate_function=1,  # SUM
+        post_transform=0,  # NONE
+        tree_roots=nodes.roots,
+        nodes_featureids=nodes.feature,
+        nodes_modes=const("nodes_modes", nodes.mode, np.uint8),
+        nodes_splits=const("nodes_splits", nodes.split, np.float64),
+        nodes_truenodeids=nodes.true_id,
+        nodes_trueleafs=nodes.true_leaf,
+        nodes_falsenodeids=nodes.false_id,
+        nodes_falseleafs=nodes.false_leaf,
+        nodes_missing_value_tracks_true=nodes.missing_true,
+        leaf_targetids=nodes.leaf_target,
+        leaf_weights=const("leaf_weights", nodes.leaf_weight, np.float64),
+    )
+    if nodes.members:
+        ens_kwargs["membership_values"] = const("membership_values", nodes.members, np.float64)
     graph_nodes += [
-        helper.make_node("Max", [raw, "target_lower"], ["y_lo"], name="clip_target_lower"),
+        helper.make_node("TreeEnsemble", [features], ["raw"], domain="ai.onnx.ml", name="cv_mean", **ens_kwargs),
+        helper.make_node("Max", ["raw", "target_lower"], ["y_lo"], name="clip_target_lower"),
         helper.make_node("Min", ["y_lo", "target_upper"], ["y"], name="clip_target_upper"),
     ]
     graph = helper.make_graph(
@@ -188,39 +200,3 @@ def build_onnx(
     model.ir_version = 10
     onnx.checker.check_model(model)
     return model.SerializeToString()
-
-
-def _tree_ensemble(folds: Sequence[TextModel], t: int, features: str) -> onnx.NodeProto:
-    """One single-target TreeEnsemble node: the fold mean of target ``t`` as ``raw_<t>`` [N, 1]."""
-    import numpy as np
-    from onnx import helper, numpy_helper
-
-    nodes = _Nodes()
-    for f, model in enumerate(folds):
-        scale = len(folds) * (model.num_iterations if model.average_output else 1)
-        for k, tree in enumerate(model.trees):
-            nodes.add_tree(tree, float(scale), f"target {t} fold {f} Tree={k}")
-
-    def const(name: str, values, dtype):
-        return numpy_helper.from_array(np.asarray(values, dtype=dtype), f"{name}_{t}")
-
-    kwargs = dict(
-        n_targets=1,
-        aggregate_function=1,  # SUM
-        post_transform=0,  # NONE
-        tree_roots=nodes.roots,
-        nodes_featureids=nodes.feature,
-        nodes_modes=const("nodes_modes", nodes.mode, np.uint8),
-        nodes_splits=const("nodes_splits", nodes.split, np.float64),
-        nodes_truenodeids=nodes.true_id,
-        nodes_trueleafs=nodes.true_leaf,
-        nodes_falsenodeids=nodes.false_id,
-        nodes_falseleafs=nodes.false_leaf,
-        nodes_missing_value_tracks_true=nodes.missing_true,
-        leaf_targetids=[0] * len(nodes.leaf_weight),
-        leaf_weights=const("leaf_weights", nodes.leaf_weight, np.float64),
-    )
-    if nodes.members:
-        kwargs["membership_values"] = const("membership_values", nodes.members, np.float64)
-    return helper.make_node("TreeEnsemble", [features], [f"raw_{t}"], domain="ai.onnx.ml",
-                            name=f"cv_mean_{t}", **kwargs)

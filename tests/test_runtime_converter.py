@@ -1,7 +1,6 @@
 """LightGBM text -> ONNX converter: parity with LightGBM itself (<= 1e-12), including rows
 placed exactly on, just above and just below every split threshold, NaN semantics, the
-fold-mean, categorical splits, constant trees, rf averaging, best_iteration handling and the
-one-ensemble-per-target graph layout."""
+fold-mean, categorical splits, constant trees, rf averaging and best_iteration handling."""
 
 from __future__ import annotations
 
@@ -94,31 +93,6 @@ def test_ps_parity_two_targets_random_and_thresholds(ps_files):
         assert out.shape == (len(X), 2) and out.dtype == np.float64
         for j, f in enumerate(ps_files):
             assert np.abs(out[:, j] - reference_predict(f, X)).max() <= TOL
-
-
-def test_one_single_target_ensemble_per_target(ps_files, tmp_path):
-    """Each target is its own single-target TreeEnsemble (onnxruntime's faster path), so a
-    target's column is bit-identical whether it is exported with other targets or alone."""
-    import onnx
-
-    extra = tmp_path / "c.json"
-    rng = np.random.default_rng(11)
-    X = ps_inputs(rng, 1500)
-    train_cv(X, synthetic_target(X, rng, -0.1), rounds=20).save_model(str(extra))
-    files = [*ps_files, extra]
-    targets = [parse_cv_booster_json(f.read_text())[0] for f in files]
-    kw = dict(n_cat=0, cont_lower=[0.0] * PS_DIM, cont_upper=[1.0] * PS_DIM)
-    joint = build_onnx(targets, **kw, target_lower=[0.0] * 3, target_upper=[1.0] * 3)
-    ensembles = [n for n in onnx.load_from_string(joint).graph.node if n.op_type == "TreeEnsemble"]
-    assert len(ensembles) == 3
-    assert all(onnx.helper.get_attribute_value(a) == 1 for n in ensembles for a in n.attribute if a.name == "n_targets")
-    Xr = ps_inputs(np.random.default_rng(12), 5000)
-    X = np.vstack([Xr, _threshold_rows(files, Xr, 0, 0.0, 1.0), rng.uniform(-0.5, 1.5, (500, PS_DIM))])
-    out = _run(_session(joint), X, 0)
-    assert out.shape == (len(X), 3)
-    for j, folds in enumerate(targets):
-        alone = _session(build_onnx([folds], **kw, target_lower=[0.0], target_upper=[1.0]))
-        assert np.array_equal(out[:, j], _run(alone, X, 0)[:, 0])
 
 
 def test_input_and_output_clipping_inside_graph(ps_files):
