@@ -21,7 +21,7 @@ def test_bundled_scenario_is_a_real_mini_surrogate_with_its_report(name):
     bench = smm.load(name)
     meta = bench.meta
     space = meta["space"]
-    assert name == f"smm_{space}_mini"
+    assert name == f"smm_{space}_mini" == meta["name"] == bench.name
     assert [t.role for t in bench.targets] == ["objective", "test", "cost"]
     prov = meta["provenance"]
     assert prov["family_id"] == "mini-v1" and prov["dataset"] == f"collection/data/mini_{space}"
