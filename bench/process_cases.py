@@ -26,8 +26,12 @@ print(json.dumps({"seconds": t1 - t0, "heavy": [m for m in %r if m in sys.module
 """ % (HEAVY,)
 
 _LOAD = """
-import json, resource, sys, time
-peak = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import json, sys, time
+# VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across fork + exec, so a child of this
+# (multi-GB) bench process would report the parent's peak; VmHWM belongs to the new image only.
+def peak():
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
 t0 = time.perf_counter()
 import smm_bench_plugin as smm
 t1 = time.perf_counter()
