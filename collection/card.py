@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .plan import DATA_DIR, PLAN
+from .plan import DATA_DIR, planned_runs, run_folder
 from .stats import run_folders
 from .store import read_dataset
 
@@ -39,10 +39,8 @@ def _space_rows(space_dir: Path) -> dict[str, dict]:
 
 
 def _planned(space: str) -> dict[str, int]:
-    final: dict[str, int] = {}
-    for sampler, seed, budget in PLAN[space]:
-        final[f"{sampler}-s{seed}"] = max(budget, final.get(f"{sampler}-s{seed}", 0))
-    return final
+    """Final budget per store folder name of the plan."""
+    return {run_folder(Path(), sampler, seed).name: budget for (sampler, seed), budget in planned_runs(space).items()}
 
 
 def plot_histograms(per_space: dict[str, dict[str, dict]], path: Path) -> Path:

@@ -32,12 +32,17 @@ PLAN = {
 }
 
 
-def planned_total(space: str) -> int:
-    """Rows the plan yields (each run's final budget counts once)."""
+def planned_runs(space: str) -> dict[tuple[str, int], int]:
+    """Each (sampler, seed) run of the plan with its final budget (a run grown in steps counts once)."""
     final: dict[tuple[str, int], int] = {}
     for sampler, seed, budget in PLAN[space]:
         final[(sampler, seed)] = max(budget, final.get((sampler, seed), 0))
-    return sum(final.values())
+    return final
+
+
+def planned_total(space: str) -> int:
+    """Rows the plan yields."""
+    return sum(planned_runs(space).values())
 
 
 def run_folder(space_dir: Path, sampler: str, seed: int) -> Path:

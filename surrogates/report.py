@@ -46,18 +46,19 @@ def true_runs(data_dir: str | Path, sampler: str, seeds: Sequence[int], budget: 
     Order = (generation, batch_index) as the collection stored it, which is the order the
     sampler asked. A run with fewer than ``budget`` rows is left out (still being collected).
     """
+    from smm_bench_collection.plan import run_folder
     from smm_bench_collection.store import read_dataset
 
     root = Path(data_dir)
     if sampler == "random":
-        folder = root / "random-s0"
+        folder = run_folder(root, "random", 0)
         if not folder.exists():
             return {}
         values = _ordered_objective(read_dataset(folder))
         return {k: values[k * budget:(k + 1) * budget] for k in range(len(values) // budget) if k in seeds}
     runs = {}
     for seed in seeds:
-        folder = root / f"{sampler}-s{seed}"
+        folder = run_folder(root, sampler, seed)
         if folder.exists():
             values = _ordered_objective(read_dataset(folder))
             if len(values) >= budget:

@@ -12,7 +12,7 @@ ensemble's trees of the mean leaf depth: what onnxruntime's tree walk pays per r
 model kept is the cheapest one whose CV R² is within ``r2_tolerance`` of the best. A cheap
 ensemble loads faster, uses less memory and answers sooner, for the same held-out quality;
 the number of leaves (file size) is recorded too. The Pareto front is recorded in the
-scenario's quality report. Boosting rounds are capped (``max_rounds`` per fold) so that very
+scenario's quality report. Boosting rounds are capped (``MAX_ROUNDS`` per fold) so that very
 slow learning rates cannot win by a hair with thousands of trees.
 
 Targets: ``<objective>`` and ``<test>`` accuracies, and ``eval_seconds`` (role ``cost``), the
