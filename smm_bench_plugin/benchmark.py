@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .paths import resolve_scenario
-from .scenario import Target, check_encoding, check_targets, read_meta, sha256_file, space_tables
+from .scenario import Target, check_encoding, check_targets, read_meta, read_space_doc, sha256_file, space_tables
 from .validation import ConfigEncoder
 
 __all__ = ["Benchmark", "load"]
@@ -40,7 +40,7 @@ class Benchmark:
         if digest != self.meta.get("model_sha256"):
             raise ValueError(f"{model_path}: sha256 {digest} does not match meta.json model_sha256 "
                              f"{self.meta.get('model_sha256')}; the scenario is corrupt or was modified")
-        self.space_doc: dict[str, Any] = json.loads((self.path / "config_space.json").read_text())
+        self.space_doc: dict[str, Any] = read_space_doc(self.path)
         cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
         if cat_names != self.meta["cat_names"] or cont_names != self.meta["cont_names"]:
             raise ValueError(f"{self.path}: config_space.json and meta.json disagree on the hyperparameter names")

@@ -88,9 +88,31 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise FileNotFoundError(f"{folder} is not a scenario: {meta_path.name} is missing") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{meta_path}: invalid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{meta_path}: format_version {meta.get('format_version')!r}, this runtime reads {FORMAT_VERSION}")
+    missing = [k for k in META_REQUIRED if k not in meta]
+    if missing:
+        raise ValueError(f"{meta_path}: missing key(s) {', '.join(missing)}")
     return meta
+
+
+META_REQUIRED = ("name", "space", "targets", "cat_names", "cont_names", "model_sha256")
+
+
+def read_space_doc(folder: Path) -> dict[str, Any]:
+    """``config_space.json`` as a dict, with errors that name the file."""
+    path = folder / "config_space.json"
+    try:
+        doc = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{folder} is not a scenario: {path.name} is missing") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    return doc
 
 
 def space_tables(space_doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[str], list[float], list[float]]:

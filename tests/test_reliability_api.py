@@ -198,6 +198,51 @@ def test_non_configs_are_refused(scenario):
             bench.evaluate(junk)
 
 
+# ----- the bundled scenarios (no LightGBM reference: in range, consistent, refused alike) ----
+
+@pytest.fixture(scope="module", params=["smm_ps_mini", "smm_dfs_mini"])
+def bundled(request):
+    from smm_bench_plugin import load
+
+    return load(request.param)
+
+
+def test_bundled_valid_configs_are_finite_in_range_and_batch_consistent(bundled):
+    lower = np.array([t.lower for t in bundled.targets])
+    upper = np.array([t.upper for t in bundled.targets])
+    seen: list[tuple[dict, list[float]]] = []
+
+    @fuzz(500)
+    @given(_config_strategy(bundled))
+    def check(cfg):
+        CASES["bundled_valid"] += 1
+        out = bundled.evaluate(cfg)[0]
+        y = np.array(list(out.values()))
+        assert all(type(v) is float for v in out.values())
+        assert np.isfinite(y).all() and (y >= lower).all() and (y <= upper).all()
+        seen.append((cfg, list(out.values())))
+
+    check()
+    # one batch of everything seen gives the same numbers as the single calls, bit for bit
+    batch = bundled.evaluate([c for c, _ in seen])
+    assert [list(d.values()) for d in batch] == [y for _, y in seen]
+
+
+def test_bundled_malformed_configs_are_refused_naming_the_parameter(bundled):
+    good = dict(bundled.configspace.get_default_configuration())
+
+    @fuzz(300)
+    @given(_corruptions(bundled))
+    def check(defect):
+        CASES["bundled_malformed"] += 1
+        bad, names = _apply(bundled, good, defect)
+        with pytest.raises((ValueError, TypeError)) as info:
+            bundled.evaluate(bad)
+        assert all(n in str(info.value) for n in names), (defect, str(info.value))
+
+    check()
+
+
 # ----- arrays ------------------------------------------------------------------------------
 
 _DTYPES = [np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, np.float16, np.float32, np.float64,

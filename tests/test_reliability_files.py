@@ -125,3 +125,24 @@ def test_folder_mixing_both_spaces_registers_nothing(authors_ps, authors_dfs, tm
     assert user_scenario_names() == []
     root = isolated_data_dir / "scenarios"
     assert not root.exists() or [p.name for p in root.iterdir()] == [".lock"]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("{not json", r"config_space\.json: invalid JSON"),
+    ("[1, 2]", r"config_space\.json: expected a JSON object"),
+])
+def test_unreadable_config_space_json_names_the_file(ps_scenario, tmp_path, text, message):
+    d = _copy(ps_scenario, tmp_path / "s")
+    (d / "config_space.json").write_text(text)
+    with pytest.raises(ValueError, match=message):
+        Benchmark(d)
+
+
+@pytest.mark.parametrize("key", ["targets", "cont_names", "model_sha256"])
+def test_meta_json_missing_a_key_names_the_file_and_key(ps_scenario, tmp_path, key):
+    d = _copy(ps_scenario, tmp_path / "s")
+    meta = json.loads((d / "meta.json").read_text())
+    del meta[key]
+    (d / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=rf"meta\.json: missing key\(s\) {key}"):
+        Benchmark(d)

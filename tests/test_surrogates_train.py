@@ -95,3 +95,30 @@ def test_ensemble_size_counts_trees_leaves_and_node_visits():
                              num_boost_round=10)
     assert four["trees"] == 50 and four["leaves"] == 200
     assert 2 * 50 <= four["node_visits"] <= 3 * 50
+
+
+def test_refit_ensemble_exports_one_model_per_target_and_scores_both(store, tmp_path):
+    """--ensemble refit: one model per target (a fifth of the CV mean's trees), exported with the
+    same parity bar, and the report holds the held-out scores of BOTH ensembles."""
+    out = tmp_path / "smm_dfs_refit"
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(out), "--trials", "2",
+                     "--ensemble", "refit"]) == 0
+    bench = load(str(out))
+    prov, q = bench.meta["provenance"], bench.meta["quality"]
+    assert prov["ensemble"] == "refit" and "refitted" in prov["procedure"]
+    assert all(t["folds"] == 1 for t in prov["targets"].values())
+    assert q["export_max_abs_error"] <= 1e-12
+    for name, t in q["targets"].items():
+        assert t["ensemble"] == "refit" and set(t["ensembles"]) == {"cv", "refit"}
+        cv, refit = t["ensembles"]["cv"], t["ensembles"]["refit"]
+        assert refit["trees"] * 5 == cv["trees"], name
+        assert t["r2"] == refit["r2"] and t["r2"] != cv["r2"], name
+    y = bench.evaluate(dict(bench.configspace.get_default_configuration()))[0]
+    assert 0 <= y["gsm8k_ja_mini"] <= 1
+
+
+def test_unknown_ensemble_is_refused(store, tmp_path):
+    from smm_bench_surrogates.train import train_scenario
+
+    with pytest.raises(ValueError, match="ensemble must be one of"):
+        train_scenario(store, "dfs", tmp_path / "x", n_trials=1, ensemble="median")
