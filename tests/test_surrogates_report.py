@@ -56,7 +56,7 @@ def test_true_runs_are_in_the_order_the_sampler_asked(data):
 
 def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     scenario = tmp_path / "smm_ps_test"
-    train_scenario(data, "ps", scenario, n_trials=2)
+    train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0, 1], figure2_budget=130, figure2_seeds=2,
                        random_only_trials=2, work_dir=tmp_path / "work")
     for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png"):
@@ -71,7 +71,8 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert set(r["figure2"]["optimizers"]) == {"sepcma", "de"}
     md = (scenario / "REPORT.md").read_text()
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
-    assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0" in md
+    assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit" in md
+    assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
 
 
