@@ -7,14 +7,10 @@ from __future__ import annotations
 import pytest
 
 from smm_bench_collection.executors import RayExecutor
-from smm_bench_collection.samplers import make_sampler
 from smm_bench_collection.synthetic import synthetic_spec
+from test_collection_executors import configs
 
 ray = pytest.importorskip("ray")
-
-
-def configs(n):
-    return make_sampler("random", "ps", 0, batch_size=n).ask()
 
 
 def test_ray_executor_shuts_down_only_the_ray_it_started():
