@@ -170,10 +170,14 @@ def refit_ensemble(X, y, params: dict, n_cat: int, num_boost_round: int):
 
 
 def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005) -> dict[str, Any]:
-    """Optuna (multi-objective TPE: max CV R², min node visits per row) -> the cheapest near-best params."""
+    """Optuna (multi-objective TPE: max CV R², min node visits per row) -> the cheapest near-best params,
+    with that trial's own CVBooster (``cvbooster``), so training it again is not needed."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+    kept: dict[int, Any] = {}  # CVBoosters that may still be chosen (within tolerance of the best so far)
+    best = [-np.inf]
 
     def objective(trial: optuna.Trial):
         params = _lgb_params({
@@ -185,9 +189,13 @@ def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005
             "bagging_freq": 1,
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }, seed, n_cat)
-        _, r2, size = cv_ensemble(X, y, params, n_cat, seed)
+        cvb, r2, size = cv_ensemble(X, y, params, n_cat, seed)
         trial.set_user_attr("params", params)
         trial.set_user_attr("size", size)
+        best[0] = max(best[0], r2)
+        kept[trial.number] = (r2, cvb)
+        for number in [n for n, (v, _) in kept.items() if v < best[0] - r2_tolerance]:
+            del kept[number]  # the best only rises: this one can never be chosen
         return r2, size["node_visits"]
 
     study = optuna.create_study(directions=["maximize", "minimize"],
@@ -198,7 +206,8 @@ def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005
     near = [t for t in trials if t.values[0] >= best_r2 - r2_tolerance]
     chosen = min(near, key=lambda t: t.values[1])
     front = sorted(study.best_trials, key=lambda t: t.values[1])
-    return {"params": chosen.user_attrs["params"], "cv_r2": chosen.values[0], **chosen.user_attrs["size"],
+    return {"cvbooster": kept[chosen.number][1],  # the chosen trial's own ensemble: no refit needed
+            "params": chosen.user_attrs["params"], "cv_r2": chosen.values[0], **chosen.user_attrs["size"],
             "best_cv_r2": best_r2, "r2_tolerance": r2_tolerance,
             "pareto_front": [{"cv_r2": t.values[0], **t.user_attrs["size"], "trial": t.number} for t in front],
             "n_trials": len(trials)}
@@ -251,7 +260,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         y = ys[column]
         print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
         tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, R2_TOLERANCE[target.role])
-        built = {"cv": cv_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat, seed)[0]}
+        built = {"cv": tuned.pop("cvbooster")}
         built["refit"] = refit_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat,
                                         int(built["cv"].best_iteration))
         scores = {}

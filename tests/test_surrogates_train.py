@@ -122,3 +122,16 @@ def test_unknown_ensemble_is_refused(store, tmp_path):
 
     with pytest.raises(ValueError, match="ensemble must be one of"):
         train_scenario(store, "dfs", tmp_path / "x", n_trials=1, ensemble="median")
+
+
+def test_tune_returns_the_chosen_trials_own_ensemble():
+    """The kept CVBooster is the one a fresh CV of the chosen parameters would build (deterministic)."""
+    from smm_bench_surrogates.train import cv_ensemble, tune
+
+    rng = np.random.default_rng(1)
+    X = rng.random((400, 5))
+    y = np.sin(3 * X[:, 0]) + X[:, 1] * X[:, 2] + 0.05 * rng.standard_normal(400)
+    tuned = tune(X, y, 0, n_trials=4, seed=0, r2_tolerance=0.01)
+    again, r2, size = cv_ensemble(X, y, tuned["params"], 0, 0)
+    assert r2 == tuned["cv_r2"] and size["trees"] == tuned["trees"]
+    np.testing.assert_array_equal(np.array(tuned["cvbooster"].predict(X)), np.array(again.predict(X)))
