@@ -29,6 +29,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,11 +237,17 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                    only_samplers: tuple[str, ...] | None = None, ensemble: str = "cv") -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
+    ``out`` is created, or replaced whole if it is a scenario folder (its validity report goes
+    with it: rerun the report); the new scenario is built beside it and swapped in only once
+    its export passed the parity check.
+
     ``ensemble``: ``"cv"`` exports the paper's mean of the five fold models, ``"refit"`` one
     model refitted on the whole training split (see module doc); both are scored held out.
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
+    out = Path(out)
+    _check_replaceable(out)  # before the tuning, not after it
     import lightgbm as lgb
 
     from smm_bench_plugin.scenario import Target
@@ -276,17 +285,43 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
                   "procedure": PROCEDURES[ensemble], "ensemble": ensemble,
                   "lightgbm": lgb.__version__, "seconds": round(time.time() - t0, 1)}
-    folder = export_cv_boosters(out, name=name or Path(out).name, space=space, models=models,
-                                description=f"SMM-Bench-{space.upper()} surrogate trained on {data.family_id}",
-                                provenance=provenance, quality=quality)
-    quality["export_max_abs_error"] = max_abs_error(folder, models, X[test_idx])
-    if quality["export_max_abs_error"] > 1e-12:
-        raise RuntimeError(f"ONNX export differs from LightGBM by {quality['export_max_abs_error']:.3g} > 1e-12")
-    meta_path = Path(folder) / "meta.json"  # the parity measured on the held-out rows goes on record
-    meta = json.loads(meta_path.read_text())
-    meta["quality"]["export_max_abs_error"] = quality["export_max_abs_error"]
-    meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))  # same filesystem: rename
+    try:
+        folder = export_cv_boosters(staging, name=name or out.name, space=space, models=models,
+                                    description=f"SMM-Bench-{space.upper()} surrogate trained on {data.family_id}",
+                                    provenance=provenance, quality=quality)
+        quality["export_max_abs_error"] = max_abs_error(folder, models, X[test_idx])
+        if quality["export_max_abs_error"] > 1e-12:
+            raise RuntimeError(f"ONNX export differs from LightGBM by {quality['export_max_abs_error']:.3g} > 1e-12")
+        meta_path = Path(folder) / "meta.json"  # the parity measured on the held-out rows goes on record
+        meta = json.loads(meta_path.read_text())
+        meta["quality"]["export_max_abs_error"] = quality["export_max_abs_error"]
+        meta_path.write_text(json.dumps(meta, indent=2) + "\n")
+        _replace(out, staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return quality
+
+
+def _check_replaceable(out: Path) -> None:
+    """``out`` may be missing, empty, or a scenario folder (it is then replaced whole, report and
+    figures included: rerun the report). Anything else is refused rather than deleted."""
+    if out.exists() and any(out.iterdir()) and not (out / "meta.json").is_file():
+        raise FileExistsError(f"{out} exists, is not empty and is not a scenario folder (no meta.json); "
+                              "choose another --out")
+
+
+def _replace(out: Path, staging: Path) -> None:
+    """Swap the finished staging folder in: a failed or killed training leaves the old scenario whole."""
+    _check_replaceable(out)
+    old = None
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{os.getpid()}")
+        out.rename(old)
+    staging.rename(out)
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -135,3 +135,22 @@ def test_tune_returns_the_chosen_trials_own_ensemble():
     again, r2, size = cv_ensemble(X, y, tuned["params"], 0, 0)
     assert r2 == tuned["cv_r2"] and size["trees"] == tuned["trees"]
     np.testing.assert_array_equal(np.array(tuned["cvbooster"].predict(X)), np.array(again.predict(X)))
+
+
+def test_training_replaces_a_scenario_folder_and_refuses_other_folders(store, tmp_path):
+    from smm_bench_surrogates.train import train_scenario
+
+    out = tmp_path / "smm_dfs_again"
+    train_scenario(store, "dfs", out, n_trials=1)
+    (out / "REPORT.md").write_text("old report")
+    first = (out / "meta.json").read_text()
+    train_scenario(store, "dfs", out, n_trials=1, ensemble="refit")  # the documented command, run again
+    assert not (out / "REPORT.md").exists() and (out / "meta.json").read_text() != first
+    assert load(str(out)).meta["provenance"]["ensemble"] == "refit"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["smm_dfs_again"]  # no staging left behind
+    other = tmp_path / "notes"
+    other.mkdir()
+    (other / "todo.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not a scenario folder"):
+        train_scenario(store, "dfs", other, n_trials=1)
+    assert (other / "todo.txt").read_text() == "mine"
