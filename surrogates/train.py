@@ -319,6 +319,7 @@ def _replace(out: Path, staging: Path) -> None:
     if out.exists():
         old = out.with_name(f".{out.name}.old-{os.getpid()}")
         out.rename(old)
+    staging.chmod(0o755)  # mkdtemp makes it private; a scenario folder is shared data
     staging.rename(out)
     if old is not None:
         shutil.rmtree(old)

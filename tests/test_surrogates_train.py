@@ -148,6 +148,7 @@ def test_training_replaces_a_scenario_folder_and_refuses_other_folders(store, tm
     assert not (out / "REPORT.md").exists() and (out / "meta.json").read_text() != first
     assert load(str(out)).meta["provenance"]["ensemble"] == "refit"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["smm_dfs_again"]  # no staging left behind
+    assert out.stat().st_mode & 0o777 == 0o755
     other = tmp_path / "notes"
     other.mkdir()
     (other / "todo.txt").write_text("mine")
