@@ -80,16 +80,26 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_meta(folder: Path) -> dict[str, Any]:
-    meta_path = folder / "meta.json"
+def _read_json_object(folder: Path, filename: str) -> dict[str, Any]:
+    """One of the scenario's JSON files as a dict, with errors that name the file."""
+    path = folder / filename
     try:
-        meta = json.loads(meta_path.read_text())
+        doc = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"{folder} is not a scenario: {meta_path.name} is missing") from None
+        raise FileNotFoundError(f"{folder} is not a scenario: {filename} is missing") from None
     except json.JSONDecodeError as e:
-        raise ValueError(f"{meta_path}: invalid JSON ({e})") from None
-    if not isinstance(meta, dict):
-        raise ValueError(f"{meta_path}: expected a JSON object, got {type(meta).__name__}")
+        raise ValueError(f"{path}: invalid JSON ({e})") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a JSON object, got {type(doc).__name__}")
+    return doc
+
+
+META_REQUIRED = ("name", "space", "targets", "cat_names", "cont_names", "model_sha256")
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    meta = _read_json_object(folder, "meta.json")
+    meta_path = folder / "meta.json"
     if meta.get("format_version") != FORMAT_VERSION:
         raise ValueError(f"{meta_path}: format_version {meta.get('format_version')!r}, this runtime reads {FORMAT_VERSION}")
     missing = [k for k in META_REQUIRED if k not in meta]
@@ -98,21 +108,9 @@ def read_meta(folder: Path) -> dict[str, Any]:
     return meta
 
 
-META_REQUIRED = ("name", "space", "targets", "cat_names", "cont_names", "model_sha256")
-
-
 def read_space_doc(folder: Path) -> dict[str, Any]:
     """``config_space.json`` as a dict, with errors that name the file."""
-    path = folder / "config_space.json"
-    try:
-        doc = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{folder} is not a scenario: {path.name} is missing") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: invalid JSON ({e})") from None
-    if not isinstance(doc, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(doc).__name__}")
-    return doc
+    return _read_json_object(folder, "config_space.json")
 
 
 def space_tables(space_doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]], list[str], list[float], list[float]]:
