@@ -180,7 +180,6 @@ def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
     kept: dict[int, Any] = {}  # CVBoosters that may still be chosen (within tolerance of the best so far)
-    best = [-np.inf]
 
     def objective(trial: optuna.Trial):
         params = _lgb_params({
@@ -195,9 +194,9 @@ def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005
         cvb, r2, size = cv_ensemble(X, y, params, n_cat, seed)
         trial.set_user_attr("params", params)
         trial.set_user_attr("size", size)
-        best[0] = max(best[0], r2)
         kept[trial.number] = (r2, cvb)
-        for number in [n for n, (v, _) in kept.items() if v < best[0] - r2_tolerance]:
+        top = max(v for v, _ in kept.values())  # the best so far is never dropped, so it is in ``kept``
+        for number in [n for n, (v, _) in kept.items() if v < top - r2_tolerance]:
             del kept[number]  # the best only rises: this one can never be chosen
         return r2, size["node_visits"]
 
