@@ -75,6 +75,10 @@ def _scenario(name: str, skip: set[str], args, batches: list[int]) -> tuple[dict
     if "throughput" not in skip and "same_model" not in res:
         res["throughput"] = runtime_cases.batch_throughput(bench, [b for b in batches if b >= 100], repeats=args.repeats,
                                                            min_time=args.min_time, budget_s=args.budget)
+        if bench._objective_feed is not None:
+            res["objective_throughput"] = runtime_cases.batch_throughput(
+                bench, [b for b in batches if b >= 100], repeats=args.repeats, min_time=args.min_time,
+                budget_s=args.budget, objective_only=True)
     elif "same_model" in res:
         res["throughput"] = {"batches": [{"rows": b["rows"], "rows_per_s": b["ours_rows_per_s"]}
                                          for b in res["same_model"]["batches"] if "ours_rows_per_s" in b]}

@@ -45,16 +45,23 @@ def write_lightgbm_scenario(
 
     doc = space_json(space)
     cat_names, _, _, lower, upper = space_tables(doc)
-    try:
-        model_bytes = build_onnx(
-            [list(models) for _, models in targets],
+
+    def graph(subset: Sequence[tuple[Target, Sequence[TextModel]]], what: str) -> bytes:
+        return build_onnx(
+            [list(models) for _, models in subset],
             n_cat=len(cat_names),
             cont_lower=lower,
             cont_upper=upper,
-            target_lower=[t.lower for t, _ in targets],
-            target_upper=[t.upper for t, _ in targets],
-            doc_string=f"SMM-Bench scenario {name}",
+            target_lower=[t.lower for t, _ in subset],
+            target_upper=[t.upper for t, _ in subset],
+            doc_string=f"SMM-Bench scenario {name}{what}",
         )
+
+    try:
+        model_bytes = graph(targets, "")
+        # the objective alone, for Benchmark.objective (see the scenario format); pointless if it is the only target
+        objective = [(t, m) for t, m in targets if t.role == "objective"]
+        objective_bytes = graph(objective, ": objective only") if len(targets) > 1 and len(objective) == 1 else None
     except ModuleNotFoundError as e:
         if e.name == "onnx":
             raise ModuleNotFoundError("converting LightGBM models needs the 'onnx' package: "
@@ -70,6 +77,7 @@ def write_lightgbm_scenario(
         folder,
         name=name,
         model_bytes=model_bytes,
+        objective_model_bytes=objective_bytes,
         space_doc=doc,
         targets=[t for t, _ in targets],
         space=space,

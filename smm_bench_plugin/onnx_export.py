@@ -16,8 +16,13 @@ Why one multi-target node and not one single-target node per target: onnxruntime
 single-target path is ~8% faster on a 3-target PS-sized ensemble (measured), but with more than
 one intra-op thread and batches of >= 100 rows it splits the TREES across threads and sums
 the partial scores in another order, so results change in the last bits with the thread count.
-The multi-target node gives bit-identical outputs for any thread count and batch size
-(tests/test_reliability_concurrency.py), which a benchmark's users rely on.
+The multi-target node keeps small ensembles (the test scenarios) bit-identical for any thread
+count and batch size (tests/test_reliability_concurrency.py); large ones (the bundled mini
+surrogates, >1,000 trees) still change in the last bit with 2+ threads for some batch sizes,
+so 1 intra-op thread (the runtime's default) is the bit-reproducible setting. A graph of ONE
+target (a scenario's ``objective.onnx``) still uses a two-column node, the second column
+without trees, and slices the first column out: the same code path as the full graph, so at
+1 thread it reproduces the full graph's column bit for bit.
 
 Categorical splits become BRANCH_MEMBER nodes; they are exact for integer-valued inputs,
 which is all that ``x_cat`` can produce. ``onnx`` is imported lazily (extra ``[onnx]``).
@@ -165,8 +170,9 @@ def build_onnx(
         features = "features"
     else:
         features = "cont_clipped"
+    n_columns = max(2, len(targets))  # never the single-target path: see the module docstring
     ens_kwargs = dict(
-        n_targets=len(targets),
+        n_targets=n_columns,
         aggregate_function=1,  # SUM
         post_transform=0,  # NONE
         tree_roots=nodes.roots,
@@ -183,9 +189,17 @@ def build_onnx(
     )
     if nodes.members:
         ens_kwargs["membership_values"] = const("membership_values", nodes.members, np.float64)
+    graph_nodes.append(
+        helper.make_node("TreeEnsemble", [features], ["raw"], domain="ai.onnx.ml", name="cv_mean", **ens_kwargs))
+    raw = "raw"
+    if n_columns > len(targets):
+        initializers += [const("used_start", [0], np.int64), const("used_end", [len(targets)], np.int64),
+                         const("column_axis", [1], np.int64)]
+        graph_nodes.append(helper.make_node("Slice", ["raw", "used_start", "used_end", "column_axis"], ["raw_used"],
+                                            name="drop_empty_column"))
+        raw = "raw_used"
     graph_nodes += [
-        helper.make_node("TreeEnsemble", [features], ["raw"], domain="ai.onnx.ml", name="cv_mean", **ens_kwargs),
-        helper.make_node("Max", ["raw", "target_lower"], ["y_lo"], name="clip_target_lower"),
+        helper.make_node("Max", [raw, "target_lower"], ["y_lo"], name="clip_target_lower"),
         helper.make_node("Min", ["y_lo", "target_upper"], ["y"], name="clip_target_upper"),
     ]
     graph = helper.make_graph(

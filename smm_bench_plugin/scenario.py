@@ -10,6 +10,12 @@ most one) or ``cost`` (seconds, at most one); the ONNX output columns follow thi
 (list of strings), ``provenance`` (where the data/model came from), ``quality`` (held-out
 report or null), ``library_versions`` and ``model_sha256`` (checked at load so a swapped or
 truncated model is caught before it silently serves wrong numbers).
+
+Optional: ``objective.onnx``, the objective target alone (same inputs, output [N, 1]), with
+``objective_model_sha256``. An optimiser asks for the objective thousands of times and
+nothing else; this graph walks only the objective's trees, so ``Benchmark.objective`` costs a
+fraction of the full graph. Its values equal the full graph's objective column bit for bit
+(checked at load).
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ __all__ = ["FORMAT_VERSION", "ROLES", "Target", "read_meta", "sha256_file", "enc
 FORMAT_VERSION = 1
 ROLES = ("objective", "test", "cost")
 FILES = ("model.onnx", "config_space.json", "encoding.json", "meta.json")
+OPTIONAL_FILES = ("objective.onnx",)
 
 
 @dataclass(frozen=True)
@@ -206,14 +213,18 @@ def write_scenario(
     provenance: Mapping[str, Any] | None = None,
     quality: Mapping[str, Any] | None = None,
     versions: Mapping[str, str] | None = None,
+    objective_model_bytes: bytes | None = None,
 ) -> Path:
-    """Write the four files into ``folder`` (created; must not exist or be empty)."""
+    """Write the four files (five with ``objective_model_bytes``) into ``folder`` (created;
+    must not exist or be empty)."""
     check_targets(targets)
     cat_names, _, cont_names, _, _ = space_tables(space_doc)
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty")
     (folder / "model.onnx").write_bytes(model_bytes)
+    if objective_model_bytes is not None:
+        (folder / "objective.onnx").write_bytes(objective_model_bytes)
     (folder / "config_space.json").write_text(json.dumps(space_doc, indent=2) + "\n")
     (folder / "encoding.json").write_text(json.dumps(encoding_from_space(space_doc), indent=2) + "\n")
     meta = {
@@ -230,5 +241,7 @@ def write_scenario(
         "library_versions": dict(versions if versions is not None else library_versions("smm-bench-plugin", "onnx")),
         "model_sha256": hashlib.sha256(model_bytes).hexdigest(),
     }
+    if objective_model_bytes is not None:
+        meta["objective_model_sha256"] = hashlib.sha256(objective_model_bytes).hexdigest()
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder

@@ -183,6 +183,18 @@ class ConfigEncoder:
         self._check_cont(x_cont, lambda r: f"row {r}")
         return np.ascontiguousarray(x_cat, dtype=np.int32), x_cont
 
+    def probe_rows(self, n_random: int = 61, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Valid rows for self-checks of a graph: lower corner, upper corner, centre, then
+        ``n_random`` seeded uniform rows (every categorical code appears)."""
+        rng = np.random.default_rng(seed)
+        finite_lo = np.where(np.isfinite(self.lower), self.lower, -1.0)
+        finite_hi = np.where(np.isfinite(self.upper), self.upper, 1.0)
+        x_cont = np.vstack([finite_lo, finite_hi, (finite_lo + finite_hi) / 2,
+                            finite_lo + rng.random((n_random, len(self.cont_names))) * (finite_hi - finite_lo)])
+        n = len(x_cont)
+        x_cat = (np.arange(n)[:, None] + rng.integers(0, 1 << 16, (1, len(self.cat_names)))) % self._n_levels + 1
+        return np.ascontiguousarray(x_cat, dtype=np.int32), np.clip(x_cont, self.lower, self.upper)
+
     def decode(self, x_cat: np.ndarray, x_cont: np.ndarray) -> list[dict[str, Any]]:
         """Arrays back to configuration dicts (inverse of :meth:`encode`)."""
         out = []

@@ -42,3 +42,26 @@ def test_bundled_scenario_is_a_real_mini_surrogate_with_its_report(name):
     values = np.array([[r[t.name] for t in bench.targets] for r in bench.evaluate(configs)])
     assert np.isfinite(values).all() and (values[:, :2] >= 0).all() and (values[:, :2] <= 1).all()
     assert (values[:, 2] > 0).all()  # a true evaluation always takes time
+
+
+@pytest.mark.parametrize("name", BUNDLED)
+def test_bundled_objective_graph_and_thread_settings(name):
+    """The bundled scenarios ship objective.onnx; with 1 thread it equals the full graph's
+    objective column bit for bit at every batch size. With 2 threads onnxruntime may split these
+    >1,000-tree ensembles across threads, which may move the last bit, never more."""
+    bench = smm.load(name)
+    assert (bench.path / "objective.onnx").stat().st_size <= 25 * 2**20 and bench._objective_feed is not None
+    cs = bench.configspace
+    cs.seed(3)
+    x_cat, x_cont = bench.encode([dict(c) for c in cs.sample_configuration(600)])
+    col = bench.target_names.index(bench.objective_name)
+    full = bench.evaluate_array(x_cat, x_cont)
+    for size in (1, 64, 600):
+        got = np.concatenate([bench.objective_array(x_cat[i:i + size], x_cont[i:i + size]) for i in range(0, 600, size)])
+        assert np.array_equal(got, full[:, col]), size
+    two = smm.load(name, intra_op_threads=2)
+    for size in (1, 64, 600):
+        got = np.vstack([two.evaluate_array(x_cat[i:i + size], x_cont[i:i + size]) for i in range(0, 600, size)])
+        assert np.abs(got - full).max() <= 1e-12, size
+        got = np.concatenate([two.objective_array(x_cat[i:i + size], x_cont[i:i + size]) for i in range(0, 600, size)])
+        assert np.abs(got - full[:, col]).max() <= 1e-12, size

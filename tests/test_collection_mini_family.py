@@ -84,3 +84,16 @@ def test_model_a_is_saved_as_the_exact_ps_merge(tmp_path):
     a = MistralForCausalLM.from_pretrained(str(d / "A"))
     ref = dict(MergeEvaluator("ps", mini_family(d), engine="hf").model_for(config).named_parameters())
     assert all(torch.equal(p, ref[n]) for n, p in a.named_parameters())
+
+
+def test_random_std_estimate_brackets_the_spread():
+    from smm_bench_collection.mini.gates import random_std_estimate
+
+    rng = np.random.default_rng(0)
+    rows = [{"objective_acc": v} for v in rng.normal(0.06, 0.05, 1000).clip(0, 1)]
+    est = random_std_estimate(rows)
+    acc = np.array([r["objective_acc"] for r in rows])
+    lo, hi = est["ci95"]
+    assert est["n"] == 1000 and est["std"] == acc.std() and lo < acc.std() < hi and hi - lo < 0.01
+    assert random_std_estimate(rows) == est  # seeded
+    assert random_std_estimate(rows[:1]) == {"n": 1}

@@ -217,3 +217,86 @@ def test_out_of_range_errors_name_the_parameter_property(dfs):
             dfs.evaluate(c)
 
     check()
+
+
+# ----- objective.onnx: the objective alone, equal to the full graph's column -----
+
+@pytest.mark.parametrize("which", ["ps", "dfs"])
+def test_objective_graph_equals_full_graph_column(which, ps, dfs):
+    bench = ps if which == "ps" else dfs
+    assert (bench.path / "objective.onnx").is_file() and bench.meta["objective_model_sha256"]
+    assert bench._objective_feed is not None
+    col = bench.target_names.index(bench.objective_name)
+    cs = bench.configspace
+    cs.seed(5)
+    configs = [dict(c) for c in cs.sample_configuration(1200)]
+    x_cat, x_cont = bench.encode(configs)
+    full = bench.evaluate_array(x_cat, x_cont)[:, col]
+    for size in (1, 7, 64, 1200):
+        parts = [bench.objective_array(x_cat[i:i + size], x_cont[i:i + size]) for i in range(0, 1200, size)]
+        assert np.array_equal(np.concatenate(parts), full), size
+    singles = [bench.objective(c) for c in configs[:150]]
+    assert all(type(v) is float for v in singles)
+    assert singles == [bench.evaluate(c)[0][bench.objective_name] for c in configs[:150]]
+    with pytest.raises(ValueError, match="w0_l00|layer_0|scale"):
+        bad = x_cont.copy()
+        bad[3, 0] = 7.0
+        bench.objective_array(x_cat, bad)
+
+
+def test_objective_graph_is_checked_at_load(ps_scenario, tmp_path, tmp_path_factory):
+    from conftest import write_authors_folder
+
+    from smm_bench_plugin.importer import import_lightgbm
+
+    def copy(name):
+        dst = tmp_path / name
+        shutil.copytree(ps_scenario, dst)
+        return dst
+
+    tampered = copy("tampered")
+    with open(tampered / "objective.onnx", "ab") as f:
+        f.write(b"\0")
+    with pytest.raises(ValueError, match="objective.onnx.*sha256"):
+        Benchmark(tampered)
+
+    missing = copy("missing")
+    (missing / "objective.onnx").unlink()
+    with pytest.raises(ValueError, match="objective.onnx: missing"):
+        Benchmark(missing)
+
+    # another PS surrogate's objective graph, with a matching sha256: caught by the probe rows
+    other = import_lightgbm(write_authors_folder(tmp_path_factory.mktemp("other_authors"), "ps", seed=3), "ps",
+                            name="other_ps")
+    swapped = copy("swapped")
+    shutil.copy(other / "objective.onnx", swapped / "objective.onnx")
+    meta = json.loads((swapped / "meta.json").read_text())
+    meta["objective_model_sha256"] = json.loads((other / "meta.json").read_text())["objective_model_sha256"]
+    (swapped / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="disagrees with model.onnx"):
+        Benchmark(swapped)
+
+    # the full graph in its place: wrong width, named
+    wide = copy("wide")
+    shutil.copy(ps_scenario / "model.onnx", wide / "objective.onnx")
+    meta = json.loads((wide / "meta.json").read_text())
+    meta["objective_model_sha256"] = meta["model_sha256"]
+    (wide / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="objective.onnx: 2 output columns, the scenario needs 1"):
+        Benchmark(wide)
+
+
+def test_scenario_without_objective_graph_still_works(ps_scenario, ps, tmp_path):
+    """objective.onnx is optional (older scenarios, single-target ones): the full graph answers."""
+    old = tmp_path / "old"
+    shutil.copytree(ps_scenario, old)
+    (old / "objective.onnx").unlink()
+    meta = json.loads((old / "meta.json").read_text())
+    del meta["objective_model_sha256"]
+    (old / "meta.json").write_text(json.dumps(meta))
+    b = Benchmark(old)
+    assert b._objective_feed is None
+    c = _default(b)
+    assert b.objective(c) == ps.objective(c)
+    x_cat, x_cont = b.encode([c, c])
+    assert np.array_equal(b.objective_array(x_cat, x_cont), ps.objective_array(x_cat, x_cont))

@@ -209,3 +209,22 @@ def test_feature_count_mismatch_is_rejected(ps_files):
     with pytest.raises(ValueError, match="64 features"):
         build_onnx([models], n_cat=32, cont_lower=[0.4] * 63, cont_upper=[1.5] * 63,
                    target_lower=[0.0], target_upper=[1.0])
+
+
+def test_single_target_graph_keeps_the_multi_target_node(ps_files):
+    """One target still goes through a two-column TreeEnsemble (the second without trees),
+    sliced back to [N, 1]: the same onnxruntime code path as the scenario's full graph, so an
+    objective-only graph reproduces the full graph's column bit for bit (1 thread)."""
+    import onnx
+
+    targets = [parse_cv_booster_json(f.read_text())[0] for f in ps_files]
+    kw = dict(n_cat=0, cont_lower=[0.0] * PS_DIM, cont_upper=[1.0] * PS_DIM)
+    one = build_onnx(targets[:1], target_lower=[0.0], target_upper=[1.0], **kw)
+    both = build_onnx(targets, target_lower=[0.0, 0.0], target_upper=[1.0, 1.0], **kw)
+    node = next(n for n in onnx.load_from_string(one).graph.node if n.op_type == "TreeEnsemble")
+    assert next(a.i for a in node.attribute if a.name == "n_targets") == 2
+    X = ps_inputs(np.random.default_rng(3), 3000)
+    y_one, y_both = _run(_session(one), X, 0), _run(_session(both), X, 0)
+    assert y_one.shape == (3000, 1)
+    assert np.array_equal(y_one[:, 0], y_both[:, 0])
+    assert np.abs(y_one[:, 0] - reference_predict(ps_files[0], X)).max() <= TOL
