@@ -4,7 +4,8 @@
 
 Issue 4 asks for at least 25,000 PS evaluations (>= 16,000 uniform random, >= 500 in the 2-D
 model-wise subspace, CMA-ES >= 6 runs, TPE batch 8 >= 4 runs) and 12,000 DFS evaluations
-(>= 8,000 random, CatCMA >= 3 runs, TPE >= 2 runs), mirroring the paper's mix (SPEC §4).
+(>= 8,000 random, CatCMA >= 3 runs, TPE >= 2 runs), mirroring the paper's mix (SPEC §4), plus
+500 DFS configurations stratified by distance from the default (``random_stratified``).
 Runs execute in the order below, each through ``collect`` (so each is resumable and rows are
 written the moment they exist). The random run is grown in two steps so that a partially
 collected dataset already holds every sampler. Each run writes its own store folder
@@ -29,8 +30,10 @@ PLAN = {
            ("tpe", 3, 600), ("random_modelwise", 0, 500), ("random", 0, 16100)],
     # DFS: uniform random paths mostly break model A (half of them score exactly 0), so the
     # model-based runs, which find the region that matters, come before the bulk of random.
-    "dfs": [("random", 0, 500), ("catcma", 0, 1000), ("tpe", 0, 600), ("random", 0, 2000), ("catcma", 1, 1000),
-            ("catcma", 2, 1000), ("tpe", 1, 600), ("random", 0, 8000)],
+    # random_stratified (our addition, see samplers.py) covers model A's neighbourhood, the
+    # space's default, which none of the paper's samplers visit.
+    "dfs": [("random", 0, 500), ("catcma", 0, 1000), ("tpe", 0, 600), ("random_stratified", 0, 500),
+            ("random", 0, 2000), ("catcma", 1, 1000), ("catcma", 2, 1000), ("tpe", 1, 600), ("random", 0, 8000)],
 }
 
 

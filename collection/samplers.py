@@ -1,4 +1,5 @@
-"""Ask/tell samplers of SPEC §4: random, model-wise random, CMA-ES, Sep-CMA, CatCMA, TPE.
+"""Ask/tell samplers of SPEC §4: random, model-wise random, CMA-ES, Sep-CMA, CatCMA, TPE (and
+our DFS addition, random stratified by distance from the default).
 
 Interface (like cmaes/Optuna): ``ask()`` returns one batch (a CMA generation, a TPE batch of 8,
 a chunk of random draws) as plain ``{name: value}`` dicts; ``tell(configs, values)`` takes that
@@ -31,7 +32,7 @@ import numpy as np
 from .space import FloatParam, Space, load_space
 from .types import Config
 
-SAMPLERS = ("random", "random_modelwise", "cmaes", "sepcma", "catcma", "tpe")
+SAMPLERS = ("random", "random_modelwise", "random_stratified", "cmaes", "sepcma", "catcma", "tpe")
 DEFAULT_BATCH = 8  # TPE batch of the paper; also the chunk of random draws per ask()
 CMA_SIGMA0 = 1.0 / 6.0
 
@@ -155,6 +156,42 @@ class ModelwiseRandomSampler(RandomSampler):
             value = float(self._rng.uniform(lo, hi))
             for p in params:
                 config[p.name] = value
+        return dict(sorted(config.items()))
+
+
+class StratifiedRandomSampler(RandomSampler):
+    """DFS random search stratified by distance from the default (model A itself).
+
+    Why: uniform random paths insert ~21 of 32 layers (each slot is "none" with p = 1/3) and
+    rescale every position, so neither uniform random nor the model-based runs come near model
+    A; a surrogate then extrapolates at the space's default configuration, where a user's
+    optimiser typically starts. Here the number of inserted layers k is uniform in 0..32 (the
+    slots chosen uniformly, each from A or B), and the scales are pulled towards 1.0 by a
+    uniform strength s: scale = 1 + s (u - 1) with u uniform in the bounds. k = 0, s = 0 is the
+    default; k ~ 21, s = 1 is uniform random. Not one of the paper's samplers (SPEC §4): an
+    addition to its mix, recorded per row like every sampler.
+    """
+
+    name = "random_stratified"
+
+    def __init__(self, space: Space | str, seed: int, batch_size: int = DEFAULT_BATCH):
+        super().__init__(space, seed, batch_size)
+        self._slots = self.space.categoricals
+        if not self._slots or any("none" not in p.choices for p in self._slots):
+            raise ValueError("random_stratified needs the DFS space (slots with a 'none' choice)")
+
+    def _draw(self) -> Config:
+        rng = self._rng
+        k = int(rng.integers(len(self._slots) + 1))
+        inserted = set(rng.choice(len(self._slots), size=k, replace=False).tolist())
+        strength = float(rng.uniform())
+        config: Config = {}
+        for i, p in enumerate(self._slots):
+            sources = [c for c in p.choices if c != "none"]
+            config[p.name] = sources[int(rng.integers(len(sources)))] if i in inserted else "none"
+        for p in self.space.floats:
+            u = float(rng.uniform(p.lower, p.upper))
+            config[p.name] = min(max(1.0 + strength * (u - 1.0), p.lower), p.upper)
         return dict(sorted(config.items()))
 
 
@@ -371,6 +408,7 @@ class TPESampler(Sampler):
 _REGISTRY = {
     "random": RandomSampler,
     "random_modelwise": ModelwiseRandomSampler,
+    "random_stratified": StratifiedRandomSampler,
     "cmaes": CMASampler,
     "sepcma": SepCMASampler,
     "catcma": CatCMASampler,

@@ -115,7 +115,7 @@ def _import_lightgbm(args: argparse.Namespace) -> int:
              help="mini | mini:<models dir> | hf (the paper's 7B models) | comma-separated model ids or folders "
                   "(PS: base,ja_source,math_source; DFS: model_A,model_B)"),
          arg("--sampler", required=True,
-             choices=("random", "random_modelwise", "cmaes", "sepcma", "catcma", "tpe")),
+             choices=("random", "random_modelwise", "random_stratified", "cmaes", "sepcma", "catcma", "tpe")),
          arg("--budget", type=int, required=True, help="configurations asked by this run (resume continues it)"),
          arg("--out", required=True, help="dataset folder (one space and one family per folder)"),
          arg("--seed", type=int, default=0),

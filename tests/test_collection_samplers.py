@@ -7,7 +7,8 @@ import pytest
 from smm_bench_collection.samplers import SAMPLERS, TPE_SETTINGS, make_sampler, sampler_from_state
 from smm_bench_collection.space import load_space
 
-VALID = [("ps", s) for s in SAMPLERS if s != "catcma"] + [("dfs", s) for s in SAMPLERS if s != "random_modelwise"]
+PS_ONLY, DFS_ONLY = {"random_modelwise"}, {"catcma", "random_stratified"}
+VALID = [("ps", s) for s in SAMPLERS if s not in DFS_ONLY] + [("dfs", s) for s in SAMPLERS if s not in PS_ONLY]
 
 
 def toy_objective(config) -> float:
@@ -50,7 +51,7 @@ def test_same_seed_same_configs_and_valid(space, name):
             assert all(type(v) in (float, str) for v in config.values())
 
 
-@pytest.mark.parametrize("space, name", [("ps", "catcma"), ("dfs", "random_modelwise")])
+@pytest.mark.parametrize("space, name", [("ps", "catcma"), ("dfs", "random_modelwise"), ("ps", "random_stratified")])
 def test_sampler_space_mismatch_is_refused(space, name):
     with pytest.raises(ValueError):
         make_sampler(name, space, 0)
@@ -142,3 +143,21 @@ def test_state_dict_roundtrip_is_exact(space, name):
     sampler.ask()
     with pytest.raises(RuntimeError):
         sampler.state_dict()
+
+
+def test_stratified_random_covers_the_distance_from_the_default():
+    """Path lengths spread over 0..32 (uniform random: ~21 +- 2.7) and scales from 1.0 to the
+    bounds, so model A's neighbourhood (the default) is sampled too."""
+    sampler = make_sampler("random_stratified", "dfs", 0)
+    configs = []
+    for _ in range(100):  # 800 configs
+        batch = sampler.ask()
+        sampler.tell(batch, [0.0] * len(batch))
+        configs += batch
+    inserted = np.array([sum(v != "none" for k, v in c.items() if k.startswith("slot")) for c in configs])
+    spread = np.array([max(abs(v - 1.0) for k, v in c.items() if k.startswith("scale")) for c in configs])
+    assert inserted.min() == 0 and inserted.max() == 32 and (inserted <= 5).sum() > 60
+    assert (spread < 0.05).sum() > 20 and spread.max() > 0.55
+    space = load_space("dfs")
+    assert all(space.canonical(c) == c for c in configs[:50])
+    assert {v for c in configs for k, v in c.items() if k.startswith("slot")} == {"A", "B", "none"}
