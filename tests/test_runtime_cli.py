@@ -94,3 +94,18 @@ def test_runtime_never_imports_heavy_layers(ps_scenario):
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout.splitlines()[-1]) == []
+
+
+def test_cli_choices_match_the_layers_they_call():
+    """The runtime CLI cannot import the heavy layers at parse time, so it spells their choices
+    out; they must stay the same lists."""
+    from smm_bench_collection.samplers import SAMPLERS
+    from smm_bench_plugin.cli import _COMMANDS
+    from smm_bench_surrogates.train import ENSEMBLES
+
+    def choices(command: str, option: str) -> tuple:
+        _, arguments, _ = _COMMANDS[command]
+        return next(tuple(kw["choices"]) for names, kw in arguments if option in names)
+
+    assert choices("collect", "--sampler") == SAMPLERS
+    assert choices("train", "--ensemble") == ENSEMBLES
