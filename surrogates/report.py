@@ -17,6 +17,10 @@ optimiser comparison on the surrogate say what it would say on the true function
   random store's rows, in collection order, are cut into consecutive runs of ``budget``.
 * Figure 2 analog: Sep-CMA vs SciPy DE (population 64) on the surrogate, objective and test
   curves (the test value is that of the best-so-far configuration).
+* Reference configurations: the space's default (where optimisers start; on DFS it is model A
+  itself) and, on PS, the three parents, each evaluated for real (a few seconds each) beside
+  the surrogate's prediction. A surrogate can rank well on average and still be wrong where a
+  user begins.
 
 Missing true runs (a dataset still being collected) are named in the report, never invented.
 """
@@ -94,6 +98,36 @@ def _final_ranking(curves: dict[str, dict[int, np.ndarray]]) -> list[tuple[str, 
     return sorted(means.items(), key=lambda kv: -kv[1])
 
 
+# ------------------------------------------------------------------- reference points
+
+def reference_configs(bench, space: str) -> dict[str, dict[str, Any]]:
+    """Named configurations a user meets first: the ConfigSpace default, and the PS parents."""
+    refs = {"default configuration": dict(bench.configspace.get_default_configuration())}
+    if space == "ps":
+        from smm_bench_collection.mini.gates import corner
+
+        refs.update({"base model (all weights 0)": corner(None), "Japanese expert (w0 = 1, w1 = 0)": corner(0),
+                     "math expert (w0 = 0, w1 = 1)": corner(1)})
+    return refs
+
+
+def reference_points(bench, space: str, family_id: str, family: str = "mini") -> dict[str, Any]:
+    """Each reference configuration evaluated for real (the dataset's family) and by the surrogate."""
+    from smm_bench_collection.collect import family_factory
+
+    factory = family_factory(space, family)
+    if factory.family_id != family_id:
+        return {"skipped": f"the local '{family}' family is {factory.family_id}, the data is {family_id}"}
+    evaluator = factory()
+    points = {}
+    for name, config in reference_configs(bench, space).items():
+        true = evaluator.evaluate(config)
+        pred = bench.evaluate(config)[0]
+        points[name] = {"true_objective": true.objective.accuracy, "surrogate_objective": pred[bench.objective_name],
+                        "true_test": true.test.accuracy, "surrogate_test": pred[bench.test_name]}
+    return {"family": family, "points": points}
+
+
 # ------------------------------------------------------------------------------ figures
 
 def _band(ax, runs: dict[int, np.ndarray], color: str, style: str, label: str) -> None:
@@ -164,8 +198,11 @@ def plot_figure2(path: Path, comparison, title: str) -> Path:
 
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
-                 work_dir: str | Path | None = None) -> dict[str, Any]:
-    """Write REPORT.md, report.json, figure1.png and figure2.png into the scenario folder."""
+                 work_dir: str | Path | None = None, family: str = "mini") -> dict[str, Any]:
+    """Write REPORT.md, report.json, figure1.png and figure2.png into the scenario folder.
+
+    ``family`` evaluates the reference configurations for real; it must be the dataset's family
+    (checked by family id, else that section says it was skipped)."""
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
@@ -206,6 +243,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
                      f"{bench.name}: Sep-CMA-ES vs SciPy DE (population 64), {figure2_seeds} seeds")
         fig2 = comp.summary()
 
+    references = reference_points(bench, space, (meta.get("provenance") or {}).get("family_id", "?"), family)
+
     report = {
         "scenario": bench.name, "space": space, "data": str(data_dir), "budget": budget, "seeds": seeds,
         "quality": quality, "paper_table_1": PAPER_TABLE_1.get(space), "aims": AIMS,
@@ -219,6 +258,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
                                     for k, v in ro_quality["targets"].items()},
         },
         "figure2": fig2,
+        "reference_points": references,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}",
         "train_command": _train_command(scenario, space, meta),
@@ -295,6 +335,17 @@ def render_markdown(r: dict[str, Any]) -> str:
                "the collection plan is still running)."),
               "", "Random-only surrogate, held-out: " + "; ".join(
                   f"{k} R² {v['r2']:.3f}, tau {v['kendall_tau']:.3f} (n={v['n']})" for k, v in ro.items()) + "."]
+    refs = r.get("reference_points") or {}
+    if refs.get("points"):
+        lines += ["", "## Reference configurations: true vs surrogate", "",
+                  "Evaluated for real (the mini family, the same judge as the dataset) and by this surrogate:", "",
+                  "| configuration | true objective | surrogate objective | true test | surrogate test |",
+                  "|---|---|---|---|---|"]
+        for name, p in refs["points"].items():
+            lines.append(f"| {name} | {p['true_objective']:.3f} | {p['surrogate_objective']:.3f} | "
+                         f"{p['true_test']:.3f} | {p['surrogate_test']:.3f} |")
+    elif refs.get("skipped"):
+        lines += ["", f"Reference configurations: skipped ({refs['skipped']})."]
     if r.get("figure2"):
         lines += ["", "## Figure 2 analog: Sep-CMA-ES vs SciPy DE (population 64)", "", "![figure 2](figure2.png)", ""]
         for name, s in r["figure2"]["optimizers"].items():
@@ -314,9 +365,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--figure2-seeds", type=int, default=5)
     ap.add_argument("--random-only-trials", type=int, default=20)
     ap.add_argument("--work", default=None, help="folder for the random-only surrogate (default: a temp dir)")
+    ap.add_argument("--family", default="mini", help="family that evaluates the reference configurations for real")
     a = ap.parse_args(argv)
     r = build_report(a.scenario, a.data, budget=a.budget, seeds=a.seeds, figure2_budget=a.figure2_budget,
-                     figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work)
+                     figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work,
+                     family=a.family)
     print(render_markdown(r))
     return 0
 

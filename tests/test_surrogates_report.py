@@ -58,7 +58,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     scenario = tmp_path / "smm_ps_test"
     train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0, 1], figure2_budget=130, figure2_seeds=2,
-                       random_only_trials=2, work_dir=tmp_path / "work")
+                       random_only_trials=2, work_dir=tmp_path / "work", family="synthetic")
     for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png"):
         assert (scenario / f).stat().st_size > 0
     f1 = r["figure1"]
@@ -74,6 +74,20 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit" in md
     assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
+    # reference configurations: evaluated for real by the dataset's family, beside the surrogate
+    points = r["reference_points"]["points"]
+    assert list(points) == ["default configuration", "base model (all weights 0)", "Japanese expert (w0 = 1, w1 = 0)",
+                            "math expert (w0 = 0, w1 = 1)"]
+    from smm_bench_collection.mini.gates import corner
+    from smm_bench_plugin import load
+
+    bench = load(scenario)
+    ev = SyntheticEvaluator("ps")
+    assert points["Japanese expert (w0 = 1, w1 = 0)"]["true_objective"] == ev.evaluate(corner(0)).objective.accuracy
+    assert points["base model (all weights 0)"]["surrogate_objective"] == bench.objective(corner(None))
+    assert "## Reference configurations: true vs surrogate" in md
+    # another family than the data's is refused by family id, and the report says so
+    assert R.reference_points(bench, "ps", "mini-v1", "synthetic")["skipped"].startswith("the local 'synthetic'")
 
 
 def test_dataset_card_counts_rows_against_the_plan(data, tmp_path, monkeypatch):
