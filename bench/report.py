@@ -9,6 +9,11 @@ def _batch(case: dict, rows: int) -> dict | None:
     return next((b for b in case.get("batches", []) if b["rows"] == rows and "skipped" not in b), None)
 
 
+def _best_rate(scenario: dict, key: str) -> float | None:
+    """Highest rows/s over the batch sizes of a throughput case (``throughput`` / ``objective_throughput``)."""
+    return max((b["rows_per_s"] for b in scenario.get(key, {}).get("batches", []) if "rows_per_s" in b), default=None)
+
+
 def goals(results: dict) -> list[dict]:
     """Issue 6's goals, each with the measured value and whether it is met (None: not measured)."""
     out = []
@@ -39,7 +44,7 @@ def goals(results: dict) -> list[dict]:
             if errs:
                 add("parity with the authors' path <= 1e-12", max(errs), max(errs) <= 1e-12, name)
         for key, what in (("throughput", "every target"), ("objective_throughput", "objective only")):
-            best = max((b["rows_per_s"] for b in sc.get(key, {}).get("batches", []) if "rows_per_s" in b), default=None)
+            best = _best_rate(sc, key)
             if best and bundled:
                 add(f"batch throughput >= 200k rows/s (1 core), {what}", round(best), best >= 200_000, name)
         ld = sc.get("load")
@@ -93,7 +98,7 @@ def markdown(results: dict) -> str:
         pc, ld = sc.get("per_call", {}), sc.get("load", {})
 
         def best(key: str) -> str:
-            b = max((x["rows_per_s"] for x in sc.get(key, {}).get("batches", []) if "rows_per_s" in x), default=None)
+            b = _best_rate(sc, key)
             return "-" if b is None else f"{b:,.0f}"
 
         nan = float("nan")

@@ -36,10 +36,7 @@ class Benchmark:
         self.path = Path(folder)
         self.meta: dict[str, Any] = read_meta(self.path)
         model_path = self.path / "model.onnx"
-        digest = sha256_file(model_path)
-        if digest != self.meta.get("model_sha256"):
-            raise ValueError(f"{model_path}: sha256 {digest} does not match meta.json model_sha256 "
-                             f"{self.meta.get('model_sha256')}; the scenario is corrupt or was modified")
+        self._check_digest(model_path, "model_sha256")
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
         cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
         if cat_names != self.meta["cat_names"] or cont_names != self.meta["cont_names"]:
@@ -124,9 +121,7 @@ class Benchmark:
 
         Walks only the objective's trees when the scenario ships ``objective.onnx`` (the
         same numbers as ``evaluate``, bit for bit, at a fraction of the cost)."""
-        if isinstance(config, (list, tuple)):
-            raise TypeError("objective()/test() take one configuration; use evaluate() for batches")
-        return float(self._objective_values(*self._encoder.encode((config,)))[0])
+        return float(self._objective_values(*self._encode_one(config))[0])
 
     def objective_array(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         """The objective alone for arrays laid out as in :meth:`evaluate_array`: float64 [N].
@@ -149,11 +144,20 @@ class Benchmark:
         """Configuration dicts from (x_cat, x_cont) arrays."""
         return self._encoder.decode(x_cat, x_cont)
 
-    def _single(self, config: Any) -> list[float]:
+    def _encode_one(self, config: Any) -> tuple[np.ndarray, np.ndarray]:
         if isinstance(config, (list, tuple)):
             raise TypeError("objective()/test() take one configuration; use evaluate() for batches")
-        x_cat, x_cont = self._encoder.encode((config,))
-        return self._run(x_cat, x_cont)[0].tolist()
+        return self._encoder.encode((config,))
+
+    def _single(self, config: Any) -> list[float]:
+        return self._run(*self._encode_one(config))[0].tolist()
+
+    def _check_digest(self, path: Path, key: str) -> None:
+        """``path``'s sha256 must be the one meta.json records under ``key``."""
+        digest = sha256_file(path)
+        if digest != self.meta.get(key):
+            raise ValueError(f"{path}: sha256 {digest} does not match meta.json {key} {self.meta.get(key)}; "
+                             "the scenario is corrupt or was modified")
 
     def _run(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         return self._run_feed({"x_cat": x_cat, "x_cont": x_cont})
@@ -198,17 +202,16 @@ class Benchmark:
         path = self.path / "objective.onnx"
         if not path.is_file():
             raise ValueError(f"{path}: missing, but meta.json lists objective_model_sha256; the scenario is incomplete")
-        if sha256_file(path) != digest:
-            raise ValueError(f"{path}: sha256 does not match meta.json objective_model_sha256; the scenario is "
-                             "corrupt or was modified")
+        self._check_digest(path, "objective_model_sha256")
         run = self._checked_runner(_make_session(path, intra_op_threads), "objective.onnx", 1)
         x_cat, x_cont = self._encoder.probe_rows()
         full = self._run(x_cat, x_cont)[:, self._objective_col]
         alone = run({"x_cat": x_cat, "x_cont": x_cont})[:, 0]
         tolerance = 0.0 if intra_op_threads == 1 else 1e-12
-        if not np.abs(full - alone).max() <= tolerance:
+        difference = float(np.abs(full - alone).max())
+        if not difference <= tolerance:
             raise ValueError(f"{path}: disagrees with model.onnx's objective column on probe rows (max difference "
-                             f"{float(np.abs(full - alone).max()):.3g}); the scenario is inconsistent")
+                             f"{difference:.3g}); the scenario is inconsistent")
         return run
 
 

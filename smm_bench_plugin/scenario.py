@@ -34,7 +34,6 @@ __all__ = ["FORMAT_VERSION", "ROLES", "Target", "read_meta", "sha256_file", "enc
 FORMAT_VERSION = 1
 ROLES = ("objective", "test", "cost")
 FILES = ("model.onnx", "config_space.json", "encoding.json", "meta.json")
-OPTIONAL_FILES = ("objective.onnx",)
 
 
 @dataclass(frozen=True)

@@ -85,10 +85,7 @@ def first_rows_of_run(data_dir: Path, factory, sampler: str, n: int, seed: int =
     folder = run_folder(data_dir / "mini_ps", sampler, seed)
 
     def rows() -> list[dict]:
-        if not (folder / "STORE.json").exists():
-            return []
-        table = ResultStore(folder, "ps", factory.family_id, writable=False).read()
-        return sorted(table.to_pylist(), key=lambda r: (r["generation"], r["batch_index"]))
+        return sorted(run_rows(data_dir, factory, sampler, seed), key=lambda r: (r["generation"], r["batch_index"]))
 
     while len(rows()) < n:
         try:
