@@ -283,6 +283,26 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return "—" if v is None else f"{v:.{digits}f}"
 
 
+def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
+    """Held-out R² / tau within each sampler's rows, for the accuracy targets (from ``train``)."""
+    shown = {n: t["by_sampler"] for n, t in targets.items() if t.get("by_sampler") and t["role"] in ("objective", "test")}
+    if not shown:
+        return []
+    samplers = sorted({s for groups in shown.values() for s in groups})
+    lines = ["", "Held-out quality within each sampler's rows (the exported model; R² against the group's own "
+             "mean, so it measures fit inside the group; '—' below 10 rows or when all values tie):", "",
+             "| sampler | held-out rows | " + " | ".join(f"{n} R² / tau" for n in shown) + " |",
+             "|---|---|" + "---|" * len(shown)]
+    for s in samplers:
+        cells = []
+        for groups in shown.values():
+            g = groups.get(s, {})
+            cells.append("—" if g.get("r2") is None else f"{_fmt(g['r2'])} / {_fmt(g.get('kendall_tau'))}")
+        n = next(iter(shown.values())).get(s, {}).get("n", 0)
+        lines.append(f"| {s} | {n} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     q, paper = r["quality"], r["paper_table_1"] or {}
     prov = r.get("provenance") or {}
@@ -311,6 +331,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             e = t["ensembles"]
             lines.append(f"| {name} | " + " | ".join(
                 f"{_fmt(e[k]['r2'])} / {_fmt(e[k]['kendall_tau'])} / {e[k]['trees']}" for k in ("cv", "refit")) + " |")
+    lines += _by_sampler_table(q.get("targets", {}))
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "

@@ -73,6 +73,12 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit" in md
     assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
+    by_sampler = r["quality"]["targets"]["gsm8k_ja_mini"]["by_sampler"]
+    assert set(by_sampler) == {"random", "cmaes", "tpe"}
+    assert sum(g["n"] for g in by_sampler.values()) == r["quality"]["split"]["test"]
+    assert "| sampler | held-out rows | gsm8k_ja_mini R² / tau | mgsm_ja_mini R² / tau |" in md
+    for name, g in by_sampler.items():
+        assert f"| {name} | {g['n']} | " in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
     # reference configurations: evaluated for real by the dataset's family, beside the surrogate
     points = r["reference_points"]["points"]

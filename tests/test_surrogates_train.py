@@ -40,10 +40,26 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     q = bench.meta["quality"]["targets"]
     assert q["gsm8k_ja_mini"]["n"] == 24 and -1 <= q["gsm8k_ja_mini"]["kendall_tau"] <= 1
     assert q["gsm8k_ja_mini"]["tuning"]["pareto_front"]
+    assert q["gsm8k_ja_mini"]["by_sampler"]["random"]["n"] == 24  # the store is one random run
     cfg = dict(bench.configspace.sample_configuration())
     y = bench.evaluate(cfg)[0]
     assert 0 <= y["gsm8k_ja_mini"] <= 1 and y["eval_seconds"] >= 0
     assert bench.meta["provenance"]["rows"] == 240 and bench.meta["provenance"]["family_id"] == "synthetic-v1"
+
+
+def test_quality_by_sampler_scores_each_group_on_its_own():
+    from smm_bench_surrogates.train import MIN_GROUP_ROWS, quality_by_sampler
+
+    rng = np.random.default_rng(0)
+    y = np.concatenate([rng.random(40), np.zeros(12), rng.random(MIN_GROUP_ROWS - 1)])
+    samplers = np.array(["cmaes"] * 40 + ["random"] * 12 + ["tpe"] * (MIN_GROUP_ROWS - 1))
+    pred = y.copy()
+    pred[:40] = 2 * y[:40] + 1  # same order, wrong scale: tau 1, R² far below 1
+    q = quality_by_sampler(pred, y, samplers)
+    assert q["cmaes"]["n"] == 40 and q["cmaes"]["kendall_tau"] == pytest.approx(1.0) and q["cmaes"]["r2"] < 0
+    assert q["random"] == {"r2": None, "kendall_tau": None, "n": 12}  # all tied at 0: undefined, not NaN
+    assert q["tpe"] == {"n": MIN_GROUP_ROWS - 1}  # too few rows to score
+    json.dumps(q, allow_nan=False)
 
 
 def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path):
