@@ -290,14 +290,16 @@ def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
         return []
     samplers = sorted({s for groups in shown.values() for s in groups})
     lines = ["", "Held-out quality within each sampler's rows (the exported model; R² against the group's own "
-             "mean, so it measures fit inside the group; '—' below 10 rows or when all values tie):", "",
-             "| sampler | held-out rows | " + " | ".join(f"{n} R² / tau" for n in shown) + " |",
+             "mean, so it measures fit inside the group, with the group's noise ceiling in brackets; "
+             "'—' below 10 rows or when all values tie):", "",
+             "| sampler | held-out rows | " + " | ".join(f"{n} R² (ceiling) / tau" for n in shown) + " |",
              "|---|---|" + "---|" * len(shown)]
     for s in samplers:
         cells = []
         for groups in shown.values():
             g = groups.get(s, {})
-            cells.append("—" if g.get("r2") is None else f"{_fmt(g['r2'])} / {_fmt(g.get('kendall_tau'))}")
+            ceiling = "" if g.get("noise_ceiling_r2") is None else f" ({_fmt(g['noise_ceiling_r2'])})"
+            cells.append("—" if g.get("r2") is None else f"{_fmt(g['r2'])}{ceiling} / {_fmt(g.get('kendall_tau'))}")
         n = next(iter(shown.values())).get(s, {}).get("n", 0)
         lines.append(f"| {s} | {n} | " + " | ".join(cells) + " |")
     return lines
@@ -313,15 +315,20 @@ def render_markdown(r: dict[str, Any]) -> str:
              f"(samplers: {', '.join(f'{k} {v}' for k, v in (prov.get('samplers') or {}).items())}); "
              f"held-out split: {q.get('split', {}).get('test', '?')} rows.", "",
              "## Held-out quality (Table 1 analog)", "",
-             "| target | role | R² | Kendall tau | paper R² / tau (7B) | aim R² / tau | trees / leaves / node visits per row |",
-             "|---|---|---|---|---|---|---|"]
+             "| target | role | R² | noise ceiling R² | Kendall tau | paper R² / tau (7B) | aim R² / tau | trees / leaves / node visits per row |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, t in q.get("targets", {}).items():
         p = paper.get(t["role"]) if paper else None
         aim = AIMS.get(t["role"])
         size = (t.get("ensembles") or {}).get(t.get("ensemble"), t.get("tuning", {}))  # the exported model
-        lines.append(f"| {name} | {t['role']} | {_fmt(t['r2'])} | {_fmt(t['kendall_tau'])} | "
+        lines.append(f"| {name} | {t['role']} | {_fmt(t['r2'])} | {_fmt(t.get('noise_ceiling_r2'))} | {_fmt(t['kendall_tau'])} | "
                      f"{'—' if not p else f'{p[0]:.3f} / {p[1]:.3f}'} | {'—' if not aim else f'{aim[0]:.2f} / {aim[1]:.2f}'} | "
                      f"{size.get('trees', '?')} / {size.get('leaves', '?')} / {size.get('node_visits', float('nan')):.0f} |")
+    if any(t.get("noise_ceiling_r2") is not None for t in q.get("targets", {}).values()):
+        lines += ["", "Noise ceiling: each accuracy is the mean of a fixed number of right/wrong answers "
+                  "(the store's `objective_n_items` / `test_n_items`), so it carries binomial noise that no "
+                  "surrogate can predict; the ceiling is the R² the true accuracy function itself would reach on "
+                  "these held-out rows (`smm_bench_surrogates.train.noise_ceiling_r2`). Read R² against it."]
     compared = {n: t for n, t in q.get("targets", {}).items() if t.get("ensembles")}
     if compared:
         lines += ["", f"Exported: **{prov.get('ensemble', 'cv')}** ({prov.get('procedure', '')}). Both ensembles "

@@ -21,6 +21,10 @@ and the CV's best iteration. It is five times cheaper per prediction. Whether it
 held-out quality is measured, not assumed: both ensembles are scored on the held-out split
 and the report records both (``quality.targets.*.ensembles``), whichever is exported.
 
+Held-out quality is also recorded within each sampler's rows (``by_sampler``) and beside the
+*noise ceiling* of each accuracy target (:func:`noise_ceiling_r2`): the R² that the true accuracy
+function itself would reach, given that every accuracy is a mean over a finite item set.
+
 Targets: ``<objective>`` and ``<test>`` accuracies, and ``eval_seconds`` (role ``cost``), the
 predicted wall time of one true evaluation, so optimisers can be compared on simulated
 wall-clock as YAHPO does with its runtime targets.
@@ -51,6 +55,7 @@ class Dataset:
 
     X: np.ndarray
     y: dict[str, np.ndarray]  # column name in the store -> values
+    n_items: dict[str, np.ndarray]  # accuracy column -> items each value is the mean of (its noise)
     feature_names: list[str]
     n_cat: int
     samplers: np.ndarray
@@ -97,8 +102,10 @@ def load_dataset(data_dir: str | Path, space: str) -> Dataset:
     cols += [np.asarray(table.column(n).to_numpy(), dtype=np.float64) for n in cont_names]
     X = np.column_stack(cols)
     y = {c: np.asarray(table.column(c).to_numpy(), dtype=np.float64) for c in ("objective_acc", "test_acc", "eval_seconds")}
+    n_items = {f"{p}_acc": np.asarray(table.column(f"{p}_n_items").to_numpy(), dtype=np.float64)
+               for p in ("objective", "test")}
     families = set(table.column("family_id").to_pylist())
-    return Dataset(X, y, list(cat_names) + list(cont_names), len(cat_names),
+    return Dataset(X, y, n_items, list(cat_names) + list(cont_names), len(cat_names),
                    np.asarray(table.column("sampler").to_pylist()), ",".join(sorted(families)))
 
 
@@ -222,19 +229,38 @@ PROCEDURES = {
 }
 
 
-def held_out_quality(pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
+def noise_ceiling_r2(y: np.ndarray, n_items: np.ndarray) -> float:
+    """The held-out R² that even the true accuracy function would only reach, in expectation.
+
+    Why: an observed accuracy is the mean of ``n_items`` right/wrong answers, so it carries
+    sampling noise of variance p(1-p)/n around the configuration's true accuracy p, and no
+    surrogate can predict that noise. ``y(1-y)/(n-1)`` is an unbiased estimate of it per row,
+    so ``1 - mean(noise) / var(y)`` is the best R² reachable on these rows. The mini test set
+    has 128 items, so its ceiling is far below 1: an R² should be read against it.
+    """
+    var = float(np.var(y))
+    noise = float(np.mean(y * (1.0 - y) / np.maximum(n_items - 1, 1)))
+    return 1.0 - noise / var if var > 0 else float("nan")
+
+
+def held_out_quality(pred: np.ndarray, y: np.ndarray, n_items: np.ndarray | None = None) -> dict[str, float]:
+    """R², Kendall tau and row count; with ``n_items`` (an accuracy target) also the noise ceiling."""
     from scipy.stats import kendalltau
 
     ss_res = float(((y - pred) ** 2).sum())
     ss_tot = float(((y - y.mean()) ** 2).sum())
-    return {"r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
-            "kendall_tau": float(kendalltau(pred, y).statistic), "n": int(y.size)}
+    q = {"r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan"),
+         "kendall_tau": float(kendalltau(pred, y).statistic), "n": int(y.size)}
+    if n_items is not None:
+        q["noise_ceiling_r2"] = noise_ceiling_r2(y, n_items)
+    return q
 
 
 MIN_GROUP_ROWS = 10  # below this, a per-sampler R² / tau is too noisy to print
 
 
-def quality_by_sampler(pred: np.ndarray, y: np.ndarray, samplers: np.ndarray) -> dict[str, dict[str, Any]]:
+def quality_by_sampler(pred: np.ndarray, y: np.ndarray, samplers: np.ndarray,
+                       n_items: np.ndarray | None = None) -> dict[str, dict[str, Any]]:
     """Held-out quality within each sampler's rows.
 
     Why: the held-out split mixes populations that differ in difficulty. Uniform random rows
@@ -247,7 +273,8 @@ def quality_by_sampler(pred: np.ndarray, y: np.ndarray, samplers: np.ndarray) ->
     for name in np.unique(samplers):
         rows = samplers == name
         n = int(rows.sum())
-        q = held_out_quality(pred[rows], y[rows]) if n >= MIN_GROUP_ROWS else {"n": n}
+        q = held_out_quality(pred[rows], y[rows], None if n_items is None else n_items[rows]) \
+            if n >= MIN_GROUP_ROWS else {"n": n}
         out[str(name)] = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in q.items()}
     return out  # NaN (a group whose values are all tied) becomes null: meta.json stays strict JSON
 
@@ -278,6 +305,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     data = load_dataset(data_dir, space)
     keep = np.ones(len(data.X), dtype=bool) if only_samplers is None else np.isin(data.samplers, only_samplers)
     X, ys = data.X[keep], {k: v[keep] for k, v in data.y.items()}
+    items = {k: v[keep] for k, v in data.n_items.items()}
     train_idx, test_idx = split(len(X), seed)
     test_samplers = data.samplers[keep][test_idx]
     roles = [("objective_acc", Target(target_names[0], "objective", 0.0, 1.0, "accuracy on the objective set")),
@@ -294,13 +322,16 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         built["refit"] = refit_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat,
                                         int(built["cv"].best_iteration))
         scores, preds = {}, {}
+        held_items = items[column][test_idx] if column in items else None
         for kind, cvb in built.items():
             preds[kind] = np.array(cvb.predict(X[test_idx])).mean(0).clip(target.lower, target.upper)
             scores[kind] = {**held_out_quality(preds[kind], y[test_idx]), **ensemble_size(cvb)}
         cvb = built[ensemble]
+        ceiling = {} if held_items is None else {"noise_ceiling_r2": noise_ceiling_r2(y[test_idx], held_items)}
         quality["targets"][target.name] = {"role": target.role, **{k: scores[ensemble][k] for k in ("r2", "kendall_tau", "n")},
-                                           "ensemble": ensemble, "ensembles": scores,
-                                           "by_sampler": quality_by_sampler(preds[ensemble], y[test_idx], test_samplers),
+                                           **ceiling, "ensemble": ensemble, "ensembles": scores,
+                                           "by_sampler": quality_by_sampler(preds[ensemble], y[test_idx], test_samplers,
+                                                                            held_items),
                                            "tuning": tuned, "best_iteration": int(cvb.best_iteration)}
         models.append((target, cvb))
     provenance = {"dataset": str(data_dir), "family_id": data.family_id, "rows": int(keep.sum()),

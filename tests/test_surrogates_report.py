@@ -76,7 +76,8 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     by_sampler = r["quality"]["targets"]["gsm8k_ja_mini"]["by_sampler"]
     assert set(by_sampler) == {"random", "cmaes", "tpe"}
     assert sum(g["n"] for g in by_sampler.values()) == r["quality"]["split"]["test"]
-    assert "| sampler | held-out rows | gsm8k_ja_mini R² / tau | mgsm_ja_mini R² / tau |" in md
+    assert "| sampler | held-out rows | gsm8k_ja_mini R² (ceiling) / tau | mgsm_ja_mini R² (ceiling) / tau |" in md
+    assert "| gsm8k_ja_mini | objective |" in md and "Noise ceiling:" in md
     for name, g in by_sampler.items():
         assert f"| {name} | {g['n']} | " in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET

@@ -41,6 +41,7 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     assert q["gsm8k_ja_mini"]["n"] == 24 and -1 <= q["gsm8k_ja_mini"]["kendall_tau"] <= 1
     assert q["gsm8k_ja_mini"]["tuning"]["pareto_front"]
     assert q["gsm8k_ja_mini"]["by_sampler"]["random"]["n"] == 24  # the store is one random run
+    assert q["gsm8k_ja_mini"]["noise_ceiling_r2"] <= 1 and "noise_ceiling_r2" not in q["eval_seconds"]
     cfg = dict(bench.configspace.sample_configuration())
     y = bench.evaluate(cfg)[0]
     assert 0 <= y["gsm8k_ja_mini"] <= 1 and y["eval_seconds"] >= 0
@@ -60,6 +61,21 @@ def test_quality_by_sampler_scores_each_group_on_its_own():
     assert q["random"] == {"r2": None, "kendall_tau": None, "n": 12}  # all tied at 0: undefined, not NaN
     assert q["tpe"] == {"n": MIN_GROUP_ROWS - 1}  # too few rows to score
     json.dumps(q, allow_nan=False)
+
+
+def test_noise_ceiling_is_the_r2_of_the_true_accuracy_function():
+    """Simulated benchmark: true accuracies p, observed = mean of n Bernoulli(p) answers."""
+    from smm_bench_surrogates.train import held_out_quality, noise_ceiling_r2
+
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.2, 0.8, 50_000)
+    n = np.full(p.size, 8.0)
+    y = rng.binomial(8, p) / 8
+    perfect = held_out_quality(p, y, n)  # the best any surrogate can do
+    assert perfect["noise_ceiling_r2"] == noise_ceiling_r2(y, n)
+    assert abs(perfect["r2"] - perfect["noise_ceiling_r2"]) < 0.01  # unbiased (y(1-y)/n would be ~0.05 high)
+    assert 0.45 < perfect["noise_ceiling_r2"] < 0.6
+    assert noise_ceiling_r2(p, np.full(p.size, 1e9)) > 0.999  # no item noise: ceiling 1
 
 
 def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path):
