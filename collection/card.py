@@ -34,8 +34,46 @@ def _space_rows(space_dir: Path) -> dict[str, dict]:
             "seconds": np.asarray(t.column("eval_seconds").to_numpy(), dtype=float),
             "family": sorted(set(t.column("family_id").to_pylist())),
             "versions": t.column("versions")[t.num_rows - 1].as_py() if t.num_rows else None,
+            "inserted": _inserted_layers(t),
         }
     return runs
+
+
+def _inserted_layers(table) -> np.ndarray | None:
+    """DFS: layers inserted into model A's path per row (slots not "none"); None for PS."""
+    slots = [c for c in table.column_names if c.startswith("slot")]
+    if not slots:
+        return None
+    return sum((np.asarray(table.column(c).to_pylist()) != "none").astype(int) for c in slots)
+
+
+PATH_BINS = [(0, 3), (4, 7), (8, 11), (12, 15), (16, 19), (20, 23), (24, 27), (28, 32)]
+
+
+def path_length_table(runs: dict[str, dict]) -> list[str]:
+    """DFS objective by number of inserted layers, every sampler pooled.
+
+    Why: the DFS default (no insertions) is model A itself, and how fast accuracy decays with
+    the number of inserted layers is the shape of this space; uniform random paths insert ~21.
+    """
+    runs = [r for r in runs.values() if r.get("inserted") is not None and r["objective"].size]
+    if not runs:
+        return []
+    k = np.concatenate([r["inserted"] for r in runs])
+    o = np.concatenate([r["objective"] for r in runs])
+    samplers = np.concatenate([[r["sampler"]] * r["objective"].size for r in runs])
+    lines = ["Objective by the number of inserted layers (all samplers pooled):", "",
+             "| inserted layers | rows | rows by sampler | objective mean | objective max | share > 0.5 |",
+             "|---|---|---|---|---|---|"]
+    for lo, hi in PATH_BINS:
+        m = (k >= lo) & (k <= hi)
+        if not m.any():
+            lines.append(f"| {lo}–{hi} | 0 | — | — | — | — |")
+            continue
+        by = collections.Counter(samplers[m])
+        lines.append(f"| {lo}–{hi} | {m.sum():,} | {', '.join(f'{s} {n:,}' for s, n in sorted(by.items()))} | "
+                     f"{o[m].mean():.3f} | {o[m].max():.3f} | {(o[m] > 0.5).mean():.1%} |")
+    return lines + [""]
 
 
 def _planned(space: str) -> dict[str, int]:
@@ -102,6 +140,7 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
             lines.append(f"| {name} | {o.size:,} / {planned.get(name, 0):,} | {o.mean():.3f} ± {o.std():.3f} | "
                          f"{o.max():.3f} | {r['test'][o.argmax()]:.3f} | {(o == 0).mean():.1%} | "
                          f"{np.median(r['seconds']):.2f} |")
+        lines += [""] + path_length_table(runs)
         families = sorted({f for r in runs.values() for f in r["family"]})
         versions = next((r["versions"] for r in runs.values() if r["versions"]), None)
         versions = json.loads(versions) if isinstance(versions, str) else versions

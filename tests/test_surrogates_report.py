@@ -122,3 +122,19 @@ def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
     assert r["figure1"]["true_runs"] == {"random": [0], "catcma": [0], "tpe": [0]}
     assert r["figure2"] is None and not (scenario / "figure2.png").exists()
     assert "| catcma |" in (scenario / "REPORT.md").read_text()
+
+    from smm_bench_collection import card
+    from smm_bench_surrogates.train import read_stores
+
+    mp.setitem(plan.PLAN, "dfs", [("random", 0, 2 * BUDGET), ("catcma", 0, BUDGET), ("tpe", 0, BUDGET)])
+    try:
+        md = card.write_card(tmp_path / "data").read_text()
+    finally:
+        mp.undo()
+    table = read_stores(data)
+    inserted = sum(np.array(table.column(f"slot{i:02d}").to_pylist()) != "none" for i in range(32))
+    rows = [line.split(" | ") for line in md.splitlines() if line.startswith("| ") and "–" in line.split(" | ")[0]]
+    assert [r[0] for r in rows] == [f"| {lo}–{hi}" for lo, hi in card.PATH_BINS]
+    assert sum(int(r[1].replace(",", "")) for r in rows) == table.num_rows == 4 * BUDGET
+    for (lo, hi), r in zip(card.PATH_BINS, rows):
+        assert int(r[1].replace(",", "")) == int(((inserted >= lo) & (inserted <= hi)).sum())
