@@ -35,6 +35,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .train import MIN_GROUP_ROWS
+
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
 # the samplers of the collection plan (SPEC §4): CMA-ES on PS, CatCMA on the mixed DFS space
 FIGURE1_SAMPLERS = {"ps": ("random", "cmaes", "tpe"), "dfs": ("random", "catcma", "tpe")}
@@ -290,8 +292,8 @@ def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
         return []
     samplers = sorted({s for groups in shown.values() for s in groups})
     lines = ["", "Held-out quality within each sampler's rows (the exported model; R² against the group's own "
-             "mean, so it measures fit inside the group, with the group's noise ceiling in brackets; "
-             "'—' below 10 rows or when all values tie):", "",
+             f"mean, so it measures fit inside the group, with the group's noise ceiling in brackets; "
+             f"'—' below {MIN_GROUP_ROWS} rows or when all values tie):", "",
              "| sampler | held-out rows | " + " | ".join(f"{n} R² (ceiling) / tau" for n in shown) + " |",
              "|---|---|" + "---|" * len(shown)]
     for s in samplers:
@@ -300,7 +302,7 @@ def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
             g = groups.get(s, {})
             ceiling = "" if g.get("noise_ceiling_r2") is None else f" ({_fmt(g['noise_ceiling_r2'])})"
             cells.append("—" if g.get("r2") is None else f"{_fmt(g['r2'])}{ceiling} / {_fmt(g.get('kendall_tau'))}")
-        n = next(iter(shown.values())).get(s, {}).get("n", 0)
+        n = max(groups.get(s, {}).get("n", 0) for groups in shown.values())
         lines.append(f"| {s} | {n} | " + " | ".join(cells) + " |")
     return lines
 
@@ -326,9 +328,12 @@ def render_markdown(r: dict[str, Any]) -> str:
                      f"{size.get('trees', '?')} / {size.get('leaves', '?')} / {size.get('node_visits', float('nan')):.0f} |")
     if any(t.get("noise_ceiling_r2") is not None for t in q.get("targets", {}).values()):
         lines += ["", "Noise ceiling: each accuracy is the mean of a fixed number of right/wrong answers "
-                  "(the store's `objective_n_items` / `test_n_items`), so it carries binomial noise that no "
-                  "surrogate can predict; the ceiling is the R² the true accuracy function itself would reach on "
-                  "these held-out rows (`smm_bench_surrogates.train.noise_ceiling_r2`). Read R² against it."]
+                  "(the store's `objective_n_items` / `test_n_items`), so it differs from the configuration's "
+                  "accuracy over the whole item population by binomial sampling noise. The ceiling is the R² that "
+                  "population accuracy would get on these held-out rows (`smm_bench_surrogates.train."
+                  "noise_ceiling_r2`): a surrogate near it has learnt what the benchmark is meant to measure. It "
+                  "is not a hard bound (the items are fixed, so neighbouring configurations share part of the "
+                  "noise, and a surrogate can learn it)."]
     compared = {n: t for n, t in q.get("targets", {}).items() if t.get("ensembles")}
     if compared:
         lines += ["", f"Exported: **{prov.get('ensemble', 'cv')}** ({prov.get('procedure', '')}). Both ensembles "
@@ -362,7 +367,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                "Ranking agreement: not assessable yet (fewer than two optimisers have all their true runs; "
                "the collection plan is still running)."),
               "", "Random-only surrogate, held-out: " + "; ".join(
-                  f"{k} R² {v['r2']:.3f}, tau {v['kendall_tau']:.3f} (n={v['n']})" for k, v in ro.items()) + "."]
+                  f"{k} R² {_fmt(v['r2'])}, tau {_fmt(v['kendall_tau'])} (n={v['n']})" for k, v in ro.items()) + "."]
     refs = r.get("reference_points") or {}
     if refs.get("points"):
         lines += ["", "## Reference configurations: true vs surrogate", "",

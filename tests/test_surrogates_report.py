@@ -77,9 +77,14 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert set(by_sampler) == {"random", "cmaes", "tpe"}
     assert sum(g["n"] for g in by_sampler.values()) == r["quality"]["split"]["test"]
     assert "| sampler | held-out rows | gsm8k_ja_mini R² (ceiling) / tau | mgsm_ja_mini R² (ceiling) / tau |" in md
-    assert "| gsm8k_ja_mini | objective |" in md and "Noise ceiling:" in md
+    t = r["quality"]["targets"]["gsm8k_ja_mini"]
+    assert f"| gsm8k_ja_mini | objective | {R._fmt(t['r2'])} | {R._fmt(t['noise_ceiling_r2'])} | " \
+           f"{R._fmt(t['kendall_tau'])} |" in md and "Noise ceiling:" in md
+    assert t["noise_ceiling_r2"] == t["ensembles"][t["ensemble"]]["noise_ceiling_r2"] is not None
     for name, g in by_sampler.items():
         assert f"| {name} | {g['n']} | " in md
+        if g.get("r2") is not None:  # the group's own ceiling in brackets
+            assert f"| {name} | {g['n']} | {R._fmt(g['r2'])} ({R._fmt(g['noise_ceiling_r2'])}) / " in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
     # reference configurations: evaluated for real by the dataset's family, beside the surrogate
     points = r["reference_points"]["points"]

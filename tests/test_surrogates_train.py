@@ -52,15 +52,20 @@ def test_quality_by_sampler_scores_each_group_on_its_own():
     from smm_bench_surrogates.train import MIN_GROUP_ROWS, quality_by_sampler
 
     rng = np.random.default_rng(0)
-    y = np.concatenate([rng.random(40), np.zeros(12), rng.random(MIN_GROUP_ROWS - 1)])
-    samplers = np.array(["cmaes"] * 40 + ["random"] * 12 + ["tpe"] * (MIN_GROUP_ROWS - 1))
+    big = MIN_GROUP_ROWS + 10
+    y = np.concatenate([rng.random(big), np.zeros(MIN_GROUP_ROWS), rng.random(MIN_GROUP_ROWS - 1)])
+    samplers = np.array(["cmaes"] * big + ["random"] * MIN_GROUP_ROWS + ["tpe"] * (MIN_GROUP_ROWS - 1))
     pred = y.copy()
-    pred[:40] = 2 * y[:40] + 1  # same order, wrong scale: tau 1, R² far below 1
-    q = quality_by_sampler(pred, y, samplers)
-    assert q["cmaes"]["n"] == 40 and q["cmaes"]["kendall_tau"] == pytest.approx(1.0) and q["cmaes"]["r2"] < 0
-    assert q["random"] == {"r2": None, "kendall_tau": None, "n": 12}  # all tied at 0: undefined, not NaN
+    pred[:big] = 2 * y[:big] + 1  # same order, wrong scale: tau 1, R² far below 1
+    items = np.full(y.size, 256.0)
+    q = quality_by_sampler(pred, y, samplers, items)
+    assert q["cmaes"]["n"] == big and q["cmaes"]["kendall_tau"] == pytest.approx(1.0) and q["cmaes"]["r2"] < 0
+    assert 0 < q["cmaes"]["noise_ceiling_r2"] < 1
+    # all tied at 0: undefined, so null rather than NaN
+    assert q["random"] == {"r2": None, "kendall_tau": None, "n": MIN_GROUP_ROWS, "noise_ceiling_r2": None}
     assert q["tpe"] == {"n": MIN_GROUP_ROWS - 1}  # too few rows to score
     json.dumps(q, allow_nan=False)
+    assert "noise_ceiling_r2" not in quality_by_sampler(pred, y, samplers)["cmaes"]  # not an accuracy: no ceiling
 
 
 def test_noise_ceiling_is_the_r2_of_the_true_accuracy_function():
@@ -73,9 +78,11 @@ def test_noise_ceiling_is_the_r2_of_the_true_accuracy_function():
     y = rng.binomial(8, p) / 8
     perfect = held_out_quality(p, y, n)  # the best any surrogate can do
     assert perfect["noise_ceiling_r2"] == noise_ceiling_r2(y, n)
-    assert abs(perfect["r2"] - perfect["noise_ceiling_r2"]) < 0.01  # unbiased (y(1-y)/n would be ~0.05 high)
-    assert 0.45 < perfect["noise_ceiling_r2"] < 0.6
+    assert abs(perfect["r2"] - perfect["noise_ceiling_r2"]) < 0.01  # unbiased (y(1-y)/n would be ~0.06 high)
+    assert 0.49 < perfect["noise_ceiling_r2"] < 0.55
     assert noise_ceiling_r2(p, np.full(p.size, 1e9)) > 0.999  # no item noise: ceiling 1
+    assert noise_ceiling_r2(y, np.ones(p.size)) is None  # one item: the noise cannot be estimated
+    assert noise_ceiling_r2(np.full(10, 0.5), np.full(10, 8.0)) is None  # no spread: undefined
 
 
 def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path):
