@@ -21,6 +21,8 @@ optimiser comparison on the surrogate say what it would say on the true function
   itself) and, on PS, the three parents, each evaluated for real (a few seconds each) beside
   the surrogate's prediction. A surrogate can rank well on average and still be wrong where a
   user begins.
+* Learning curve: the held-out R² of the paper's procedure (with the scenario's tuned
+  parameters) on growing shares of the data, beside the noise ceiling: does more data help?
 
 Missing true runs (a dataset still being collected) are named in the report, never invented.
 """
@@ -196,19 +198,62 @@ def plot_figure2(path: Path, comparison, title: str) -> Path:
     return path
 
 
+def plot_learning_curve(path: Path, curve: dict[str, Any], title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for (role, t), color in zip(curve["targets"].items(), ("tab:blue", "tab:orange")):
+        rows = [p["rows"] for p in t["points"]]
+        ax.plot(rows, [p["r2"] for p in t["points"]], "o-", color=color, label=f"{role} R²")
+        if t.get("noise_ceiling_r2") is not None:
+            ax.axhline(t["noise_ceiling_r2"], color=color, linestyle="--", linewidth=1,
+                       label=f"{role} noise ceiling")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel(f"training rows (held-out: {curve['held_out_rows']} rows)")
+    ax.set_ylabel("held-out R²")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
+    if not curve:
+        return []
+    roles = list(curve["targets"])
+    lines = ["", "## Learning curve: would more data help?", "", "![learning curve](learning_curve.png)", "",
+             f"The scenario's tuned LightGBM parameters (not re-tuned per size), 5-fold CV ensemble, trained on "
+             f"nested shares of the training split of the dataset as it is now ({curve['dataset_rows']:,} rows), "
+             f"scored on the same {curve['held_out_rows']:,} held-out rows. A curve still rising at the right "
+             "says that more rows would still help.", "",
+             "| training rows | " + " | ".join(f"{r} R² / tau" for r in roles) + " |", "|---|" + "---|" * len(roles)]
+    for i, n in enumerate(p["rows"] for p in curve["targets"][roles[0]]["points"]):
+        lines.append(f"| {n:,} | " + " | ".join(
+            f"{_fmt(curve['targets'][r]['points'][i]['r2'])} / {_fmt(curve['targets'][r]['points'][i]['kendall_tau'])}"
+            for r in roles) + " |")
+    lines.append("| noise ceiling | " + " | ".join(_fmt(curve["targets"][r].get("noise_ceiling_r2")) for r in roles) + " |")
+    return lines
+
+
 # ------------------------------------------------------------------------------- report
 
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
                  work_dir: str | Path | None = None, family: str = "mini") -> dict[str, Any]:
-    """Write REPORT.md, report.json, figure1.png and figure2.png into the scenario folder.
+    """Write REPORT.md, report.json, figure1.png, figure2.png (PS) and learning_curve.png into the scenario folder.
 
     ``family`` evaluates the reference configurations for real; it must be the dataset's family
     (checked by family id, else that section says it was skipped)."""
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
-    from .train import PAPER_TABLE_1, train_scenario
+    from .train import ACCURACY_COLUMNS, PAPER_TABLE_1, learning_curve, train_scenario
 
     t0 = time.time()
     bench = load(scenario)
@@ -247,6 +292,14 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
 
     references = reference_points(bench, space, (meta.get("provenance") or {}).get("family_id", "?"), family)
 
+    # Learning curve: the scenario's tuned parameters on growing shares of the data
+    tuned = {t["role"]: t["tuning"]["params"] for t in quality.get("targets", {}).values()
+             if t["role"] in ACCURACY_COLUMNS and t.get("tuning", {}).get("params")}
+    curve = None
+    if tuned:
+        curve = learning_curve(data_dir, space, tuned, seed=quality.get("split", {}).get("seed", 0))
+        plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
+
     report = {
         "scenario": bench.name, "space": space, "data": str(data_dir), "budget": budget, "seeds": seeds,
         "quality": quality, "paper_table_1": PAPER_TABLE_1.get(space), "aims": AIMS,
@@ -261,6 +314,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         },
         "figure2": fig2,
         "reference_points": references,
+        "learning_curve": curve,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}",
         "train_command": _train_command(scenario, space, meta),
@@ -379,6 +433,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                          f"{p['true_test']:.3f} | {p['surrogate_test']:.3f} |")
     elif refs.get("skipped"):
         lines += ["", f"Reference configurations: skipped ({refs['skipped']})."]
+    lines += _learning_curve_lines(r.get("learning_curve"))
     if r.get("figure2"):
         lines += ["", "## Figure 2 analog: Sep-CMA-ES vs SciPy DE (population 64)", "", "![figure 2](figure2.png)", ""]
         for name, s in r["figure2"]["optimizers"].items():

@@ -290,6 +290,43 @@ def quality_by_sampler(pred: np.ndarray, y: np.ndarray, samplers: np.ndarray,
     return out
 
 
+LEARNING_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+ACCURACY_COLUMNS = {"objective": "objective_acc", "test": "test_acc"}  # target role -> store column
+
+
+def learning_curve(data_dir: str | Path, space: str, params: dict[str, dict[str, Any]], seed: int = 0,
+                   fractions: tuple[float, ...] = LEARNING_FRACTIONS) -> dict[str, Any]:
+    """Held-out R² and tau of the paper's CV ensemble trained on growing shares of the training split.
+
+    Why: it says whether collecting more rows would still improve a surrogate (a curve still
+    rising at the full dataset means yes), and tells a user who collects their own scenario
+    what a number of true evaluations buys. ``params`` maps a target role (``objective``,
+    ``test``) to LightGBM parameters, normally the scenario's tuned ones: they are not re-tuned
+    per size, which is cheaper and isolates the effect of the rows. The subsets are nested
+    (prefixes of one seeded permutation of the training split), and every size is scored on
+    the same held-out rows: :func:`split` of the dataset as it is now, by ``seed``.
+    """
+    data = load_dataset(data_dir, space)
+    train_idx, test_idx = split(len(data.X), seed)
+    order = np.random.default_rng(seed).permutation(train_idx)
+    out: dict[str, Any] = {"dataset_rows": int(len(data.X)), "held_out_rows": int(test_idx.size), "seed": seed,
+                           "fractions": list(fractions), "targets": {}}
+    for role, target_params in params.items():
+        column = ACCURACY_COLUMNS[role]
+        y = data.y[column]
+        points = []
+        for fraction in fractions:
+            rows = np.sort(order[:max(20, int(round(fraction * order.size)))])
+            cvb, _, size = cv_ensemble(data.X[rows], y[rows], target_params, data.n_cat, seed)
+            pred = np.array(cvb.predict(data.X[test_idx])).mean(0).clip(0.0, 1.0)
+            q = held_out_quality(pred, y[test_idx])
+            points.append({"rows": int(rows.size), "r2": q["r2"], "kendall_tau": q["kendall_tau"],
+                           "trees": size["trees"]})
+        out["targets"][role] = {"points": points,
+                                "noise_ceiling_r2": noise_ceiling_r2(y[test_idx], data.n_items[column][test_idx])}
+    return out
+
+
 def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str | None = None,
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
                    only_samplers: tuple[str, ...] | None = None, ensemble: str = "cv") -> dict[str, Any]:

@@ -59,7 +59,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0, 1], figure2_budget=130, figure2_seeds=2,
                        random_only_trials=2, work_dir=tmp_path / "work", family="synthetic")
-    for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png"):
+    for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png"):
         assert (scenario / f).stat().st_size > 0
     f1 = r["figure1"]
     assert f1["true_runs"] == {"random": [0, 1], "cmaes": [0, 1], "tpe": [0, 1]}
@@ -73,6 +73,21 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit" in md
     assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
+    # learning curve: nested shares of the training split, the last one all of it, same held-out rows
+    from smm_bench_surrogates.train import cv_ensemble, held_out_quality, load_dataset, split
+
+    lc = r["learning_curve"]
+    n_train, n_test = (len(a) for a in split(lc["dataset_rows"], 0))
+    assert lc["held_out_rows"] == n_test and set(lc["targets"]) == {"objective", "test"}
+    rows = [p["rows"] for p in lc["targets"]["objective"]["points"]]
+    assert rows == sorted(rows) and rows[-1] == n_train and len(rows) == len(lc["fractions"])
+    ds = load_dataset(data, "ps")  # the full-size point is the CV ensemble on the whole training split
+    tr, te = split(len(ds.X), 0)
+    params = r["quality"]["targets"]["gsm8k_ja_mini"]["tuning"]["params"]
+    cvb, _, _ = cv_ensemble(ds.X[tr], ds.y["objective_acc"][tr], params, ds.n_cat, 0)
+    full = held_out_quality(np.array(cvb.predict(ds.X[te])).mean(0).clip(0, 1), ds.y["objective_acc"][te])
+    assert lc["targets"]["objective"]["points"][-1]["r2"] == pytest.approx(full["r2"], abs=1e-12)
+    assert "## Learning curve: would more data help?" in md and f"| {rows[-1]:,} | " in md
     by_sampler = r["quality"]["targets"]["gsm8k_ja_mini"]["by_sampler"]
     assert set(by_sampler) == {"random", "cmaes", "tpe"}
     assert sum(g["n"] for g in by_sampler.values()) == r["quality"]["split"]["test"]
