@@ -18,6 +18,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .derived_features import FEATURE_SETS
+
 __all__ = ["main", "command", "arg"]
 
 _COMMANDS: dict[str, tuple[str, tuple[tuple[tuple, dict], ...], Callable[[argparse.Namespace], int]]] = {}
@@ -143,12 +145,16 @@ def _collect(args: argparse.Namespace) -> int:
          arg("--trials", type=int, default=40, help="Optuna trials per target"),
          arg("--seed", type=int, default=0),
          arg("--ensemble", choices=("cv", "refit"), default="cv",
-             help="cv: mean of the 5 fold models (the paper); refit: one model on the training split, 5x cheaper"))
+             help="cv: mean of the 5 fold models (the paper); refit: one model on the training split, 5x cheaper"),
+         arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
+             help="derived features computed inside the graph (auto: the space's default set, dfs-path-v1 on "
+                  "DFS, none on PS; none: the paper's raw features only)"))
 def _train(args: argparse.Namespace) -> int:
     from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
 
     return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
-                       "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble])
+                       "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
+                       "--derived", args.derived])
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",

@@ -35,11 +35,14 @@ def write_lightgbm_scenario(
     provenance: Mapping[str, Any] | None = None,
     quality: Mapping[str, Any] | None = None,
     citation: Sequence[str] = CITATIONS,
+    derived_features: str | None = None,
 ) -> Path:
     """Convert ``targets`` (each a Target and its CV fold models) and write the scenario.
 
     The graph outputs the fold mean of each target clipped to ``[Target.lower, Target.upper]``
-    (use lower=0, upper=inf for a cost in seconds).
+    (use lower=0, upper=inf for a cost in seconds). ``derived_features`` names the set of
+    :mod:`smm_bench_plugin.derived_features` the models were trained with (appended after the
+    raw features; the graph computes it); it is recorded in ``provenance.derived_features``.
     """
     from .onnx_export import build_onnx
 
@@ -55,6 +58,7 @@ def write_lightgbm_scenario(
             target_lower=[t.lower for t, _ in subset],
             target_upper=[t.upper for t, _ in subset],
             doc_string=f"SMM-Bench scenario {name}{what}",
+            derived=derived_features,
         )
 
     try:
@@ -68,6 +72,10 @@ def write_lightgbm_scenario(
                                       "pip install 'smm-bench-plugin[onnx]'", name="onnx") from None
         raise
     prov = dict(provenance or {})
+    if derived_features is not None:
+        from .derived_features import feature_names
+
+        prov["derived_features"] = {"set": derived_features, "names": feature_names(derived_features)}
     prov.setdefault("targets", {
         t.name: {"folds": len(models), "trees_per_fold": [len(m.trees) for m in models],
                  "objective": models[0].objective}

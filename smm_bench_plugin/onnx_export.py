@@ -118,19 +118,25 @@ def build_onnx(
     target_lower: Sequence[float],
     target_upper: Sequence[float],
     doc_string: str = "",
+    derived: str | None = None,
 ) -> bytes:
     """Serialise one graph computing the clipped fold mean of every target.
 
     ``targets[t]`` holds the fold models of target t (all folds count equally). Each
     model's features must be ``n_cat`` categorical codes (0..K-1) then
-    ``len(cont_lower)`` continuous columns. Bounds may be +-inf (no clipping on that side).
+    ``len(cont_lower)`` continuous columns, then the columns of the ``derived`` feature set
+    (:mod:`smm_bench_plugin.derived_features`), which the graph computes from the first ones.
+    Bounds may be +-inf (no clipping on that side).
     """
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    from .derived_features import add_nodes, feature_names
+
     n_cont = len(cont_lower)
-    n_features = n_cat + n_cont
+    n_derived = len(feature_names(derived))
+    n_features = n_cat + n_cont + n_derived
     if not targets or any(not folds for folds in targets):
         raise ValueError("every target needs at least one fold model")
     if len(cont_upper) != n_cont or len(target_lower) != len(targets) or len(target_upper) != len(targets):
@@ -141,7 +147,7 @@ def build_onnx(
             if model.num_features != n_features:
                 raise ValueError(
                     f"target {t} fold {f} uses {model.num_features} features, the scenario has "
-                    f"{n_features} ({n_cat} categorical + {n_cont} continuous)"
+                    f"{n_features} ({n_cat} categorical + {n_cont} continuous + {n_derived} derived)"
                 )
             scale = len(folds) * (model.num_iterations if model.average_output else 1)
             for k, tree in enumerate(model.trees):
@@ -160,13 +166,21 @@ def build_onnx(
         helper.make_node("Max", ["x_cont", "cont_lower"], ["cont_lo"], name="clip_cont_lower"),
         helper.make_node("Min", ["cont_lo", "cont_upper"], ["cont_clipped"], name="clip_cont_upper"),
     ]
+    columns = ["cont_clipped"]
     if n_cat:
         initializers.append(const("one", 1.0, np.float64))
         graph_nodes += [
             helper.make_node("Cast", ["x_cat"], ["cat_f"], to=TensorProto.DOUBLE, name="cat_to_double"),
             helper.make_node("Sub", ["cat_f", "one"], ["cat_codes"], name="yahpo_code_to_learner_code"),
-            helper.make_node("Concat", ["cat_codes", "cont_clipped"], ["features"], axis=1, name="features"),
         ]
+        columns.insert(0, "cat_codes")
+    if derived is not None:
+        extra_nodes, extra_inits, derived_out = add_nodes(derived, "cat_codes", "cont_clipped", n_cat, n_cont)
+        graph_nodes += extra_nodes
+        initializers += extra_inits
+        columns.append(derived_out)
+    if len(columns) > 1:
+        graph_nodes.append(helper.make_node("Concat", columns, ["features"], axis=1, name="features"))
         features = "features"
     else:
         features = "cont_clipped"

@@ -31,27 +31,31 @@ def export_cv_boosters(
     description: str = "",
     provenance: Mapping[str, Any] | None = None,
     quality: Mapping[str, Any] | None = None,
+    derived_features: str | None = None,
 ) -> Path:
     """Write scenario ``folder`` from ``(Target, CVBooster)`` pairs, in output-column order.
 
     Features must follow the runtime layout: categorical codes 0..K-1 (choice order) then
-    the floats, each group in sorted-name order (see ``smm_bench_plugin.convert``).
+    the floats, each group in sorted-name order (see ``smm_bench_plugin.convert``), then the
+    ``derived_features`` set's columns if the models were trained with one.
     """
     targets = [(t, parse_cv_booster_json(cvb.model_to_string())[0]) for t, cvb in models]
     return write_lightgbm_scenario(Path(folder), name=name, space=space, targets=targets,
-                                   description=description, provenance=provenance, quality=quality)
+                                   description=description, provenance=provenance, quality=quality,
+                                   derived_features=derived_features)
 
 
 def max_abs_error(folder: str | Path, models: Sequence[tuple[Target, Any]], X: np.ndarray) -> float:
     """max |scenario - clipped CV mean| over rows ``X`` (learner layout), for export reports.
 
     Both paths count: every column of the full graph, and the objective-only graph that
-    ``Benchmark.objective`` uses."""
+    ``Benchmark.objective`` uses. ``X`` holds the models' features, derived ones included; the
+    scenario gets only the raw columns and computes the derived ones itself."""
     from smm_bench_plugin import Benchmark
 
     bench = Benchmark(folder)
-    n_cat = len(bench.cat_names)
-    x_cat, x_cont = (X[:, :n_cat] + 1).astype(np.int32), np.ascontiguousarray(X[:, n_cat:])
+    n_cat, n_cont = len(bench.cat_names), len(bench.cont_names)
+    x_cat, x_cont = (X[:, :n_cat] + 1).astype(np.int32), np.ascontiguousarray(X[:, n_cat:n_cat + n_cont])
     out = bench.evaluate_array(x_cat, x_cont)
     objective = bench.objective_array(x_cat, x_cont)
     err = 0.0

@@ -270,7 +270,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="smm-report-"))
     random_only_dir = work / f"{folder.name}_random_only"
     ro_quality = train_scenario(data_dir, space, random_only_dir, n_trials=random_only_trials,
-                                only_samplers=("random",), ensemble=(meta.get("provenance") or {}).get("ensemble", "cv"))
+                                only_samplers=("random",), ensemble=(meta.get("provenance") or {}).get("ensemble", "cv"),
+                                derived=_derived_set(meta) or "none")
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
                    for s in samplers}
@@ -297,7 +298,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
              if t["role"] in ACCURACY_COLUMNS and t.get("tuning", {}).get("params")}
     curve = None
     if tuned:
-        curve = learning_curve(data_dir, space, tuned, seed=quality.get("split", {}).get("seed", 0))
+        curve = learning_curve(data_dir, space, tuned, seed=quality.get("split", {}).get("seed", 0),
+                               derived=_derived_set(meta))
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
 
     report = {
@@ -332,7 +334,13 @@ def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> st
         return None
     ensemble = prov.get("ensemble", "cv")
     return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
-            f"--seed {q.get('split', {}).get('seed', 0)}" + (f" --ensemble {ensemble}" if ensemble != "cv" else ""))
+            f"--seed {q.get('split', {}).get('seed', 0)}" + (f" --ensemble {ensemble}" if ensemble != "cv" else "")
+            + f" --derived {_derived_set(meta) or 'none'}")
+
+
+def _derived_set(meta: dict[str, Any]) -> str | None:
+    """The derived feature set the scenario was trained with (None: raw features, as the paper)."""
+    return ((meta.get("provenance") or {}).get("derived_features") or {}).get("set")
 
 
 def _fmt(v: Any, digits: int = 3) -> str:

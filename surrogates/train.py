@@ -43,6 +43,8 @@ from typing import Any
 
 import numpy as np
 
+from smm_bench_plugin.derived_features import FEATURE_SETS
+
 PAPER_TABLE_1 = {  # SPEC §5: held-out R² and Kendall tau of the authors' surrogates
     "ps": {"objective": (0.950, 0.883), "test": (0.921, 0.791)},
     "dfs": {"objective": (0.962, 0.863), "test": (0.957, 0.839)},
@@ -162,6 +164,7 @@ def cv_ensemble(X, y, params: dict, n_cat: int, seed: int, num_boost_round: int 
 
 
 ENSEMBLES = ("cv", "refit")
+DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
 
 
 def refit_ensemble(X, y, params: dict, n_cat: int, num_boost_round: int):
@@ -294,8 +297,31 @@ LEARNING_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
 ACCURACY_COLUMNS = {"objective": "objective_acc", "test": "test_acc"}  # target role -> store column
 
 
+def learner_matrix(data: Dataset, derived: str | None) -> np.ndarray:
+    """The learner's features: the raw layout, then the ``derived`` set's columns (computed by
+    onnxruntime with the scenario graph's own nodes, see :mod:`smm_bench_plugin.derived_features`)."""
+    if derived is None:
+        return data.X
+    from smm_bench_plugin.derived_features import compute
+
+    return np.column_stack([data.X, compute(derived, data.X, data.n_cat)])
+
+
+def resolve_derived(derived: str | None, space: str) -> str | None:
+    """``"auto"`` -> the space's default set (DFS: ``dfs-path-v1``; PS: none); ``"none"`` -> None."""
+    from smm_bench_plugin.derived_features import DEFAULT_SET, FEATURE_SETS
+
+    if derived == "auto":
+        return DEFAULT_SET.get(space)
+    if derived in (None, "none"):
+        return None
+    if derived not in FEATURE_SETS:
+        raise ValueError(f"derived must be 'auto', 'none' or one of {sorted(FEATURE_SETS)}, got {derived!r}")
+    return derived
+
+
 def learning_curve(data_dir: str | Path, space: str, params: dict[str, dict[str, Any]], seed: int = 0,
-                   fractions: tuple[float, ...] = LEARNING_FRACTIONS) -> dict[str, Any]:
+                   fractions: tuple[float, ...] = LEARNING_FRACTIONS, derived: str | None = None) -> dict[str, Any]:
     """Held-out R² and tau of the paper's CV ensemble trained on growing shares of the training split.
 
     Why: it says whether collecting more rows would still improve a surrogate (a curve still
@@ -307,18 +333,19 @@ def learning_curve(data_dir: str | Path, space: str, params: dict[str, dict[str,
     the same held-out rows: :func:`split` of the dataset as it is now, by ``seed``.
     """
     data = load_dataset(data_dir, space)
-    train_idx, test_idx = split(len(data.X), seed)
+    X = learner_matrix(data, derived)
+    train_idx, test_idx = split(len(X), seed)
     order = np.random.default_rng(seed).permutation(train_idx)
-    out: dict[str, Any] = {"dataset_rows": int(len(data.X)), "held_out_rows": int(test_idx.size), "seed": seed,
-                           "fractions": list(fractions), "targets": {}}
+    out: dict[str, Any] = {"dataset_rows": int(len(X)), "held_out_rows": int(test_idx.size), "seed": seed,
+                           "fractions": list(fractions), "derived_features": derived, "targets": {}}
     for role, target_params in params.items():
         column = ACCURACY_COLUMNS[role]
         y = data.y[column]
         points = []
         for fraction in fractions:
             rows = np.sort(order[:max(20, int(round(fraction * order.size)))])
-            cvb, _, size = cv_ensemble(data.X[rows], y[rows], target_params, data.n_cat, seed)
-            pred = np.array(cvb.predict(data.X[test_idx])).mean(0).clip(0.0, 1.0)
+            cvb, _, size = cv_ensemble(X[rows], y[rows], target_params, data.n_cat, seed)
+            pred = np.array(cvb.predict(X[test_idx])).mean(0).clip(0.0, 1.0)
             q = held_out_quality(pred, y[test_idx])
             points.append({"rows": int(rows.size), "r2": q["r2"], "kendall_tau": q["kendall_tau"],
                            "trees": size["trees"]})
@@ -329,7 +356,8 @@ def learning_curve(data_dir: str | Path, space: str, params: dict[str, dict[str,
 
 def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str | None = None,
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
-                   only_samplers: tuple[str, ...] | None = None, ensemble: str = "cv") -> dict[str, Any]:
+                   only_samplers: tuple[str, ...] | None = None, ensemble: str = "cv",
+                   derived: str | None = "auto") -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
     ``out`` is created, or replaced whole if it is a scenario folder (its validity report goes
@@ -338,6 +366,8 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
 
     ``ensemble``: ``"cv"`` exports the paper's mean of the five fold models, ``"refit"`` one
     model refitted on the whole training split (see module doc); both are scored held out.
+    ``derived``: a set of :mod:`smm_bench_plugin.derived_features` appended to the raw features
+    (``"auto"``: the space's default, ``"none"``: the paper's raw features only).
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
@@ -349,10 +379,11 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
 
     from .export import export_cv_boosters, max_abs_error
 
+    derived = resolve_derived(derived, space)
     t0 = time.time()
     data = load_dataset(data_dir, space)
     keep = np.ones(len(data.X), dtype=bool) if only_samplers is None else np.isin(data.samplers, only_samplers)
-    X, ys = data.X[keep], {k: v[keep] for k, v in data.y.items()}
+    X, ys = learner_matrix(data, derived)[keep], {k: v[keep] for k, v in data.y.items()}
     items = {k: v[keep] for k, v in data.n_items.items()}
     train_idx, test_idx = split(len(X), seed)
     test_samplers = data.samplers[keep][test_idx]
@@ -392,7 +423,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     try:
         folder = export_cv_boosters(staging, name=name or out.name, space=space, models=models,
                                     description=f"SMM-Bench-{space.upper()} surrogate trained on {data.family_id}",
-                                    provenance=provenance, quality=quality)
+                                    provenance=provenance, quality=quality, derived_features=derived)
         quality["export_max_abs_error"] = max_abs_error(folder, models, X[test_idx])
         if quality["export_max_abs_error"] > 1e-12:
             raise RuntimeError(f"ONNX export differs from LightGBM by {quality['export_max_abs_error']:.3g} > 1e-12")
@@ -437,8 +468,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ensemble", choices=ENSEMBLES, default="cv",
                     help="cv: mean of the 5 fold models (the paper); refit: one model, 5x cheaper per call")
+    ap.add_argument("--derived", choices=DERIVED_CHOICES, default="auto",
+                    help="derived features computed inside the graph (auto: the space's default set, "
+                         "dfs-path-v1 on DFS, none on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
-    q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble)
+    q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
+                       derived=a.derived)
     print(json.dumps({k: {m: v[m] for m in ("r2", "kendall_tau")} for k, v in q["targets"].items()}, indent=1))
     return 0
 

@@ -101,7 +101,7 @@ def test_cli_choices_match_the_layers_they_call():
     out; they must stay the same lists."""
     from smm_bench_collection.samplers import SAMPLERS
     from smm_bench_plugin.cli import _COMMANDS
-    from smm_bench_surrogates.train import ENSEMBLES
+    from smm_bench_surrogates.train import DERIVED_CHOICES, ENSEMBLES
 
     def choices(command: str, option: str) -> tuple:
         _, arguments, _ = _COMMANDS[command]
@@ -109,3 +109,4 @@ def test_cli_choices_match_the_layers_they_call():
 
     assert choices("collect", "--sampler") == SAMPLERS
     assert choices("train", "--ensemble") == ENSEMBLES
+    assert choices("train", "--derived") == DERIVED_CHOICES

@@ -46,6 +46,30 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     y = bench.evaluate(cfg)[0]
     assert 0 <= y["gsm8k_ja_mini"] <= 1 and y["eval_seconds"] >= 0
     assert bench.meta["provenance"]["rows"] == 240 and bench.meta["provenance"]["family_id"] == "synthetic-v1"
+    # DFS trains with its derived path features by default; the graph computes them from the raw inputs
+    assert bench.meta["provenance"]["derived_features"]["set"] == "dfs-path-v1"
+    assert bench.meta["quality"]["export_max_abs_error"] <= 1e-12
+
+
+def test_derived_none_is_the_papers_raw_feature_model(store, tmp_path):
+    from smm_bench_plugin.derived_features import feature_names
+
+    raw, derived = tmp_path / "raw", tmp_path / "derived"
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(raw), "--trials", "1",
+                     "--derived", "none"]) == 0
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(derived), "--trials", "1"]) == 0
+    assert "derived_features" not in load(str(raw)).meta["provenance"]
+    cfg = [dict(c) for c in load(str(raw)).configspace.sample_configuration(50)]
+    a, b = load(str(raw)).evaluate(cfg), load(str(derived)).evaluate(cfg)
+    assert a != b  # different models, both valid
+    import onnx
+
+    def feature_inputs(folder):  # the tensors concatenated into the tree ensemble's input
+        return [n for n in onnx.load(str(folder / "model.onnx")).graph.node if n.name == "features"][0].input
+
+    assert feature_inputs(raw) == ["cat_codes", "cont_clipped"]
+    assert feature_inputs(derived) == ["cat_codes", "cont_clipped", "derived_features"]
+    assert load(str(derived)).meta["provenance"]["derived_features"]["names"] == feature_names("dfs-path-v1")
 
 
 def test_quality_by_sampler_scores_each_group_on_its_own():

@@ -1,0 +1,163 @@
+"""Derived features: functions of a configuration that a tree ensemble cannot form from the raw
+columns, computed INSIDE the scenario's ONNX graph from the same inputs.
+
+Why (DFS): the hidden state entering each position of the layer path is multiplied by that
+position's scale (SPEC §2), so what the later layers see depends on the running PRODUCT of the
+scales of the positions actually on the path (a skipped slot's scale has no effect). A tree
+ensemble over 63 separate scale columns can only approximate a product with very many splits.
+Giving it the log-scale sums, a few partial sums along the path, the extreme scales and the
+numbers of inserted A / B layers lifts the held-out R² of the mini DFS surrogate a lot (the
+validity report's table: ``smm-bench train --derived none`` reproduces the paper's raw-feature
+model for comparison).
+
+Exactness: every value is computed with correctly rounded IEEE operations only (add, multiply,
+divide, compare, min / max) and sequential sums (``CumSum``), never with a vectorised
+transcendental function or a tree-shaped reduction, whose last bit can depend on a value's
+position in the batch and on the CPU. So a row's features are the same bits at any batch size,
+on any machine, and numpy reproduces them (the tests do). That is why the log of a scale is
+the series ``2 (z + z^3/3 + z^5/5)``, ``z = (s - 1) / (s + 1)`` (the first terms of
+``2 atanh z = log s``; off by < 1e-3 at s = 0.4, which a feature does not mind), not ``Log``.
+Training still computes the columns by running the graph's own nodes (:func:`compute`).
+
+A scenario's set is named in ``meta.json`` (``provenance.derived_features``); the runtime needs
+nothing from it: the graph's inputs stay the space's raw columns.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FEATURE_SETS", "DEFAULT_SET", "feature_names", "add_nodes", "compute"]
+
+# DFS learner layout: 32 slot codes (0 = "A", 1 = "B", 2 = "none"), then scale01..scale63, where
+# scale j belongs to path position j: positions 1..30 are A_1..A_30, 31..62 are slots 0..31,
+# 63 is A_31 (position 0's scale is fixed to 1.0 and is not a column).
+_DFS_SLOT_SCALES = (30, 62)  # the slot scales' column range among the 63 floats
+_DFS_CUM_POSITIONS = (9, 19, 29, 45)  # partial log-scale sums: after A_10, A_20, A_30, slot 15
+_DFS_LOW, _DFS_HIGH = 0.7, 1.3
+
+FEATURE_SETS: dict[str, dict[str, Any]] = {
+    "dfs-path-v1": {
+        "n_cat": 32, "n_cont": 63,
+        "names": ["log_scale_sum", "log_scale_abs_sum", "scale_min", "scale_max",
+                  f"n_scales_below_{_DFS_LOW}", f"n_scales_above_{_DFS_HIGH}",
+                  *[f"log_scale_cum_{j + 1:02d}" for j in _DFS_CUM_POSITIONS],
+                  "n_inserted_A", "n_inserted_B"],
+    },
+}
+DEFAULT_SET = {"dfs": "dfs-path-v1", "ps": None}  # what ``smm-bench train --derived auto`` uses
+
+
+def feature_names(name: str | None) -> list[str]:
+    """Column names a set appends after the raw features (empty for None)."""
+    return [] if name is None else list(_spec(name)["names"])
+
+
+def _spec(name: str) -> dict[str, Any]:
+    if name not in FEATURE_SETS:
+        raise ValueError(f"unknown derived feature set {name!r}; known: {sorted(FEATURE_SETS)}")
+    return FEATURE_SETS[name]
+
+
+def add_nodes(name: str, cat_codes: str, cont: str, n_cat: int, n_cont: int, prefix: str = "derived"):
+    """ONNX nodes and initializers computing set ``name`` from the learner-layout tensors
+    ``cat_codes`` (double [N, n_cat], codes 0..K-1) and ``cont`` (double [N, n_cont], clipped).
+
+    Returns ``(nodes, initializers, output_name)``; the output is double [N, len(names)].
+    """
+    from onnx import TensorProto, helper, numpy_helper
+
+    spec = _spec(name)
+    if (n_cat, n_cont) != (spec["n_cat"], spec["n_cont"]):
+        raise ValueError(f"derived feature set {name!r} needs {spec['n_cat']} categorical + {spec['n_cont']} "
+                         f"continuous columns, the scenario has {n_cat} + {n_cont}")
+    p = prefix
+
+    def c(suffix: str, values, dtype) -> str:
+        inits.append(numpy_helper.from_array(np.asarray(values, dtype=dtype), f"{p}_{suffix}"))
+        return f"{p}_{suffix}"
+
+    def n(op: str, inputs: list[str], out: str, **kw) -> str:
+        nodes.append(helper.make_node(op, inputs, [f"{p}_{out}"], name=f"{p}_{out}", **kw))
+        return f"{p}_{out}"
+
+    nodes: list = []
+    inits: list = []
+    lo, hi = _DFS_SLOT_SCALES
+    axis1 = c("axis1", [1], np.int64)
+    # effective scale of every path position: a skipped slot multiplies by 1.0
+    before = n("Slice", [cont, c("s0", [0], np.int64), c("e0", [lo], np.int64), axis1], "scales_before")
+    slots = n("Slice", [cont, c("s1", [lo], np.int64), c("e1", [hi], np.int64), axis1], "scales_slots")
+    after = n("Slice", [cont, c("s2", [hi], np.int64), c("e2", [n_cont], np.int64), axis1], "scales_after")
+    skipped = n("Equal", [cat_codes, c("none", 2.0, np.float64)], "skipped")
+    one = c("one", 1.0, np.float64)
+    slots_eff = n("Where", [skipped, one, slots], "slots_eff")
+    eff = n("Concat", [before, slots_eff, after], "eff", axis=1)
+    # log(s) = 2 atanh(z), z = (s - 1)/(s + 1), by its first three series terms (module doc)
+    z = n("Div", [n("Sub", [eff, one], "s_minus_1"), n("Add", [eff, one], "s_plus_1")], "z")
+    z2 = n("Mul", [z, z], "z2")
+    z3 = n("Mul", [z2, z], "z3")
+    z5 = n("Mul", [z3, z2], "z5")
+    series = n("Add", [n("Add", [z, n("Mul", [z3, c("third", 1.0 / 3.0, np.float64)], "z3_3")], "t13"),
+                       n("Mul", [z5, c("fifth", 1.0 / 5.0, np.float64)], "z5_5")], "t135")
+    log_eff = n("Mul", [series, c("two", 2.0, np.float64)], "log_eff")
+    last = c("last", [n_cont - 1], np.int64)
+    axis_scalar = c("axis1_scalar", 1, np.int64)
+
+    def path_sum(x: str, out: str) -> str:  # sequential, hence the same bits at any batch size
+        return n("Gather", [n("CumSum", [x, axis_scalar], f"{out}_cum"), last], out, axis=1)
+
+    def count(cond: str, out: str) -> str:  # sums of 0/1: exact in any order
+        return n("ReduceSum", [n("Cast", [cond], f"{out}_f", to=TensorProto.DOUBLE), axis1], out, keepdims=1)
+
+    columns = [
+        path_sum(log_eff, "log_sum"),
+        path_sum(n("Abs", [log_eff], "abs_log"), "abs_log_sum"),
+        n("ReduceMin", [eff, axis1], "scale_min", keepdims=1),
+        n("ReduceMax", [eff, axis1], "scale_max", keepdims=1),
+        count(n("Less", [eff, c("low", _DFS_LOW, np.float64)], "below"), "n_below"),
+        count(n("Greater", [eff, c("high", _DFS_HIGH, np.float64)], "above"), "n_above"),
+        n("Gather", [f"{p}_log_sum_cum", c("cum_at", list(_DFS_CUM_POSITIONS), np.int64)], "cum_at_positions", axis=1),
+        count(n("Equal", [cat_codes, c("a", 0.0, np.float64)], "is_a"), "n_a"),
+        count(n("Equal", [cat_codes, c("b", 1.0, np.float64)], "is_b"), "n_b"),
+    ]
+    out = n("Concat", columns, "features", axis=1)
+    return nodes, inits, out
+
+
+def feature_model(name: str, n_cat: int, n_cont: int) -> bytes:
+    """A standalone graph ``(cat_codes, cont) -> derived`` with exactly the scenario graph's nodes."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from .onnx_export import ONNX_ML_OPSET, ONNX_OPSET
+
+    nodes, inits, out = add_nodes(name, "cat_codes", "cont", n_cat, n_cont)
+    graph = helper.make_graph(
+        nodes, f"derived_{name}",
+        inputs=[helper.make_tensor_value_info("cat_codes", TensorProto.DOUBLE, ["N", n_cat]),
+                helper.make_tensor_value_info("cont", TensorProto.DOUBLE, ["N", n_cont])],
+        outputs=[helper.make_tensor_value_info(out, TensorProto.DOUBLE, ["N", len(feature_names(name))])],
+        initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", ONNX_OPSET),
+                                                    helper.make_opsetid("ai.onnx.ml", ONNX_ML_OPSET)])
+    model.ir_version = 10
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def compute(name: str, X: np.ndarray, n_cat: int) -> np.ndarray:
+    """Set ``name`` for learner-layout rows ``X`` (codes then floats), by onnxruntime (1 thread),
+    i.e. the same computation, bit for bit, as inside the exported scenario graph."""
+    import onnxruntime as ort
+
+    X = np.asarray(X, dtype=np.float64)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(feature_model(name, n_cat, X.shape[1] - n_cat), sess_options=opts,
+                                   providers=["CPUExecutionProvider"])
+    return session.run(None, {"cat_codes": np.ascontiguousarray(X[:, :n_cat]),
+                              "cont": np.ascontiguousarray(X[:, n_cat:])})[0]

@@ -1,0 +1,66 @@
+"""Derived features computed inside the scenario graph (smm_bench_plugin.derived_features)."""
+import numpy as np
+import pytest
+
+from smm_bench_plugin.derived_features import DEFAULT_SET, FEATURE_SETS, compute, feature_names
+
+
+def dfs_rows(n: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.column_stack([rng.integers(0, 3, (n, 32)).astype(float), rng.uniform(0.4, 1.5, (n, 63))])
+
+
+def reference(X: np.ndarray) -> np.ndarray:
+    """The DFS path features written out independently with numpy (SPEC §2's path layout)."""
+    cat, scales = X[:, :32], X[:, 32:]
+    eff = scales.copy()
+    eff[:, 30:62] = np.where(cat == 2, 1.0, scales[:, 30:62])  # a skipped slot multiplies by 1
+    z = (eff - 1.0) / (eff + 1.0)
+    z2 = z * z
+    z3 = z2 * z
+    z5 = z3 * z2
+    log = ((z + z3 * (1.0 / 3.0)) + z5 * (1.0 / 5.0)) * 2.0  # 2 atanh z ~ log s, the graph's operation order
+    cum = np.cumsum(log, axis=1)  # sequential, like CumSum
+    return np.column_stack([cum[:, -1], np.cumsum(np.abs(log), axis=1)[:, -1], eff.min(1), eff.max(1),
+                            (eff < 0.7).sum(1), (eff > 1.3).sum(1), cum[:, 9], cum[:, 19], cum[:, 29], cum[:, 45],
+                            (cat == 0).sum(1), (cat == 1).sum(1)])
+
+
+def test_dfs_path_features_match_an_independent_numpy_version_bit_for_bit():
+    X = dfs_rows(2000)
+    got = compute("dfs-path-v1", X, 32)
+    assert got.shape == (2000, len(feature_names("dfs-path-v1"))) == (2000, 12)
+    np.testing.assert_array_equal(got, reference(X))  # IEEE add/mul/div and sequential sums only
+    # and the series is close to the true log of the path's scale product (< 1e-3 per position)
+    cat, scales = X[:, :32], X[:, 32:].copy()
+    scales[:, 30:62] = np.where(cat == 2, 1.0, scales[:, 30:62])
+    assert np.abs(got[:, 0] - np.log(scales).sum(1)).max() < 63e-3
+
+
+def test_a_row_gets_the_same_bits_alone_or_in_any_batch():
+    X = dfs_rows(300, seed=2)
+    whole = compute("dfs-path-v1", X, 32)
+    for size in (1, 7, 64):
+        parts = np.vstack([compute("dfs-path-v1", X[i:i + size], 32) for i in range(0, 300, size)])
+        np.testing.assert_array_equal(parts, whole)
+
+
+def test_skipped_slots_do_not_count_and_the_default_path_is_neutral():
+    X = dfs_rows(3, seed=1)
+    X[0, :32] = 2  # every slot skipped, every scale 1: model A unchanged
+    X[0, 32:] = 1.0
+    X[1, :32] = 2  # every slot skipped: the slot scales have no effect...
+    X[2] = X[1]
+    X[2, 32 + 30:32 + 62] = 0.4  # ...whatever they are
+    f = compute("dfs-path-v1", X, 32)
+    np.testing.assert_array_equal(f[0], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    np.testing.assert_array_equal(f[1], f[2])  # bit for bit: no position-dependent arithmetic
+    assert f[1, -2:].tolist() == [0, 0]
+
+
+def test_wrong_layouts_and_unknown_sets_are_refused_by_name():
+    with pytest.raises(ValueError, match=r"dfs-path-v1.*32 categorical \+ 63 continuous.*0 \+ 20"):
+        compute("dfs-path-v1", np.ones((4, 20)), 0)
+    with pytest.raises(ValueError, match="unknown derived feature set 'ps-v9'"):
+        feature_names("ps-v9")
+    assert feature_names(None) == [] and set(DEFAULT_SET.values()) - {None} <= set(FEATURE_SETS)
