@@ -207,7 +207,12 @@ def plot_learning_curve(path: Path, curve: dict[str, Any], title: str) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
     for (role, t), color in zip(curve["targets"].items(), ("tab:blue", "tab:orange")):
         rows = [p["rows"] for p in t["points"]]
-        ax.plot(rows, [p["r2"] for p in t["points"]], "o-", color=color, label=f"{role} R²")
+        ax.plot(rows, [p["r2"] for p in t["points"]], "o-", color=color,
+                label=f"{role} R²" + (f" ({curve['derived_features']})" if curve.get("derived_features") else ""))
+        raw = (curve.get("raw_features") or {}).get(role)
+        if raw:
+            ax.plot(rows, [p["r2"] for p in raw["points"]], "s:", color=color, alpha=0.7,
+                    label=f"{role} R² (raw features only)")
         if t.get("noise_ceiling_r2") is not None:
             ax.axhline(t["noise_ceiling_r2"], color=color, linestyle="--", linewidth=1,
                        label=f"{role} noise ceiling")
@@ -227,17 +232,23 @@ def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
     if not curve:
         return []
     roles = list(curve["targets"])
+    raw = curve.get("raw_features") or {}
+    derived = curve.get("derived_features")
     lines = ["", "## Learning curve: would more data help?", "", "![learning curve](learning_curve.png)", "",
              f"The scenario's tuned LightGBM parameters (not re-tuned per size), 5-fold CV ensemble, trained on "
              f"nested shares of the training split of the dataset as it is now ({curve['dataset_rows']:,} rows), "
              f"scored on the same {curve['held_out_rows']:,} held-out rows. A curve still rising at the right "
-             "says that more rows would still help.", "",
-             "| training rows | " + " | ".join(f"{r} R² / tau" for r in roles) + " |", "|---|" + "---|" * len(roles)]
+             "says that more rows would still help."
+             + (f" The scenario uses the derived features `{derived}`; the 'raw' columns are the same parameters "
+                "on the raw columns alone (the paper's features), which measures what the derived ones buy."
+                if raw else ""), ""]
+    columns = [(r, curve["targets"][r], f"{r} R² / tau") for r in roles]
+    columns += [(r, raw[r], f"{r} R² / tau, raw features") for r in roles if r in raw]
+    lines += ["| training rows | " + " | ".join(h for _, _, h in columns) + " |", "|---|" + "---|" * len(columns)]
     for i, n in enumerate(p["rows"] for p in curve["targets"][roles[0]]["points"]):
         lines.append(f"| {n:,} | " + " | ".join(
-            f"{_fmt(curve['targets'][r]['points'][i]['r2'])} / {_fmt(curve['targets'][r]['points'][i]['kendall_tau'])}"
-            for r in roles) + " |")
-    lines.append("| noise ceiling | " + " | ".join(_fmt(curve["targets"][r].get("noise_ceiling_r2")) for r in roles) + " |")
+            f"{_fmt(t['points'][i]['r2'])} / {_fmt(t['points'][i]['kendall_tau'])}" for _, t, _ in columns) + " |")
+    lines.append("| noise ceiling | " + " | ".join(_fmt(t.get("noise_ceiling_r2")) for _, t, _ in columns) + " |")
     return lines
 
 
@@ -298,8 +309,10 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
              if t["role"] in ACCURACY_COLUMNS and t.get("tuning", {}).get("params")}
     curve = None
     if tuned:
-        curve = learning_curve(data_dir, space, tuned, seed=quality.get("split", {}).get("seed", 0),
-                               derived=_derived_set(meta))
+        split_seed = quality.get("split", {}).get("seed", 0)
+        curve = learning_curve(data_dir, space, tuned, seed=split_seed, derived=_derived_set(meta))
+        if _derived_set(meta):  # the same parameters on the raw columns alone: what the derived features buy
+            curve["raw_features"] = learning_curve(data_dir, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
 
     report = {

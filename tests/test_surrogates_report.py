@@ -141,7 +141,14 @@ def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0], random_only_trials=2, work_dir=tmp_path / "w")
     assert r["figure1"]["true_runs"] == {"random": [0], "catcma": [0], "tpe": [0]}
     assert r["figure2"] is None and not (scenario / "figure2.png").exists()
-    assert "| catcma |" in (scenario / "REPORT.md").read_text()
+    md = (scenario / "REPORT.md").read_text()
+    assert "| catcma |" in md
+    # DFS trains with derived features: the learning curve also shows the raw-feature model
+    lc = r["learning_curve"]
+    assert lc["derived_features"] == "dfs-path-v1" and set(lc["raw_features"]) == {"objective", "test"}
+    assert [p["rows"] for p in lc["raw_features"]["objective"]["points"]] == \
+           [p["rows"] for p in lc["targets"]["objective"]["points"]]
+    assert "objective R² / tau, raw features" in md
 
     from smm_bench_collection import card
     from smm_bench_surrogates.train import read_stores
