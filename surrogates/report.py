@@ -243,7 +243,7 @@ def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
                 "on the raw columns alone (the paper's features), which measures what the derived ones buy."
                 if raw else ""), ""]
     columns = [(r, curve["targets"][r], f"{r} R² / tau") for r in roles]
-    columns += [(r, raw[r], f"{r} R² / tau, raw features") for r in roles if r in raw]
+    columns += [(r, raw[r], f"{r} R² / tau, raw features") for r in roles if r in raw]  # same rows, same split
     lines += ["| training rows | " + " | ".join(h for _, _, h in columns) + " |", "|---|" + "---|" * len(columns)]
     for i, n in enumerate(p["rows"] for p in curve["targets"][roles[0]]["points"]):
         lines.append(f"| {n:,} | " + " | ".join(
@@ -264,7 +264,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
-    from .train import ACCURACY_COLUMNS, PAPER_TABLE_1, learning_curve, train_scenario
+    from .train import ACCURACY_COLUMNS, PAPER_TABLE_1, learning_curve, load_dataset, train_scenario
 
     t0 = time.time()
     bench = load(scenario)
@@ -310,9 +310,10 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     curve = None
     if tuned:
         split_seed = quality.get("split", {}).get("seed", 0)
-        curve = learning_curve(data_dir, space, tuned, seed=split_seed, derived=_derived_set(meta))
+        rows = load_dataset(data_dir, space)  # read once: both curves on the same rows
+        curve = learning_curve(rows, space, tuned, seed=split_seed, derived=_derived_set(meta))
         if _derived_set(meta):  # the same parameters on the raw columns alone: what the derived features buy
-            curve["raw_features"] = learning_curve(data_dir, space, tuned, seed=split_seed, derived=None)["targets"]
+            curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
 
     report = {

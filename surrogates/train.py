@@ -320,7 +320,7 @@ def resolve_derived(derived: str | None, space: str) -> str | None:
     return derived
 
 
-def learning_curve(data_dir: str | Path, space: str, params: dict[str, dict[str, Any]], seed: int = 0,
+def learning_curve(data: str | Path | Dataset, space: str, params: dict[str, dict[str, Any]], seed: int = 0,
                    fractions: tuple[float, ...] = LEARNING_FRACTIONS, derived: str | None = None) -> dict[str, Any]:
     """Held-out R² and tau of the paper's CV ensemble trained on growing shares of the training split.
 
@@ -330,9 +330,12 @@ def learning_curve(data_dir: str | Path, space: str, params: dict[str, dict[str,
     ``test``) to LightGBM parameters, normally the scenario's tuned ones: they are not re-tuned
     per size, which is cheaper and isolates the effect of the rows. The subsets are nested
     (prefixes of one seeded permutation of the training split), and every size is scored on
-    the same held-out rows: :func:`split` of the dataset as it is now, by ``seed``.
+    the same held-out rows: :func:`split` of the dataset as it is now, by ``seed``. Pass a
+    loaded :class:`Dataset` to compare feature sets on exactly the same rows (a store that is
+    still being collected grows between two reads).
     """
-    data = load_dataset(data_dir, space)
+    if not isinstance(data, Dataset):
+        data = load_dataset(data, space)
     X = learner_matrix(data, derived)
     train_idx, test_idx = split(len(X), seed)
     order = np.random.default_rng(seed).permutation(train_idx)

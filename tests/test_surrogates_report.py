@@ -149,6 +149,8 @@ def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
     assert [p["rows"] for p in lc["raw_features"]["objective"]["points"]] == \
            [p["rows"] for p in lc["targets"]["objective"]["points"]]
     assert "objective R² / tau, raw features" in md
+    for role in ("objective", "test"):  # the same held-out rows: the same ceiling
+        assert lc["raw_features"][role]["noise_ceiling_r2"] == lc["targets"][role]["noise_ceiling_r2"]
 
     from smm_bench_collection import card
     from smm_bench_surrogates.train import read_stores
