@@ -34,6 +34,11 @@ def test_bundled_scenario_is_a_real_mini_surrogate_with_its_report(name):
     q = meta["quality"]["targets"]
     for target in bench.targets:
         assert -1.0 <= q[target.name]["kendall_tau"] <= 1.0 and q[target.name]["n"] >= 10
+    for target in bench.targets[:2]:  # the accuracies: their noise ceiling and per-sampler quality
+        t = q[target.name]
+        assert 0.0 < t["noise_ceiling_r2"] <= 1.0
+        assert sum(g["n"] for g in t["by_sampler"].values()) == t["n"]
+        assert set(t["by_sampler"]) <= set(prov["samplers"])
     report = (folder / "REPORT.md").read_text()
     assert f"# Validity report: {name}" in report and (folder / "figure1.png").stat().st_size > 0
     assert json.loads((folder / "report.json").read_text())["scenario"] == name
