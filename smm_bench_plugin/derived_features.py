@@ -6,9 +6,9 @@ position's scale (SPEC §2), so what the later layers see depends on the running
 scales of the positions actually on the path (a skipped slot's scale has no effect). A tree
 ensemble over 63 separate scale columns can only approximate a product with very many splits.
 Giving it the log-scale sums, a few partial sums along the path, the extreme scales and the
-numbers of inserted A / B layers lifts the held-out R² of the mini DFS surrogate a lot (the
-validity report's table: ``smm-bench train --derived none`` reproduces the paper's raw-feature
-model for comparison).
+numbers of inserted A / B layers lifts the held-out R² of the mini DFS surrogate a lot: the
+validity report's learning curve shows both feature sets on the same rows with the same
+parameters, and ``smm-bench train --derived none`` trains the paper's raw-feature model.
 
 Exactness: every value is computed with correctly rounded IEEE operations only (add, multiply,
 divide, compare, min / max) and sequential sums (``CumSum``), never with a vectorised

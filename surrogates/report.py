@@ -134,6 +134,23 @@ def reference_points(bench, space: str, family_id: str, family: str = "mini") ->
 
 # ------------------------------------------------------------------------------ figures
 
+def _pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (reports run on headless machines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(plt, fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def _band(ax, runs: dict[int, np.ndarray], color: str, style: str, label: str) -> None:
     best = np.array([np.maximum.accumulate(v) for v in runs.values()])
     x = np.arange(1, best.shape[1] + 1)
@@ -143,11 +160,7 @@ def _band(ax, runs: dict[int, np.ndarray], color: str, style: str, label: str) -
 
 
 def plot_figure1(path: Path, true: dict, surrogate: dict, random_only: dict | None, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     panels = [("true mini objective (real merges)", true), ("surrogate (bundled)", surrogate)]
     if random_only is not None:
         panels.append(("surrogate trained on random samples only", random_only))
@@ -165,18 +178,11 @@ def plot_figure1(path: Path, true: dict, surrogate: dict, random_only: dict | No
         ax.legend(fontsize=8, loc="lower right")
     np.atleast_1d(axes)[0].set_ylabel("best-so-far objective accuracy")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_figure2(path: Path, comparison, title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for name in comparison.optimizers():
         runs = [r for r in comparison.runs if r.optimizer == name]
@@ -192,18 +198,11 @@ def plot_figure2(path: Path, comparison, title: str) -> Path:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_learning_curve(path: Path, curve: dict[str, Any], title: str) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     for (role, t), color in zip(curve["targets"].items(), ("tab:blue", "tab:orange")):
         rows = [p["rows"] for p in t["points"]]
@@ -222,10 +221,7 @@ def plot_learning_curve(path: Path, curve: dict[str, Any], title: str) -> Path:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title, fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
