@@ -73,7 +73,7 @@ def path_length_table(runs: dict[str, dict]) -> list[str]:
         by = collections.Counter(samplers[m])
         lines.append(f"| {lo}–{hi} | {m.sum():,} | {', '.join(f'{s} {n:,}' for s, n in sorted(by.items()))} | "
                      f"{o[m].mean():.3f} | {o[m].max():.3f} | {(o[m] > 0.5).mean():.1%} |")
-    return lines + [""]
+    return lines
 
 
 def _planned(space: str) -> dict[str, int]:
@@ -140,7 +140,9 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
             lines.append(f"| {name} | {o.size:,} / {planned.get(name, 0):,} | {o.mean():.3f} ± {o.std():.3f} | "
                          f"{o.max():.3f} | {r['test'][o.argmax()]:.3f} | {(o == 0).mean():.1%} | "
                          f"{np.median(r['seconds']):.2f} |")
-        lines += [""] + path_length_table(runs)
+        table = path_length_table(runs)
+        if table:
+            lines += [""] + table
         families = sorted({f for r in runs.values() for f in r["family"]})
         versions = next((r["versions"] for r in runs.values() if r["versions"]), None)
         versions = json.loads(versions) if isinstance(versions, str) else versions
