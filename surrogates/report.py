@@ -37,7 +37,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .train import MIN_GROUP_ROWS
+from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS
 
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
 # the samplers of the collection plan (SPEC §4): CMA-ES on PS, CatCMA on the mixed DFS space
@@ -260,7 +260,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
-    from .train import ACCURACY_COLUMNS, PAPER_TABLE_1, learning_curve, load_dataset, train_scenario
+    from .train import PAPER_TABLE_1, learning_curve, load_dataset, train_scenario
 
     t0 = time.time()
     bench = load(scenario)
@@ -268,6 +268,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     meta = json.loads((folder / "meta.json").read_text())
     space = meta["space"]
     quality = meta.get("quality", {})
+    derived = _derived_set(meta)
     seeds = list(seeds)
 
     # Figure 1: true vs surrogate vs random-only surrogate
@@ -278,7 +279,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     random_only_dir = work / f"{folder.name}_random_only"
     ro_quality = train_scenario(data_dir, space, random_only_dir, n_trials=random_only_trials,
                                 only_samplers=("random",), ensemble=(meta.get("provenance") or {}).get("ensemble", "cv"),
-                                derived=_derived_set(meta) or "none")
+                                derived=derived or "none")
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
                    for s in samplers}
@@ -307,8 +308,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     if tuned:
         split_seed = quality.get("split", {}).get("seed", 0)
         rows = load_dataset(data_dir, space)  # read once: both curves on the same rows
-        curve = learning_curve(rows, space, tuned, seed=split_seed, derived=_derived_set(meta))
-        if _derived_set(meta):  # the same parameters on the raw columns alone: what the derived features buy
+        curve = learning_curve(rows, space, tuned, seed=split_seed, derived=derived)
+        if derived:  # the same parameters on the raw columns alone: what the derived features buy
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
 
@@ -359,7 +360,7 @@ def _fmt(v: Any, digits: int = 3) -> str:
 
 def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
     """Held-out R² / tau within each sampler's rows, for the accuracy targets (from ``train``)."""
-    shown = {n: t["by_sampler"] for n, t in targets.items() if t.get("by_sampler") and t["role"] in ("objective", "test")}
+    shown = {n: t["by_sampler"] for n, t in targets.items() if t.get("by_sampler") and t["role"] in ACCURACY_COLUMNS}
     if not shown:
         return []
     samplers = sorted({s for groups in shown.values() for s in groups})

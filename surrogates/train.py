@@ -43,12 +43,15 @@ from typing import Any
 
 import numpy as np
 
-from smm_bench_plugin.derived_features import FEATURE_SETS
+from smm_bench_plugin.derived_features import DEFAULT_SET, FEATURE_SETS
 
 PAPER_TABLE_1 = {  # SPEC §5: held-out R² and Kendall tau of the authors' surrogates
     "ps": {"objective": (0.950, 0.883), "test": (0.921, 0.791)},
     "dfs": {"objective": (0.962, 0.863), "test": (0.957, 0.839)},
 }
+
+
+ACCURACY_COLUMNS = {"objective": "objective_acc", "test": "test_acc"}  # target role -> store column
 
 
 @dataclass
@@ -104,8 +107,8 @@ def load_dataset(data_dir: str | Path, space: str) -> Dataset:
     cols += [np.asarray(table.column(n).to_numpy(), dtype=np.float64) for n in cont_names]
     X = np.column_stack(cols)
     y = {c: np.asarray(table.column(c).to_numpy(), dtype=np.float64) for c in ("objective_acc", "test_acc", "eval_seconds")}
-    n_items = {f"{p}_acc": np.asarray(table.column(f"{p}_n_items").to_numpy(), dtype=np.float64)
-               for p in ("objective", "test")}
+    n_items = {column: np.asarray(table.column(f"{role}_n_items").to_numpy(), dtype=np.float64)
+               for role, column in ACCURACY_COLUMNS.items()}
     families = set(table.column("family_id").to_pylist())
     return Dataset(X, y, n_items, list(cat_names) + list(cont_names), len(cat_names),
                    np.asarray(table.column("sampler").to_pylist()), ",".join(sorted(families)))
@@ -294,7 +297,6 @@ def quality_by_sampler(pred: np.ndarray, y: np.ndarray, samplers: np.ndarray,
 
 
 LEARNING_FRACTIONS = (0.125, 0.25, 0.5, 1.0)
-ACCURACY_COLUMNS = {"objective": "objective_acc", "test": "test_acc"}  # target role -> store column
 
 
 def learner_matrix(data: Dataset, derived: str | None) -> np.ndarray:
@@ -309,8 +311,6 @@ def learner_matrix(data: Dataset, derived: str | None) -> np.ndarray:
 
 def resolve_derived(derived: str | None, space: str) -> str | None:
     """``"auto"`` -> the space's default set (DFS: ``dfs-path-v1``; PS: none); ``"none"`` -> None."""
-    from smm_bench_plugin.derived_features import DEFAULT_SET, FEATURE_SETS
-
     if derived == "auto":
         return DEFAULT_SET.get(space)
     if derived in (None, "none"):
