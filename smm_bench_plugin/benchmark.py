@@ -19,6 +19,7 @@ import numpy as np
 
 from .paths import resolve_scenario
 from .scenario import Target, check_encoding, check_targets, read_meta, read_space_doc, sha256_file, space_tables
+from .sessions import open_session
 from .validation import ConfigEncoder
 
 __all__ = ["Benchmark", "load"]
@@ -49,7 +50,7 @@ class Benchmark:
         self._test_col = roles.get("test")
         check_encoding(self.path, self.space_doc)
         self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
-        self._session = _make_session(model_path, intra_op_threads)
+        self._session = open_session(model_path, intra_op_threads)
         self._run_feed = self._checked_runner(self._session, "model.onnx", len(self.targets))
         self._objective_feed = self._objective_runner(intra_op_threads)
         self._configspace = None
@@ -203,7 +204,7 @@ class Benchmark:
         if not path.is_file():
             raise ValueError(f"{path}: missing, but meta.json lists objective_model_sha256; the scenario is incomplete")
         self._check_digest(path, "objective_model_sha256")
-        run = self._checked_runner(_make_session(path, intra_op_threads), "objective.onnx", 1)
+        run = self._checked_runner(open_session(path, intra_op_threads), "objective.onnx", 1)
         x_cat, x_cont = self._encoder.probe_rows()
         full = self._run(x_cat, x_cont)[:, self._objective_col]
         alone = run({"x_cat": x_cat, "x_cont": x_cont})[:, 0]
@@ -213,24 +214,6 @@ class Benchmark:
             raise ValueError(f"{path}: disagrees with model.onnx's objective column on probe rows (max difference "
                              f"{difference:.3g}); the scenario is inconsistent")
         return run
-
-
-def _make_session(model_path: Path, intra_op_threads: int):
-    import onnxruntime as ort
-
-    if not isinstance(intra_op_threads, int) or intra_op_threads < 1:
-        raise ValueError(f"intra_op_threads must be an integer >= 1, got {intra_op_threads!r}")
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = intra_op_threads
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.use_deterministic_compute = True
-    opts.log_severity_level = 3
-    try:
-        return ort.InferenceSession(str(model_path), sess_options=opts, providers=["CPUExecutionProvider"])
-    except Exception as e:  # noqa: BLE001 - onnxruntime raises its own types (InvalidProtobuf, Fail, ...)
-        raise ValueError(f"{model_path}: onnxruntime cannot load this model ({type(e).__name__}: "
-                         f"{str(e).strip()[:300]}); the scenario is corrupt") from None
 
 
 def _fast_run(session, outputs: list[str], n_cat: int, n_cont: int):

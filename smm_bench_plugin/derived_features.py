@@ -28,6 +28,8 @@ from typing import Any
 
 import numpy as np
 
+from .sessions import open_session
+
 __all__ = ["FEATURE_SETS", "DEFAULT_SET", "feature_names", "add_nodes", "compute"]
 
 # DFS learner layout: 32 slot codes (0 = "A", 1 = "B", 2 = "none"), then scale01..scale63, where
@@ -150,14 +152,7 @@ def feature_model(name: str, n_cat: int, n_cont: int) -> bytes:
 def compute(name: str, X: np.ndarray, n_cat: int) -> np.ndarray:
     """Set ``name`` for learner-layout rows ``X`` (codes then floats), by onnxruntime (1 thread),
     i.e. the same computation, bit for bit, as inside the exported scenario graph."""
-    import onnxruntime as ort
-
     X = np.asarray(X, dtype=np.float64)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.log_severity_level = 3
-    session = ort.InferenceSession(feature_model(name, n_cat, X.shape[1] - n_cat), sess_options=opts,
-                                   providers=["CPUExecutionProvider"])
+    session = open_session(feature_model(name, n_cat, X.shape[1] - n_cat), 1, label=f"derived feature set {name}")
     return session.run(None, {"cat_codes": np.ascontiguousarray(X[:, :n_cat]),
                               "cont": np.ascontiguousarray(X[:, n_cat:])})[0]

@@ -337,15 +337,27 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     return report
 
 
+def _ensemble_rule_lines(rule: dict[str, Any] | None) -> list[str]:
+    """The refit rule's verdict with the paired-bootstrap intervals of refit minus cv (how close the call was)."""
+    if not rule:
+        return []
+    diffs = rule.get("refit_minus_cv_r2") or {}
+    cells = [f"{name} {_fmt(d.get('point'))} (90% interval {_fmt(d['ci90'][0])} to {_fmt(d['ci90'][1])})"
+             for name, d in diffs.items() if d.get("ci90")]
+    return ["", f"Rule (`--ensemble auto`): refit only if its held-out R² is within {rule.get('tolerance')} of cv on "
+            f"both accuracy targets; here it picks **{rule.get('chosen')}** (requested: {rule.get('requested')}). "
+            "Refit minus cv, held-out R², with a paired bootstrap over the held-out rows: " + "; ".join(cells) + "."]
+
+
 def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> str | None:
     """The command that rebuilds the scenario's model (from its own provenance and quality report)."""
     prov, q = meta.get("provenance") or {}, meta.get("quality") or {}
     trials = {t.get("tuning", {}).get("n_trials") for t in q.get("targets", {}).values()}
     if "dataset" not in prov or len(trials) != 1 or None in trials:
         return None
-    ensemble = prov.get("ensemble", "cv")
+    ensemble = prov.get("ensemble_requested", prov.get("ensemble", "cv"))  # older scenarios: no rule applied
     return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
-            f"--seed {q.get('split', {}).get('seed', 0)}" + (f" --ensemble {ensemble}" if ensemble != "cv" else "")
+            f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
             + f" --derived {_derived_set(meta) or 'none'}")
 
 
@@ -416,6 +428,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             e = t["ensembles"]
             lines.append(f"| {name} | " + " | ".join(
                 f"{_fmt(e[k]['r2'])} / {_fmt(e[k]['kendall_tau'])} / {e[k]['trees']}" for k in ("cv", "refit")) + " |")
+        lines += _ensemble_rule_lines(q.get("ensemble_rule"))
     lines += _by_sampler_table(q.get("targets", {}))
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",

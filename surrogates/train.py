@@ -20,6 +20,11 @@ five fold models, ONE model is trained on the whole training split with the tune
 and the CV's best iteration. It is five times cheaper per prediction. Whether it keeps the
 held-out quality is measured, not assumed: both ensembles are scored on the held-out split
 and the report records both (``quality.targets.*.ensembles``), whichever is exported.
+``ensemble="auto"`` (the default) applies our rule in code: export ``refit`` only if its held-out
+R² is within ``REFIT_TOLERANCE`` of ``cv`` on both accuracy targets, else the paper's ``cv``.
+The verdict, the differences and their paired-bootstrap intervals go on record
+(``quality.ensemble_rule``): at a few hundred held-out rows the interval is wider than the
+tolerance, and a reader should see how close the call was.
 
 Held-out quality is also recorded within each sampler's rows (``by_sampler``) and beside the
 *noise ceiling* of each accuracy target (:func:`noise_ceiling_r2`): the R² that the true accuracy
@@ -166,7 +171,8 @@ def cv_ensemble(X, y, params: dict, n_cat: int, seed: int, num_boost_round: int 
     return cvb, r2, ensemble_size(cvb)
 
 
-ENSEMBLES = ("cv", "refit")
+ENSEMBLES = ("auto", "cv", "refit")
+REFIT_TOLERANCE = 0.005  # held-out R² that ``refit`` may lose against ``cv`` on each accuracy target
 DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
 
 
@@ -183,6 +189,44 @@ def refit_ensemble(X, y, params: dict, n_cat: int, num_boost_round: int):
     cvb.boosters = [lgb.train(params, ds, num_boost_round=num_boost_round)]
     cvb.best_iteration = num_boost_round
     return cvb
+
+
+def paired_r2_difference(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray, n_boot: int = 2000,
+                         seed: int = 0) -> dict[str, Any]:
+    """R²(a) - R²(b) on the same rows, with a 90% paired-bootstrap interval.
+
+    Why: two models scored on one held-out split share its luck; resampling the rows (the same
+    rows for both) measures how much of their difference is the split's. None when ``y`` is
+    constant.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.size < 2 or float(np.var(y)) <= 0:
+        return {"point": None, "ci90": None, "n_boot": n_boot}
+
+    def r2(p, t):
+        ss_tot = ((t - t.mean(-1, keepdims=True)) ** 2).sum(-1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 1.0 - ((t - p) ** 2).sum(-1) / ss_tot
+
+    idx = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
+    diffs = r2(pred_a[idx], y[idx]) - r2(pred_b[idx], y[idx])
+    diffs = diffs[np.isfinite(diffs)]  # a resample with constant y has no R²
+    lo, hi = np.quantile(diffs, [0.05, 0.95])
+    return {"point": float(r2(pred_a, y) - r2(pred_b, y)), "ci90": [float(lo), float(hi)], "n_boot": n_boot}
+
+
+def refit_verdict(scores: dict[str, dict[str, dict[str, Any]]], differences: dict[str, dict[str, Any]],
+                  tolerance: float = REFIT_TOLERANCE) -> dict[str, Any]:
+    """Our rule: ``refit`` if its held-out R² is within ``tolerance`` of ``cv`` on every accuracy target.
+
+    ``scores`` maps a target name to ``{"cv": quality, "refit": quality}``; ``differences`` maps
+    the same names to :func:`paired_r2_difference` of refit against cv (kept on record only: the
+    rule reads the point estimates, as fixed before we looked at any result).
+    """
+    passed = {name: s["refit"]["r2"] is not None and s["cv"]["r2"] is not None
+              and s["refit"]["r2"] >= s["cv"]["r2"] - tolerance for name, s in scores.items()}
+    return {"chosen": "refit" if all(passed.values()) else "cv", "tolerance": tolerance, "passed": passed,
+            "refit_minus_cv_r2": differences}
 
 
 def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005) -> dict[str, Any]:
@@ -359,7 +403,7 @@ def learning_curve(data: str | Path | Dataset, space: str, params: dict[str, dic
 
 def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str | None = None,
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
-                   only_samplers: tuple[str, ...] | None = None, ensemble: str = "cv",
+                   only_samplers: tuple[str, ...] | None = None, ensemble: str = "auto",
                    derived: str | None = "auto") -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
@@ -368,7 +412,8 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     its export passed the parity check.
 
     ``ensemble``: ``"cv"`` exports the paper's mean of the five fold models, ``"refit"`` one
-    model refitted on the whole training split (see module doc); both are scored held out.
+    model refitted on the whole training split, ``"auto"`` whichever our rule picks
+    (:func:`refit_verdict`; see module doc); both are scored held out either way.
     ``derived``: a set of :mod:`smm_bench_plugin.derived_features` appended to the raw features
     (``"auto"``: the space's default, ``"none"``: the paper's raw features only).
     """
@@ -394,8 +439,9 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
              ("test_acc", Target(target_names[1], "test", 0.0, 1.0, "accuracy on the held-out test set")),
              ("eval_seconds", Target("eval_seconds", "cost", 0.0, float("inf"),
                                      "predicted wall time of one true evaluation (s)"))]
-    models, quality = [], {"split": {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)},
-                           "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space)}
+    quality = {"split": {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)},
+               "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space)}
+    fitted = []  # per target: (column, target, tuning, {kind: CVBooster}, {kind: scores}, {kind: predictions})
     for column, target in roles:
         y = ys[column]
         print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
@@ -408,18 +454,29 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         for kind, cvb in built.items():
             preds[kind] = np.array(cvb.predict(X[test_idx])).mean(0).clip(target.lower, target.upper)
             scores[kind] = {**held_out_quality(preds[kind], y[test_idx], held_items), **ensemble_size(cvb)}
-        cvb = built[ensemble]
+        fitted.append((column, target, tuned, built, scores, preds))
+    accuracy = [f for f in fitted if f[0] in ACCURACY_COLUMNS.values()]
+    rule = refit_verdict({t.name: sc for _, t, _, _, sc, _ in accuracy},
+                         {t.name: paired_r2_difference(pr["refit"], pr["cv"], ys[c][test_idx], seed=seed)
+                          for c, t, _, _, _, pr in accuracy})
+    requested = ensemble
+    quality["ensemble_rule"] = {**rule, "requested": requested}
+    if ensemble == "auto":
+        ensemble = rule["chosen"]
+    models = []
+    for column, target, tuned, built, scores, preds in fitted:
+        held_items = items[column][test_idx] if column in items else None
         quality["targets"][target.name] = {"role": target.role,
                                            **{k: v for k, v in scores[ensemble].items()
                                               if k in ("r2", "kendall_tau", "n", "noise_ceiling_r2")},
                                            "ensemble": ensemble, "ensembles": scores,
-                                           "by_sampler": quality_by_sampler(preds[ensemble], y[test_idx], test_samplers,
-                                                                            held_items),
-                                           "tuning": tuned, "best_iteration": int(cvb.best_iteration)}
-        models.append((target, cvb))
+                                           "by_sampler": quality_by_sampler(preds[ensemble], ys[column][test_idx],
+                                                                            test_samplers, held_items),
+                                           "tuning": tuned, "best_iteration": int(built[ensemble].best_iteration)}
+        models.append((target, built[ensemble]))
     provenance = {"dataset": str(data_dir), "family_id": data.family_id, "rows": int(keep.sum()),
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
-                  "procedure": PROCEDURES[ensemble], "ensemble": ensemble,
+                  "procedure": PROCEDURES[ensemble], "ensemble": ensemble, "ensemble_requested": requested,
                   "lightgbm": lgb.__version__, "seconds": round(time.time() - t0, 1)}
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))  # same filesystem: rename
@@ -469,8 +526,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True)
     ap.add_argument("--trials", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ensemble", choices=ENSEMBLES, default="cv",
-                    help="cv: mean of the 5 fold models (the paper); refit: one model, 5x cheaper per call")
+    ap.add_argument("--ensemble", choices=ENSEMBLES, default="auto",
+                    help="cv: mean of the 5 fold models (the paper); refit: one model, 5x cheaper per call; "
+                         f"auto: refit if its held-out R² is within {REFIT_TOLERANCE} of cv on both accuracy "
+                         "targets, else cv")
     ap.add_argument("--derived", choices=DERIVED_CHOICES, default="auto",
                     help="derived features computed inside the graph (auto: the space's default set, "
                          "dfs-path-v1 on DFS, none on PS; none: the paper's raw features only)")

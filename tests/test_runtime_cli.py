@@ -110,3 +110,12 @@ def test_cli_choices_match_the_layers_they_call():
     assert choices("collect", "--sampler") == SAMPLERS
     assert choices("train", "--ensemble") == ENSEMBLES
     assert choices("train", "--derived") == DERIVED_CHOICES
+    import inspect
+
+    from smm_bench_surrogates.train import train_scenario
+
+    defaults = inspect.signature(train_scenario).parameters
+    for option in ("ensemble", "derived"):  # the same defaults as the layer's own API
+        _, arguments, _ = _COMMANDS["train"]
+        given = next(kw["default"] for names, kw in arguments if f"--{option}" in names)
+        assert given == defaults[option].default, option

@@ -73,6 +73,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived none" in md
     assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
+    assert "requested: refit" in md and "paired bootstrap over the held-out rows" in md
     # learning curve: nested shares of the training split, the last one all of it, same held-out rows
     from smm_bench_surrogates.train import cv_ensemble, held_out_quality, load_dataset, split
 

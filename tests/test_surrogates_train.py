@@ -180,6 +180,60 @@ def test_refit_ensemble_exports_one_model_per_target_and_scores_both(store, tmp_
     assert 0 <= y["gsm8k_ja_mini"] <= 1
 
 
+def test_paired_r2_difference_measures_the_splits_luck():
+    from smm_bench_surrogates.train import paired_r2_difference
+
+    rng = np.random.default_rng(0)
+    y = rng.random(300)
+    good, bad = y + 0.05 * rng.standard_normal(300), y + 0.3 * rng.standard_normal(300)
+    same = paired_r2_difference(good, good, y)
+    assert same["point"] == 0.0 and same["ci90"] == [0.0, 0.0]
+    d = paired_r2_difference(good, bad, y, seed=1)
+    r2 = lambda p: 1 - ((y - p) ** 2).sum() / ((y - y.mean()) ** 2).sum()  # noqa: E731
+    assert d["point"] == pytest.approx(r2(good) - r2(bad))
+    assert 0 < d["ci90"][0] < d["point"] < d["ci90"][1]
+    assert d == paired_r2_difference(good, bad, y, seed=1)  # seeded
+    twin = y + 0.05 * rng.standard_normal(300)  # as good as ``good``: the interval straddles 0
+    tie = paired_r2_difference(twin, good, y)
+    assert tie["ci90"][0] < 0 < tie["ci90"][1] and tie["ci90"][1] - tie["ci90"][0] < d["ci90"][1] - d["ci90"][0]
+    assert paired_r2_difference(good, bad, np.full(300, 0.5))["point"] is None  # R² undefined
+
+
+def test_refit_verdict_needs_both_accuracy_targets_within_tolerance():
+    from smm_bench_surrogates.train import refit_verdict
+
+    def scores(cv, refit):
+        return {"cv": {"r2": cv}, "refit": {"r2": refit}}
+
+    ok = refit_verdict({"obj": scores(0.90, 0.896), "test": scores(0.80, 0.81)}, {})
+    assert ok["chosen"] == "refit" and ok["passed"] == {"obj": True, "test": True}
+    one_short = refit_verdict({"obj": scores(0.90, 0.896), "test": scores(0.80, 0.794)}, {})
+    assert one_short["chosen"] == "cv" and one_short["passed"] == {"obj": True, "test": False}
+    assert refit_verdict({"obj": scores(None, None)}, {})["chosen"] == "cv"  # undefined R²: keep the paper's
+
+
+def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
+    from smm_bench_surrogates.train import REFIT_TOLERANCE, train_scenario
+
+    q = train_scenario(store, "dfs", tmp_path / "auto", n_trials=1)  # auto is the default
+    rule = q["ensemble_rule"]
+    assert rule["requested"] == "auto" and rule["tolerance"] == REFIT_TOLERANCE
+    accuracy = {n: t for n, t in q["targets"].items() if t["role"] != "cost"}
+    assert set(rule["passed"]) == set(rule["refit_minus_cv_r2"]) == set(accuracy)
+    passed = {n: t["ensembles"]["refit"]["r2"] >= t["ensembles"]["cv"]["r2"] - REFIT_TOLERANCE
+              for n, t in accuracy.items()}
+    assert rule["passed"] == passed and rule["chosen"] == ("refit" if all(passed.values()) else "cv")
+    for name, t in accuracy.items():
+        d = rule["refit_minus_cv_r2"][name]
+        assert d["point"] == pytest.approx(t["ensembles"]["refit"]["r2"] - t["ensembles"]["cv"]["r2"])
+        assert d["ci90"][0] <= d["point"] <= d["ci90"][1]
+    bench = load(str(tmp_path / "auto"))
+    assert bench.meta["provenance"]["ensemble"] == rule["chosen"]
+    assert bench.meta["provenance"]["ensemble_requested"] == "auto"
+    for t in q["targets"].values():  # every target, the cost target too, exports the chosen ensemble
+        assert t["ensemble"] == rule["chosen"] and t["r2"] == t["ensembles"][rule["chosen"]]["r2"]
+
+
 def test_unknown_ensemble_is_refused(store, tmp_path):
     from smm_bench_surrogates.train import train_scenario
 
