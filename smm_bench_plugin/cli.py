@@ -149,7 +149,7 @@ def _collect(args: argparse.Namespace) -> int:
                   "auto: refit if its held-out R² is within 0.005 of cv on both accuracy targets, else cv"),
          arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
              help="derived features computed inside the graph (auto: the space's default set, dfs-path-v1 on "
-                  "DFS, none on PS; none: the paper's raw features only)"))
+                  "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"))
 def _train(args: argparse.Namespace) -> int:
     from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
 

@@ -37,11 +37,37 @@ def test_dfs_path_features_match_an_independent_numpy_version_bit_for_bit():
     assert np.abs(got[:, 0] - np.log(scales).sum(1)).max() < 63e-3
 
 
-def test_a_row_gets_the_same_bits_alone_or_in_any_batch():
-    X = dfs_rows(300, seed=2)
-    whole = compute("dfs-path-v1", X, 32)
+def ps_rows(n: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).random((n, 64))
+
+
+def ps_reference(X: np.ndarray) -> np.ndarray:
+    """The PS weight summaries written out independently with numpy (w0_l00..w0_l31, w1_l00..w1_l31)."""
+    w0, w1 = X[:, :32], X[:, 32:]
+
+    def mean(w):  # a sequential sum, then one divide, as the graph does it
+        return np.cumsum(w, axis=1)[:, -1] / w.shape[1]
+
+    thirds = [mean(w[:, a:b]) for w in (w0, w1) for a, b in ((0, 11), (11, 22), (22, 32))]
+    return np.column_stack([mean(w0), mean(w1), *thirds, mean(w0 + w1), mean(w0 - w1),
+                            w0.min(1), w0.max(1), w1.min(1), w1.max(1)])
+
+
+def test_ps_weight_summaries_match_an_independent_numpy_version_bit_for_bit():
+    X = ps_rows(2000)
+    got = compute("ps-mean-v1", X, 0)
+    assert got.shape == (2000, len(feature_names("ps-mean-v1"))) == (2000, 14)
+    np.testing.assert_array_equal(got, ps_reference(X))
+    assert feature_names("ps-mean-v1")[:2] == ["w0_mean", "w1_mean"]  # the weights of the non-layer tensors
+    np.testing.assert_allclose(got[:, 0], X[:, :32].mean(1), rtol=1e-14)
+
+
+@pytest.mark.parametrize("name,rows,n_cat", [("dfs-path-v1", dfs_rows(300, seed=2), 32),
+                                              ("ps-mean-v1", ps_rows(300, seed=2), 0)])
+def test_a_row_gets_the_same_bits_alone_or_in_any_batch(name, rows, n_cat):
+    whole = compute(name, rows, n_cat)
     for size in (1, 7, 64):
-        parts = np.vstack([compute("dfs-path-v1", X[i:i + size], 32) for i in range(0, 300, size)])
+        parts = np.vstack([compute(name, rows[i:i + size], n_cat) for i in range(0, 300, size)])
         np.testing.assert_array_equal(parts, whole)
 
 
@@ -61,6 +87,8 @@ def test_skipped_slots_do_not_count_and_the_default_path_is_neutral():
 def test_wrong_layouts_and_unknown_sets_are_refused_by_name():
     with pytest.raises(ValueError, match=r"dfs-path-v1.*32 categorical \+ 63 continuous.*0 \+ 20"):
         compute("dfs-path-v1", np.ones((4, 20)), 0)
+    with pytest.raises(ValueError, match=r"ps-mean-v1.*0 categorical \+ 64 continuous.*32 \+ 63"):
+        compute("ps-mean-v1", dfs_rows(4), 32)
     with pytest.raises(ValueError, match="unknown derived feature set 'ps-v9'"):
         feature_names("ps-v9")
     assert feature_names(None) == [] and set(DEFAULT_SET.values()) - {None} <= set(FEATURE_SETS)

@@ -71,11 +71,11 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert set(r["figure2"]["optimizers"]) == {"sepcma", "de"}
     md = (scenario / "REPORT.md").read_text()
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
-    assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived none" in md
+    assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived ps-mean-v1" in md
     assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
     assert "requested: refit" in md and "paired bootstrap over the held-out rows" in md
     # learning curve: nested shares of the training split, the last one all of it, same held-out rows
-    from smm_bench_surrogates.train import cv_ensemble, held_out_quality, load_dataset, split
+    from smm_bench_surrogates.train import cv_ensemble, held_out_quality, learner_matrix, load_dataset, split
 
     lc = r["learning_curve"]
     n_train, n_test = (len(a) for a in split(lc["dataset_rows"], 0))
@@ -85,8 +85,10 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     ds = load_dataset(data, "ps")  # the full-size point is the CV ensemble on the whole training split
     tr, te = split(len(ds.X), 0)
     params = r["quality"]["targets"]["gsm8k_ja_mini"]["tuning"]["params"]
-    cvb, _, _ = cv_ensemble(ds.X[tr], ds.y["objective_acc"][tr], params, ds.n_cat, 0)
-    full = held_out_quality(np.array(cvb.predict(ds.X[te])).mean(0).clip(0, 1), ds.y["objective_acc"][te])
+    assert lc["derived_features"] == "ps-mean-v1"  # PS's default set: the curve uses the scenario's features
+    X = learner_matrix(ds, "ps-mean-v1")
+    cvb, _, _ = cv_ensemble(X[tr], ds.y["objective_acc"][tr], params, ds.n_cat, 0)
+    full = held_out_quality(np.array(cvb.predict(X[te])).mean(0).clip(0, 1), ds.y["objective_acc"][te])
     assert lc["targets"]["objective"]["points"][-1]["r2"] == pytest.approx(full["r2"], abs=1e-12)
     assert "## Learning curve: would more data help?" in md and f"| {rows[-1]:,} | " in md
     by_sampler = r["quality"]["targets"]["gsm8k_ja_mini"]["by_sampler"]
@@ -95,7 +97,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert "| sampler | held-out rows | gsm8k_ja_mini R² (ceiling) / tau | mgsm_ja_mini R² (ceiling) / tau |" in md
     t = r["quality"]["targets"]["gsm8k_ja_mini"]
     assert f"| gsm8k_ja_mini | objective | {R._fmt(t['r2'])} | {R._fmt(t['noise_ceiling_r2'])} | " \
-           f"{R._fmt(t['kendall_tau'])} |" in md and "Noise ceiling:" in md
+           f"{R._fmt(t['kendall_tau'])} | {R._fmt(t['noise_ceiling_tau'])} |" in md and "Noise ceiling:" in md
     assert t["noise_ceiling_r2"] == t["ensembles"][t["ensemble"]]["noise_ceiling_r2"] is not None
     for name, g in by_sampler.items():
         assert f"| {name} | {g['n']} | " in md

@@ -109,6 +109,26 @@ def test_noise_ceiling_is_the_r2_of_the_true_accuracy_function():
     assert noise_ceiling_r2(np.full(10, 0.5), np.full(10, 8.0)) is None  # no spread: undefined
 
 
+@pytest.mark.parametrize("a,b,n_items,close", [(1.0, 1.0, 128, True), (2.0, 2.0, 256, True), (5.0, 1.0, 128, True),
+                                                (0.5, 3.0, 32, False), (0.2, 5.0, 128, False)])
+def test_noise_ceiling_tau_is_an_optimistic_estimate_of_the_true_functions_tau(a, b, n_items, close):
+    """Simulated benchmarks: with spread accuracies and the mini family's item counts the estimate
+    from the observed accuracies alone is within 0.01 of the tau a perfect surrogate gets; when
+    most accuracies sit near 0 (like uniform random merges) it errs high, never low."""
+    from smm_bench_surrogates.train import held_out_quality, noise_ceiling_tau
+
+    rng = np.random.default_rng(1)
+    p = rng.beta(a, b, 3000)
+    n = np.full(p.size, float(n_items))
+    y = rng.binomial(n_items, p) / n_items
+    perfect = held_out_quality(p, y, n)
+    estimate = perfect["noise_ceiling_tau"]
+    assert estimate == noise_ceiling_tau(y, n)  # seeded: the same value twice
+    assert estimate >= perfect["kendall_tau"] - 0.002, perfect
+    assert (estimate - perfect["kendall_tau"] < 0.01) == close, perfect
+    assert noise_ceiling_tau(y, np.ones(p.size)) is None  # no R² ceiling, no tau ceiling
+
+
 def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path):
     from smm_bench_surrogates.train import read_stores
 
@@ -232,6 +252,23 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
     assert bench.meta["provenance"]["ensemble_requested"] == "auto"
     for t in q["targets"].values():  # every target, the cost target too, exports the chosen ensemble
         assert t["ensemble"] == rule["chosen"] and t["r2"] == t["ensembles"][rule["chosen"]]["r2"]
+    # the README table row is printed from this meta.json, never typed
+    from smm_bench_surrogates.summary import summary_row
+
+    row = summary_row(bench.meta)
+    obj = next(t for t in q["targets"].values() if t["role"] == "objective")
+    assert row.startswith("| `auto` | 240 rows (random 240) | ") and "`dfs-path-v1`" in row
+    assert f"{obj['r2']:.3f} ({obj['noise_ceiling_r2']:.3f}) / {obj['kendall_tau']:.3f} (" in row
+    assert f"| {rule['chosen']}, " in row
+
+
+def test_summary_prints_the_bundled_scenarios_table(capsys):
+    from smm_bench_surrogates.summary import main
+
+    assert main([]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("| scenario | trained on |") and len(lines) == 4
+    assert lines[2].startswith("| `smm_ps_mini` |") and lines[3].startswith("| `smm_dfs_mini` |")
 
 
 def test_unknown_ensemble_is_refused(store, tmp_path):
