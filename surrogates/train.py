@@ -210,7 +210,8 @@ def paired_r2_difference(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray, 
             return 1.0 - ((t - p) ** 2).sum(-1) / ss_tot
 
     idx = np.random.default_rng(seed).integers(0, y.size, size=(n_boot, y.size))
-    diffs = r2(pred_a[idx], y[idx]) - r2(pred_b[idx], y[idx])
+    with np.errstate(invalid="ignore"):  # inf - inf on a resample with constant y: dropped below
+        diffs = r2(pred_a[idx], y[idx]) - r2(pred_b[idx], y[idx])
     diffs = diffs[np.isfinite(diffs)]  # a resample with constant y has no R²
     lo, hi = np.quantile(diffs, [0.05, 0.95])
     return {"point": float(r2(pred_a, y) - r2(pred_b, y)), "ci90": [float(lo), float(hi)], "n_boot": n_boot}

@@ -86,7 +86,8 @@ def test_quality_by_sampler_scores_each_group_on_its_own():
     assert q["cmaes"]["n"] == big and q["cmaes"]["kendall_tau"] == pytest.approx(1.0) and q["cmaes"]["r2"] < 0
     assert 0 < q["cmaes"]["noise_ceiling_r2"] < 1
     # all tied at 0: undefined, so null rather than NaN
-    assert q["random"] == {"r2": None, "kendall_tau": None, "n": MIN_GROUP_ROWS, "noise_ceiling_r2": None}
+    assert q["random"] == {"r2": None, "kendall_tau": None, "n": MIN_GROUP_ROWS, "noise_ceiling_r2": None,
+                           "noise_ceiling_tau": None}
     assert q["tpe"] == {"n": MIN_GROUP_ROWS - 1}  # too few rows to score
     json.dumps(q, allow_nan=False)
     assert "noise_ceiling_r2" not in quality_by_sampler(pred, y, samplers)["cmaes"]  # not an accuracy: no ceiling
