@@ -10,17 +10,15 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
+from .report import _fmt
+
 HEADER = ("| scenario | trained on | objective R² (ceiling) / tau (ceiling) | test R² (ceiling) / tau (ceiling) "
           "| model | paper objective / test (R² / tau) |")
 
 
-def _num(x: float | None) -> str:
-    return "—" if x is None else f"{x:.3f}"
-
-
 def _cell(t: dict[str, Any]) -> str:
-    return (f"{_num(t.get('r2'))} ({_num(t.get('noise_ceiling_r2'))}) / "
-            f"{_num(t.get('kendall_tau'))} ({_num(t.get('noise_ceiling_tau'))})")
+    return (f"{_fmt(t.get('r2'))} ({_fmt(t.get('noise_ceiling_r2'))}) / "
+            f"{_fmt(t.get('kendall_tau'))} ({_fmt(t.get('noise_ceiling_tau'))})")
 
 
 def summary_row(meta: dict[str, Any]) -> str:

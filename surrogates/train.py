@@ -471,7 +471,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                                      "predicted wall time of one true evaluation (s)"))]
     quality = {"split": {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)},
                "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space)}
-    fitted = []  # per target: (column, target, tuning, {kind: CVBooster}, {kind: scores}, {kind: predictions})
+    fitted = []  # per target: its store column, Target, tuning, and both ensembles' models, scores, predictions
     for column, target in roles:
         y = ys[column]
         print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
@@ -484,26 +484,28 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         for kind, cvb in built.items():
             preds[kind] = np.array(cvb.predict(X[test_idx])).mean(0).clip(target.lower, target.upper)
             scores[kind] = {**held_out_quality(preds[kind], y[test_idx], held_items), **ensemble_size(cvb)}
-        fitted.append((column, target, tuned, built, scores, preds))
-    accuracy = [f for f in fitted if f[0] in ACCURACY_COLUMNS.values()]
-    rule = refit_verdict({t.name: sc for _, t, _, _, sc, _ in accuracy},
-                         {t.name: paired_r2_difference(pr["refit"], pr["cv"], ys[c][test_idx], seed=seed)
-                          for c, t, _, _, _, pr in accuracy})
+        fitted.append({"column": column, "target": target, "tuning": tuned, "built": built, "scores": scores,
+                       "preds": preds, "held_items": held_items})
+    accuracy = [f for f in fitted if f["column"] in ACCURACY_COLUMNS.values()]
+    rule = refit_verdict({f["target"].name: f["scores"] for f in accuracy},
+                         {f["target"].name: paired_r2_difference(f["preds"]["refit"], f["preds"]["cv"],
+                                                                 ys[f["column"]][test_idx], seed=seed)
+                          for f in accuracy})
     requested = ensemble
     quality["ensemble_rule"] = {**rule, "requested": requested}
     if ensemble == "auto":
         ensemble = rule["chosen"]
     models = []
-    for column, target, tuned, built, scores, preds in fitted:
-        held_items = items[column][test_idx] if column in items else None
+    for f in fitted:
+        target, scores, model = f["target"], f["scores"], f["built"][ensemble]
         quality["targets"][target.name] = {"role": target.role,
                                            **{k: v for k, v in scores[ensemble].items()
                                               if k in ("r2", "kendall_tau", "n", "noise_ceiling_r2", "noise_ceiling_tau")},
                                            "ensemble": ensemble, "ensembles": scores,
-                                           "by_sampler": quality_by_sampler(preds[ensemble], ys[column][test_idx],
-                                                                            test_samplers, held_items),
-                                           "tuning": tuned, "best_iteration": int(built[ensemble].best_iteration)}
-        models.append((target, built[ensemble]))
+                                           "by_sampler": quality_by_sampler(f["preds"][ensemble], ys[f["column"]][test_idx],
+                                                                            test_samplers, f["held_items"]),
+                                           "tuning": f["tuning"], "best_iteration": int(model.best_iteration)}
+        models.append((target, model))
     provenance = {"dataset": str(data_dir), "family_id": data.family_id, "rows": int(keep.sum()),
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
                   "procedure": PROCEDURES[ensemble], "ensemble": ensemble, "ensemble_requested": requested,
