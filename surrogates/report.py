@@ -21,10 +21,13 @@ optimiser comparison on the surrogate say what it would say on the true function
   itself) and, on PS, the three parents, each evaluated for real (a few seconds each) beside
   the surrogate's prediction. A surrogate can rank well on average and still be wrong where a
   user begins.
+* Tuning front: the accuracy-vs-size Pareto front that tuning found per target (recorded by
+  ``train``) and where the kept model sits on it.
 * Learning curve: the held-out R² of the paper's procedure (with the scenario's tuned
   parameters) on growing shares of the data, beside the noise ceiling: does more data help?
 
 Missing true runs (a dataset still being collected) are named in the report, never invented.
+``--render-only`` rewrites REPORT.md from report.json when only the writing changed.
 """
 from __future__ import annotations
 
@@ -224,6 +227,82 @@ def plot_learning_curve(path: Path, curve: dict[str, Any], title: str) -> Path:
     return _save(plt, fig, path)
 
 
+def _tuned_targets(quality: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The targets whose tuning recorded a Pareto front (every target trained by ``train``)."""
+    return {n: t["tuning"] for n, t in quality.get("targets", {}).items() if (t.get("tuning") or {}).get("pareto_front")}
+
+
+def _is_chosen(point: dict[str, Any], tuning: dict[str, Any]) -> bool:
+    """The front point that ``tune`` kept: the same trial values (recorded in the same run, so equal bit for bit)."""
+    return point["cv_r2"] == tuning["cv_r2"] and point["node_visits"] == tuning["node_visits"]
+
+
+def plot_tuning_front(path: Path, quality: dict[str, Any], title: str) -> Path | None:
+    """One panel per target: CV R² against node visits per row along the Pareto front, the kept trial starred."""
+    tuned = _tuned_targets(quality)
+    if not tuned:
+        return None
+    plt = _pyplot()
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plt.subplots(1, len(tuned), figsize=(4.5 * len(tuned), 3.8))
+    for ax, (name, tu) in zip(np.atleast_1d(axes), tuned.items()):
+        front = tu["pareto_front"]
+        ax.plot([p["node_visits"] for p in front], [p["cv_r2"] for p in front], "o-", color="tab:blue",
+                markersize=4, label="Pareto front")
+        ax.axhline(tu["best_cv_r2"] - tu["r2_tolerance"], color="0.5", linestyle="--", linewidth=1,
+                   label=f"best CV R² − {tu['r2_tolerance']}")
+        ax.plot([tu["node_visits"]], [tu["cv_r2"]], "*", color="tab:red", markersize=14, label="kept")
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow decade would print overlapping minor labels
+        ax.set_xlabel("node visits per prediction row")
+        ax.set_title(f"{name} ({quality['targets'][name]['role']})", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    np.atleast_1d(axes)[0].set_ylabel("5-fold CV R²")
+    fig.suptitle(title, fontsize=11)
+    return _save(plt, fig, path)
+
+
+def _times(a: float, b: float) -> str:
+    """' (3.6x the kept one)' or ' (12.0x fewer than the kept one)'; nothing beside a zero (a constant model
+    visits no node)."""
+    if a <= 0 or b <= 0:
+        return ""
+    return f" ({a / b:.1f}x the kept one)" if a >= b else f" ({b / a:.1f}x fewer than the kept one)"
+
+
+def _tuning_front_lines(quality: dict[str, Any]) -> list[str]:
+    """The accuracy-vs-size trade-off that tuning found, per target, and where the kept model sits on it."""
+    tuned = _tuned_targets(quality)
+    if not tuned:
+        return []
+    lines = ["", "## Tuning: accuracy against size (Pareto front)", "", "![tuning front](tuning_front.png)", "",
+             "Optuna tuned each target on two objectives: the 5-fold CV R² (higher is better) and the node visits "
+             "per prediction row, the cost of one prediction in onnxruntime's tree walk (lower is better); leaves "
+             "measure the file size. `train` keeps the cheapest trial within the tolerance of the best CV R² "
+             "(marked ★). The front below is every trial that no other trial beat on both.", ""]
+    for name, tu in tuned.items():
+        front = tu["pareto_front"]
+        best = max(front, key=lambda p: p["cv_r2"])
+        cheapest = front[0]
+        kept = f"- {name}: kept CV R² {_fmt(tu['cv_r2'])} at {tu['node_visits']:,.0f} node visits and {tu['leaves']:,} leaves"
+        accurate = ("it is the most accurate trial" if _is_chosen(best, tu) else
+                    f"the most accurate trial (CV R² {_fmt(best['cv_r2'])}) needs {best['node_visits']:,.0f} visits"
+                    f"{_times(best['node_visits'], tu['node_visits'])} and {best['leaves']:,} leaves"
+                    f"{_times(best['leaves'], tu['leaves'])}")
+        cheap = ("it is also the cheapest on the front" if _is_chosen(cheapest, tu) else
+                 f"the cheapest on the front needs {cheapest['node_visits']:,.0f} visits"
+                 f"{_times(cheapest['node_visits'], tu['node_visits'])} at CV R² {_fmt(cheapest['cv_r2'])}")
+        lines.append(f"{kept}; {accurate}; {cheap} (tolerance {tu['r2_tolerance']}, {tu['n_trials']} trials).")
+    lines += ["", "| target | trial | CV R² | trees | leaves | node visits per row | kept |", "|---|---|---|---|---|---|---|"]
+    for name, tu in tuned.items():
+        for p in tu["pareto_front"]:
+            lines.append(f"| {name} | {p['trial']} | {_fmt(p['cv_r2'])} | {p['trees']:,} | {p['leaves']:,} | "
+                         f"{p['node_visits']:,.0f} | {'★' if _is_chosen(p, tu) else ''} |")
+    return lines
+
+
 def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
     if not curve:
         return []
@@ -312,6 +391,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         if derived:  # the same parameters on the raw columns alone: what the derived features buy
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
+    plot_tuning_front(folder / "tuning_front.png", quality, f"{bench.name}: accuracy against size found by tuning")
 
     report = {
         "scenario": bench.name, "space": space, "data": str(data_dir), "budget": budget, "seeds": seeds,
@@ -433,6 +513,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"{_fmt(e[k]['r2'])} / {_fmt(e[k]['kendall_tau'])} / {e[k]['trees']}" for k in ("cv", "refit")) + " |")
         lines += _ensemble_rule_lines(q.get("ensemble_rule"))
     lines += _by_sampler_table(q.get("targets", {}))
+    lines += _tuning_front_lines(q)
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
@@ -478,10 +559,22 @@ def render_markdown(r: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rerender(scenario: str | Path) -> dict[str, Any]:
+    """REPORT.md and tuning_front.png again from ``report.json``: the numbers are the ones on record, only the
+    writing is new. Why: a report takes a quarter of an hour of real merges and optimiser runs to compute."""
+    from smm_bench_plugin import load
+
+    folder = Path(load(scenario).path)
+    r = json.loads((folder / "report.json").read_text())
+    plot_tuning_front(folder / "tuning_front.png", r["quality"], f"{r['scenario']}: accuracy against size found by tuning")
+    (folder / "REPORT.md").write_text(render_markdown(r))
+    return r
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenario", required=True, help="scenario name or folder (the report is written into it)")
-    ap.add_argument("--data", required=True, help="the collection folder the scenario was trained on")
+    ap.add_argument("--data", help="the collection folder the scenario was trained on (not with --render-only)")
     ap.add_argument("--budget", type=int, default=1000)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--figure2-budget", type=int, default=3000)
@@ -489,7 +582,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--random-only-trials", type=int, default=20)
     ap.add_argument("--work", default=None, help="folder for the random-only surrogate (default: a temp dir)")
     ap.add_argument("--family", default="mini", help="family that evaluates the reference configurations for real")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite REPORT.md and tuning_front.png from the folder's report.json, recomputing nothing "
+                         "(after a change to how the report is written)")
     a = ap.parse_args(argv)
+    if a.render_only:
+        print(render_markdown(rerender(a.scenario)))
+        return 0
+    if not a.data:
+        ap.error("--data is required (the collection folder the scenario was trained on), unless --render-only")
     r = build_report(a.scenario, a.data, budget=a.budget, seeds=a.seeds, figure2_budget=a.figure2_budget,
                      figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work,
                      family=a.family)

@@ -59,7 +59,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0, 1], figure2_budget=130, figure2_seeds=2,
                        random_only_trials=2, work_dir=tmp_path / "work", family="synthetic")
-    for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png"):
+    for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png", "tuning_front.png"):
         assert (scenario / f).stat().st_size > 0
     f1 = r["figure1"]
     assert f1["true_runs"] == {"random": [0, 1], "cmaes": [0, 1], "tpe": [0, 1]}
@@ -104,6 +104,21 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
         if g.get("r2") is not None:  # the group's own ceiling in brackets
             assert f"| {name} | {g['n']} | {R._fmt(g['r2'])} ({R._fmt(g['noise_ceiling_r2'])}) / " in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
+    # tuning front: every target's recorded front, with exactly one kept trial, the one train exported
+    assert "## Tuning: accuracy against size (Pareto front)" in md
+    for name, t in r["quality"]["targets"].items():
+        rows = [line for line in md.splitlines() if line.startswith(f"| {name} | ") and line.endswith("|")
+                and line.count("|") == 8]
+        assert len(rows) == len(t["tuning"]["pareto_front"])
+        kept = [line for line in rows if line.endswith("| ★ |")]
+        assert len(kept) == 1 and f"| {R._fmt(t['tuning']['cv_r2'])} |" in kept[0]
+    # --render-only rewrites the same REPORT.md from report.json, recomputing nothing
+    (scenario / "REPORT.md").unlink()
+    (scenario / "tuning_front.png").unlink()
+    assert R.main(["--scenario", str(scenario), "--render-only"]) == 0
+    assert (scenario / "REPORT.md").read_text() == md and (scenario / "tuning_front.png").stat().st_size > 0
+    with pytest.raises(SystemExit):  # a full report needs the data
+        R.main(["--scenario", str(scenario)])
     # reference configurations: evaluated for real by the dataset's family, beside the surrogate
     points = r["reference_points"]["points"]
     assert list(points) == ["default configuration", "base model (all weights 0)", "Japanese expert (w0 = 1, w1 = 0)",
