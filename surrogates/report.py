@@ -21,6 +21,8 @@ optimiser comparison on the surrogate say what it would say on the true function
   itself) and, on PS, the three parents, each evaluated for real (a few seconds each) beside
   the surrogate's prediction. A surrogate can rank well on average and still be wrong where a
   user begins.
+* New optimiser runs: each optimiser run held out whole (leave one run out), the tuned
+  parameters trained on every other row; the 9:1 split flatters a surrogate on trajectories.
 * Tuning front: the accuracy-vs-size Pareto front that tuning found per target (recorded by
   ``train``) and where the kept model sits on it.
 * Learning curve: the held-out R² of the paper's procedure (with the scenario's tuned
@@ -40,10 +42,13 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS
+from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS
 
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
 # the samplers of the collection plan (SPEC §4): CMA-ES on PS, CatCMA on the mixed DFS space
+RANKING_LABELS = {"surrogate": "surrogate", "surrogate_unseen_seeds": "surrogate with seeds never collected",
+                  "random_only_surrogate": "random-only surrogate"}
+UNSEEN_SEED_OFFSET = 1000  # surrogate-only Figure 1 runs use seed + this: no collected run has such a seed
 FIGURE1_SAMPLERS = {"ps": ("random", "cmaes", "tpe"), "dfs": ("random", "catcma", "tpe")}
 COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "catcma": "tab:blue", "tpe": "tab:orange",
           "sepcma": "tab:green", "de": "tab:red"}
@@ -162,12 +167,15 @@ def _band(ax, runs: dict[int, np.ndarray], color: str, style: str, label: str) -
         ax.fill_between(x, best.min(0), best.max(0), color=color, alpha=0.12, linewidth=0)
 
 
-def plot_figure1(path: Path, true: dict, surrogate: dict, random_only: dict | None, title: str) -> Path:
+def plot_figure1(path: Path, true: dict, surrogate: dict, random_only: dict | None, title: str,
+                 unseen: dict | None = None) -> Path:
     plt = _pyplot()
-    panels = [("true mini objective (real merges)", true), ("surrogate (bundled)", surrogate)]
+    panels = [("true mini objective (real merges)", true), ("surrogate (bundled), the true runs' seeds", surrogate)]
+    if unseen is not None:
+        panels.append(("surrogate (bundled), seeds never collected", unseen))
     if random_only is not None:
         panels.append(("surrogate trained on random samples only", random_only))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), sharey=True)
     for ax, (name, curves) in zip(np.atleast_1d(axes), panels):
         for sampler, runs in curves.items():
             if runs:
@@ -264,6 +272,71 @@ def plot_tuning_front(path: Path, quality: dict[str, Any], title: str) -> Path |
     return _save(plt, fig, path)
 
 
+def plot_new_runs(path: Path, predictions: dict[str, dict[str, Any]], title: str) -> Path | None:
+    """One panel per held-out run: the surrogate's objective against the true one (the diagonal is a perfect fit)."""
+    if not predictions:
+        return None
+    plt = _pyplot()
+    n = len(predictions)
+    ncols = min(3, n)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.8 * nrows), squeeze=False)
+    for ax, (name, roles) in zip(axes.ravel(), predictions.items()):
+        t = np.asarray(roles["objective"]["true"])
+        pr = np.asarray(roles["objective"]["predicted"])
+        ax.scatter(t, pr, s=6, alpha=0.4, color=COLORS.get(name.rsplit("-s", 1)[0], "tab:blue"), linewidths=0)
+        top = max(float(t.max()), float(pr.max()), 0.05)
+        ax.plot([0, top], [0, top], "--", color="0.4", linewidth=1)
+        ax.set_title(f"{name} ({t.size} rows)", fontsize=10)
+        ax.set_xlabel("true objective")
+        ax.grid(alpha=0.3)
+    for ax in axes.ravel()[n:]:
+        ax.set_visible(False)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("surrogate objective")
+    fig.suptitle(title, fontsize=11)
+    return _save(plt, fig, path)
+
+
+def _new_runs_lines(r: dict[str, Any]) -> list[str]:
+    """The leave-one-run-out table, beside the 9:1 split's quality within the same samplers' rows."""
+    loro = r.get("leave_one_run_out")
+    if not loro:
+        return []
+    lines = ["", "## New optimiser runs: leave one run out", ""]
+    if loro["runs"]:
+        lines += ["![new runs](new_runs.png)", ""]
+    lines.append("The 9:1 split scores rows whose neighbours on the same optimiser trajectory are in the training "
+                 "rows; an optimiser a user runs makes a new trajectory. Here each run of "
+                 + ", ".join(loro["samplers"]) + " (one store folder) is held out whole, and the scenario's tuned "
+                 "parameters (5-fold CV ensemble, not re-tuned) are trained on every other row of the dataset as it "
+                 "is now. The last two columns say whether the surrogate under- or over-estimates the good region "
+                 "the run reached: an optimiser on the surrogate finds only what the surrogate believes is there.")
+    if loro["runs"]:
+        lines += ["", "| held-out run | rows (trained on) | objective R² (ceiling) / tau | test R² (ceiling) / tau | "
+                  "top 10% of the run: true / surrogate objective | run's best: true / surrogate objective |",
+                  "|---|---|---|---|---|---|"]
+        for name, run in loro["runs"].items():
+            cells = []
+            for role in ("objective", "test"):
+                q = run["targets"].get(role)
+                cells.append("—" if not q else f"{_fmt(q['r2'])} ({_fmt(q.get('noise_ceiling_r2'))}) / {_fmt(q['kendall_tau'])}")
+            o = run["targets"].get("objective", {})
+            lines.append(f"| {name} | {run['rows']:,} ({run['train_rows']:,}) | " + " | ".join(cells) + " | "
+                         f"{_fmt(o.get('top_decile_true'))} / {_fmt(o.get('top_decile_predicted'))} | "
+                         f"{_fmt(o.get('best_true'))} / {_fmt(o.get('predicted_at_best'))} |")
+        objective = next((t for t in r["quality"].get("targets", {}).values() if t["role"] == "objective"), {})
+        split_r2 = {s: g["r2"] for s, g in (objective.get("by_sampler") or {}).items()
+                    if s in loro["samplers"] and g.get("r2") is not None}
+        if split_r2:
+            lines += ["", "For comparison, the 9:1 split's held-out rows of the same samplers (the exported model): "
+                      "objective R² " + ", ".join(f"{s} {_fmt(v)}" for s, v in split_r2.items()) + "."]
+    if loro["skipped"]:
+        lines += ["", f"Not held out (fewer than {loro['min_rows']} rows so far): "
+                  + ", ".join(f"{k} ({v} rows)" for k, v in loro["skipped"].items()) + "."]
+    return lines
+
+
 def _times(a: float, b: float) -> str:
     """' (3.6x the kept one)' or ' (12.0x fewer than the kept one)'; nothing beside a zero (a constant model
     visits no node)."""
@@ -331,7 +404,8 @@ def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
 
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
-                 work_dir: str | Path | None = None, family: str = "mini") -> dict[str, Any]:
+                 work_dir: str | Path | None = None, family: str = "mini",
+                 min_run_rows: int = MIN_RUN_ROWS) -> dict[str, Any]:
     """Write REPORT.md, report.json, figure1.png, figure2.png (PS) and learning_curve.png into the scenario folder.
 
     ``family`` evaluates the reference configurations for real; it must be the dataset's family
@@ -339,7 +413,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
-    from .train import PAPER_TABLE_1, learning_curve, load_dataset, train_scenario
+    from .train import PAPER_TABLE_1, learning_curve, leave_one_run_out, load_dataset, train_scenario
 
     t0 = time.time()
     bench = load(scenario)
@@ -362,9 +436,13 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
                    for s in samplers}
+    # the same samplers with seeds no true run used: an optimiser run whose first asks are not training rows
+    unseen_seeds = [UNSEEN_SEED_OFFSET + seed for seed in seeds]
+    unseen = {s: {seed: surrogate_run(bench, space, s, seed, budget) for seed in unseen_seeds} for s in samplers}
     plot_figure1(folder / "figure1.png", true, surrogate, random_only,
-                 f"{bench.name}: best-so-far on the true function and on surrogates ({budget} evaluations)")
+                 f"{bench.name}: best-so-far on the true function and on surrogates ({budget} evaluations)", unseen)
     rankings = {"true": _final_ranking(true), "surrogate": _final_ranking(surrogate),
+                "surrogate_unseen_seeds": _final_ranking(unseen),
                 "random_only_surrogate": _final_ranking(random_only)}
     complete = [s for s in samplers if len(true[s]) == len(seeds)]
     same = {k: [n for n, _ in v if n in complete] == [n for n, _ in rankings["true"] if n in complete]
@@ -383,7 +461,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     # Learning curve: the scenario's tuned parameters on growing shares of the data
     tuned = {t["role"]: t["tuning"]["params"] for t in quality.get("targets", {}).values()
              if t["role"] in ACCURACY_COLUMNS and t.get("tuning", {}).get("params")}
-    curve = None
+    curve = new_runs = None
     if tuned:
         split_seed = quality.get("split", {}).get("seed", 0)
         rows = load_dataset(data_dir, space)  # read once: both curves on the same rows
@@ -391,6 +469,11 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         if derived:  # the same parameters on the raw columns alone: what the derived features buy
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
+        # New optimiser runs: each run held out whole, the same parameters trained on all other rows
+        new_runs = leave_one_run_out(rows, space, tuned, tuple(s for s in samplers if s != "random"),
+                                     seed=split_seed, derived=derived, min_rows=min_run_rows)
+        plot_new_runs(folder / "new_runs.png", new_runs.pop("predictions"),
+                      f"{bench.name}: each optimiser run held out whole, surrogate against true objective")
     plot_tuning_front(folder / "tuning_front.png", quality, f"{bench.name}: accuracy against size found by tuning")
 
     report = {
@@ -400,7 +483,9 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "figure1": {
             "true_runs": {s: sorted(r) for s, r in true.items()},
             "final_best": {kind: {s: {str(seed): float(v.max()) for seed, v in runs.items()} for s, runs in curves.items()}
-                           for kind, curves in (("true", true), ("surrogate", surrogate), ("random_only", random_only))},
+                           for kind, curves in (("true", true), ("surrogate", surrogate),
+                                                ("surrogate_unseen_seeds", unseen), ("random_only", random_only))},
+            "unseen_seeds": unseen_seeds,
             "rankings": rankings, "complete_on_true": complete, "same_ranking_as_true": same,
             "random_only_quality": {k: {m: v[m] for m in ("r2", "kendall_tau", "n")}
                                     for k, v in ro_quality["targets"].items()},
@@ -408,6 +493,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "figure2": fig2,
         "reference_points": references,
         "learning_curve": curve,
+        "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}",
         "train_command": _train_command(scenario, space, meta),
@@ -518,21 +604,26 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
               "True runs available: " + ", ".join(f"{s} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
-              + ".", "", "| optimiser | true final best | surrogate final best | random-only surrogate |",
-              "|---|---|---|---|"]
+              + "." + (f" The surrogate also ran with seeds {f1['unseen_seeds']}, which no true run used: with the "
+                       "true runs' seeds an optimiser's first asks are training rows." if f1.get("unseen_seeds") else ""),
+              "", "| optimiser | true final best | surrogate final best | surrogate, seeds never collected | "
+              "random-only surrogate |", "|---|---|---|---|---|"]
     for s in FIGURE1_SAMPLERS[r["space"]]:
         cells = []
-        for kind in ("true", "surrogate", "random_only"):
-            vals = list(f1["final_best"][kind].get(s, {}).values())
+        for kind in ("true", "surrogate", "surrogate_unseen_seeds", "random_only"):
+            vals = list(f1["final_best"].get(kind, {}).get(s, {}).values())
             cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "not collected yet")
         lines.append(f"| {s} | " + " | ".join(cells) + " |")
     ro = f1["random_only_quality"]
     lines += ["", "Ranking by mean final best: true " + " > ".join(n for n, _ in f1["rankings"]["true"])
               + "; surrogate " + " > ".join(n for n, _ in f1["rankings"]["surrogate"])
+              + "".join("; surrogate with seeds never collected " + " > ".join(n for n, _ in v)
+                        for k, v in f1["rankings"].items() if k == "surrogate_unseen_seeds")
               + "; random-only surrogate " + " > ".join(n for n, _ in f1["rankings"]["random_only_surrogate"]) + ".",
               ("Same ranking as on the true function (over the optimisers with all true seeds: "
                + ", ".join(f1["complete_on_true"]) + "): "
-               + ", ".join(f"{k} {'yes' if v else 'NO'}" for k, v in f1["same_ranking_as_true"].items()) + "."
+               + ", ".join(f"{RANKING_LABELS.get(k, k)} {'yes' if v else 'NO'}"
+                           for k, v in f1["same_ranking_as_true"].items()) + "."
                if len(f1["complete_on_true"]) >= 2 else
                "Ranking agreement: not assessable yet (fewer than two optimisers have all their true runs; "
                "the collection plan is still running)."),
@@ -550,6 +641,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     elif refs.get("skipped"):
         lines += ["", f"Reference configurations: skipped ({refs['skipped']})."]
     lines += _learning_curve_lines(r.get("learning_curve"))
+    lines += _new_runs_lines(r)
     if r.get("figure2"):
         lines += ["", "## Figure 2 analog: Sep-CMA-ES vs SciPy DE (population 64)", "", "![figure 2](figure2.png)", ""]
         for name, s in r["figure2"]["optimizers"].items():
@@ -582,6 +674,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--random-only-trials", type=int, default=20)
     ap.add_argument("--work", default=None, help="folder for the random-only surrogate (default: a temp dir)")
     ap.add_argument("--family", default="mini", help="family that evaluates the reference configurations for real")
+    ap.add_argument("--min-run-rows", type=int, default=MIN_RUN_ROWS,
+                    help="hold out an optimiser run only if it has at least this many rows")
     ap.add_argument("--render-only", action="store_true",
                     help="rewrite REPORT.md and tuning_front.png from the folder's report.json, recomputing nothing "
                          "(after a change to how the report is written)")
@@ -593,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--data is required (the collection folder the scenario was trained on), unless --render-only")
     r = build_report(a.scenario, a.data, budget=a.budget, seeds=a.seeds, figure2_budget=a.figure2_budget,
                      figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work,
-                     family=a.family)
+                     family=a.family, min_run_rows=a.min_run_rows)
     print(render_markdown(r))
     return 0
 

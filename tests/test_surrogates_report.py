@@ -58,13 +58,20 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     scenario = tmp_path / "smm_ps_test"
     train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0, 1], figure2_budget=130, figure2_seeds=2,
-                       random_only_trials=2, work_dir=tmp_path / "work", family="synthetic")
-    for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png", "tuning_front.png"):
+                       random_only_trials=2, work_dir=tmp_path / "work", family="synthetic", min_run_rows=10)
+    for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png", "tuning_front.png",
+              "new_runs.png"):
         assert (scenario / f).stat().st_size > 0
     f1 = r["figure1"]
     assert f1["true_runs"] == {"random": [0, 1], "cmaes": [0, 1], "tpe": [0, 1]}
     assert set(f1["complete_on_true"]) == {"random", "cmaes", "tpe"}
-    assert set(f1["same_ranking_as_true"]) == {"surrogate", "random_only_surrogate"}
+    assert set(f1["same_ranking_as_true"]) == {"surrogate", "surrogate_unseen_seeds", "random_only_surrogate"}
+    assert f1["unseen_seeds"] == [1000, 1001] and set(f1["final_best"]["surrogate_unseen_seeds"]["tpe"]) == {"1000", "1001"}
+    from smm_bench_plugin import load as load_scenario
+
+    bench_ = load_scenario(scenario)  # the unseen-seed runs are the same sampler code with the other seed
+    assert f1["final_best"]["surrogate_unseen_seeds"]["tpe"]["1001"] == pytest.approx(
+        R.surrogate_run(bench_, "ps", "tpe", 1001, BUDGET).max(), abs=0)
     true_best = {s: max(v.max() for v in R.true_runs(data, s, [0, 1], BUDGET).values()) for s in ("cmaes", "tpe")}
     for s in ("cmaes", "tpe"):
         assert max(f1["final_best"]["true"][s].values()) == pytest.approx(true_best[s])
@@ -91,6 +98,23 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     full = held_out_quality(np.array(cvb.predict(X[te])).mean(0).clip(0, 1), ds.y["objective_acc"][te])
     assert lc["targets"]["objective"]["points"][-1]["r2"] == pytest.approx(full["r2"], abs=1e-12)
     assert "## Learning curve: would more data help?" in md and f"| {rows[-1]:,} | " in md
+    # leave one run out: each optimiser run held out whole, the same parameters trained on all other rows
+    loro = r["leave_one_run_out"]
+    assert set(loro["runs"]) == {"cmaes-s0", "cmaes-s1", "tpe-s0", "tpe-s1"} and not loro["skipped"]
+    held = (ds.samplers == "tpe") & (ds.run_seeds == 1)
+    assert loro["runs"]["tpe-s1"]["rows"] == held.sum() == BUDGET
+    cvb, _, _ = cv_ensemble(X[~held], ds.y["objective_acc"][~held], params, ds.n_cat, 0)
+    pred = np.array(cvb.predict(X[held])).mean(0).clip(0, 1)
+    run = loro["runs"]["tpe-s1"]["targets"]["objective"]
+    assert run["r2"] == pytest.approx(held_out_quality(pred, ds.y["objective_acc"][held])["r2"], abs=1e-12)
+    best = int(np.argmax(ds.y["objective_acc"][held]))
+    assert run["predicted_at_best"] == pytest.approx(pred[best], abs=1e-12)
+    assert "predictions" not in loro and "## New optimiser runs: leave one run out" in md
+    assert f"| tpe-s1 | {BUDGET:,} ({len(ds.X) - BUDGET:,}) | {R._fmt(run['r2'])} (" in md
+    from smm_bench_surrogates.train import leave_one_run_out
+
+    short = leave_one_run_out(ds, "ps", {"objective": params}, ("cmaes",), derived="ps-mean-v1", min_rows=BUDGET + 1)
+    assert short["runs"] == {} and short["skipped"] == {"cmaes-s0": BUDGET, "cmaes-s1": BUDGET}
     by_sampler = r["quality"]["targets"]["gsm8k_ja_mini"]["by_sampler"]
     assert set(by_sampler) == {"random", "cmaes", "tpe"}
     assert sum(g["n"] for g in by_sampler.values()) == r["quality"]["split"]["test"]
