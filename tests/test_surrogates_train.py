@@ -260,7 +260,13 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
     obj = next(t for t in q["targets"].values() if t["role"] == "objective")
     assert row.startswith("| `auto` | 240 rows (random 240) | ") and "`dfs-path-v1`" in row
     assert f"{obj['r2']:.3f} ({obj['noise_ceiling_r2']:.3f}) / {obj['kendall_tau']:.3f} (" in row
-    assert f"| {rule['chosen']}, " in row
+    assert f"| {rule['chosen']}, " in row and row.endswith("| — |")  # no validity report yet: no new-run column
+    runs = {"catcma-s0": {"targets": {"objective": {"r2": 0.2, "kendall_tau": 0.5, "top_decile_true": 0.6,
+                                                    "top_decile_predicted": 0.3}}},
+            "tpe-s0": {"targets": {"objective": {"r2": 0.4, "kendall_tau": 0.7, "top_decile_true": 0.4,
+                                                 "top_decile_predicted": 0.3}}}}
+    row = summary_row(bench.meta, {"leave_one_run_out": {"runs": runs}})
+    assert row.endswith("| 0.300 / 0.600; 0.500, 0.300 (mean of 2 runs) |")
 
 
 def test_summary_prints_the_bundled_scenarios_table(capsys):
@@ -270,6 +276,7 @@ def test_summary_prints_the_bundled_scenarios_table(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("| scenario | trained on |") and len(lines) == 4
     assert lines[2].startswith("| `smm_ps_mini` |") and lines[3].startswith("| `smm_dfs_mini` |")
+    assert all(line.count("|") == 8 for line in lines)
 
 
 def test_unknown_ensemble_is_refused(store, tmp_path):
