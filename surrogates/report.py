@@ -298,6 +298,11 @@ def plot_new_runs(path: Path, predictions: dict[str, dict[str, Any]], title: str
     return _save(plt, fig, path)
 
 
+def _fewer_cell(objective: dict[str, Any]) -> str:
+    f = objective.get("one_run_fewer")
+    return "—" if not f else f"{_fmt(f['r2'])} / {_fmt(f['kendall_tau'])} ({f['dropped']})"
+
+
 def _new_runs_lines(r: dict[str, Any]) -> list[str]:
     """The leave-one-run-out table, beside the 9:1 split's quality within the same samplers' rows."""
     loro = r.get("leave_one_run_out")
@@ -310,12 +315,15 @@ def _new_runs_lines(r: dict[str, Any]) -> list[str]:
                  "rows; an optimiser a user runs makes a new trajectory. Here each run of "
                  + ", ".join(loro["samplers"]) + " (one store folder) is held out whole, and the scenario's tuned "
                  "parameters (5-fold CV ensemble, not re-tuned) are trained on every other row of the dataset as it "
-                 "is now. The last two columns say whether the surrogate under- or over-estimates the good region "
-                 "the run reached: an optimiser on the surrogate finds only what the surrogate believes is there.")
+                 "is now. The top-10% and best columns say whether the surrogate under- or over-estimates the good region "
+                 "the run reached: an optimiser on the surrogate finds only what the surrogate believes is there. "
+                 "The column 'one run fewer' trains without one more run of the same sampler: where it is below "
+                 "the full column, another run of that optimiser would still improve the surrogate where "
+                 "optimisers go.")
     if loro["runs"]:
         lines += ["", "| held-out run | rows (trained on) | objective R² (ceiling) / tau | test R² (ceiling) / tau | "
-                  "top 10% of the run: true / surrogate objective | run's best: true / surrogate objective |",
-                  "|---|---|---|---|---|---|"]
+                  "top 10% of the run: true / surrogate objective | run's best: true / surrogate objective | "
+                  "one run fewer: objective R² / tau (run left out) |", "|---|---|---|---|---|---|---|"]
         for name, run in loro["runs"].items():
             cells = []
             for role in ("objective", "test"):
@@ -324,7 +332,7 @@ def _new_runs_lines(r: dict[str, Any]) -> list[str]:
             o = run["targets"].get("objective", {})
             lines.append(f"| {name} | {run['rows']:,} ({run['train_rows']:,}) | " + " | ".join(cells) + " | "
                          f"{_fmt(o.get('top_decile_true'))} / {_fmt(o.get('top_decile_predicted'))} | "
-                         f"{_fmt(o.get('best_true'))} / {_fmt(o.get('predicted_at_best'))} |")
+                         f"{_fmt(o.get('best_true'))} / {_fmt(o.get('predicted_at_best'))} | " + _fewer_cell(o) + " |")
         objective = next((t for t in r["quality"].get("targets", {}).values() if t["role"] == "objective"), {})
         split_r2 = {s: g["r2"] for s, g in (objective.get("by_sampler") or {}).items()
                     if s in loro["samplers"] and g.get("r2") is not None}

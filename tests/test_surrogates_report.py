@@ -109,8 +109,17 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert run["r2"] == pytest.approx(held_out_quality(pred, ds.y["objective_acc"][held])["r2"], abs=1e-12)
     best = int(np.argmax(ds.y["objective_acc"][held]))
     assert run["predicted_at_best"] == pytest.approx(pred[best], abs=1e-12)
+    fewer = held | ((ds.samplers == "tpe") & (ds.run_seeds == 0))  # the other TPE run left out too
+    cvb, _, _ = cv_ensemble(X[~fewer], ds.y["objective_acc"][~fewer], params, ds.n_cat, 0)
+    pred = np.array(cvb.predict(X[held])).mean(0).clip(0, 1)
+    assert run["one_run_fewer"]["dropped"] == "tpe-s0" and run["one_run_fewer"]["train_rows"] == (~fewer).sum()
+    assert run["one_run_fewer"]["r2"] == pytest.approx(held_out_quality(pred, ds.y["objective_acc"][held])["r2"],
+                                                       abs=1e-12)
+    assert "one_run_fewer" not in loro["runs"]["tpe-s1"]["targets"]["test"]
+    assert loro["runs"]["tpe-s0"]["targets"]["objective"]["one_run_fewer"]["dropped"] == "tpe-s1"
     assert "predictions" not in loro and "## New optimiser runs: leave one run out" in md
     assert f"| tpe-s1 | {BUDGET:,} ({len(ds.X) - BUDGET:,}) | {R._fmt(run['r2'])} (" in md
+    assert f" | {R._fmt(run['one_run_fewer']['r2'])} / {R._fmt(run['one_run_fewer']['kendall_tau'])} (tpe-s0) |" in md
     from smm_bench_surrogates.train import leave_one_run_out
 
     short = leave_one_run_out(ds, "ps", {"objective": params}, ("cmaes",), derived="ps-mean-v1", min_rows=BUDGET + 1)
