@@ -437,8 +437,10 @@ MIN_RUN_ROWS = 100  # a held-out run shorter than this (just started) says littl
 
 
 def run_name(sampler: str, run_seed: int) -> str:
-    """A sampler run's name, as its store folder is named (``catcma-s1``)."""
-    return f"{sampler}-s{run_seed}"
+    """A sampler run's name: its store folder's name in the collection plan (``catcma-s1``)."""
+    from smm_bench_collection.plan import run_folder
+
+    return run_folder(Path(), sampler, run_seed).name
 
 
 def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, dict[str, Any]],
