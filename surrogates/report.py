@@ -261,8 +261,9 @@ def plot_tuning_front(path: Path, quality: dict[str, Any], title: str) -> Path |
         ax.axhline(tu["best_cv_r2"] - tu["r2_tolerance"], color="0.5", linestyle="--", linewidth=1,
                    label=f"best CV R² − {tu['r2_tolerance']}")
         ax.plot([tu["node_visits"]], [tu["cv_r2"]], "*", color="tab:red", markersize=14, label="kept")
-        ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow decade would print overlapping minor labels
+        if all(p["node_visits"] > 0 for p in front) and tu["node_visits"] > 0:  # a constant model visits no node
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow decade would print overlapping minor labels
         ax.set_xlabel("node visits per prediction row")
         ax.set_title(f"{name} ({quality['targets'][name]['role']})", fontsize=10)
         ax.grid(alpha=0.3)
