@@ -245,7 +245,7 @@ def _is_chosen(point: dict[str, Any], tuning: dict[str, Any]) -> bool:
     return point["cv_r2"] == tuning["cv_r2"] and point["node_visits"] == tuning["node_visits"]
 
 
-def plot_tuning_front(path: Path, quality: dict[str, Any], title: str) -> Path | None:
+def plot_tuning_front(path: Path, quality: dict[str, Any], scenario: str) -> Path | None:
     """One panel per target: CV R² against node visits per row along the Pareto front, the kept trial starred."""
     tuned = _tuned_targets(quality)
     if not tuned:
@@ -269,12 +269,14 @@ def plot_tuning_front(path: Path, quality: dict[str, Any], title: str) -> Path |
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     np.atleast_1d(axes)[0].set_ylabel("5-fold CV R²")
-    fig.suptitle(title, fontsize=11)
+    fig.suptitle(f"{scenario}: accuracy against size found by tuning", fontsize=11)
     return _save(plt, fig, path)
 
 
 def plot_new_runs(path: Path, predictions: dict[str, dict[str, Any]], title: str) -> Path | None:
-    """One panel per held-out run: the surrogate's objective against the true one (the diagonal is a perfect fit)."""
+    """One panel per held-out run: the surrogate's objective against the true one (the diagonal is a perfect fit).
+
+    ``predictions``: run name -> {"sampler": ..., role: {"true": [...], "predicted": [...]}} (leave_one_run_out)."""
     if not predictions:
         return None
     plt = _pyplot()
@@ -285,7 +287,7 @@ def plot_new_runs(path: Path, predictions: dict[str, dict[str, Any]], title: str
     for ax, (name, roles) in zip(axes.ravel(), predictions.items()):
         t = np.asarray(roles["objective"]["true"])
         pr = np.asarray(roles["objective"]["predicted"])
-        ax.scatter(t, pr, s=6, alpha=0.4, color=COLORS.get(name.rsplit("-s", 1)[0], "tab:blue"), linewidths=0)
+        ax.scatter(t, pr, s=6, alpha=0.4, color=COLORS.get(roles["sampler"], "tab:blue"), linewidths=0)
         top = max(float(t.max()), float(pr.max()), 0.05)
         ax.plot([0, top], [0, top], "--", color="0.4", linewidth=1)
         ax.set_title(f"{name} ({t.size} rows)", fontsize=10)
@@ -483,7 +485,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
                                      seed=split_seed, derived=derived, min_rows=min_run_rows)
         plot_new_runs(folder / "new_runs.png", new_runs.pop("predictions"),
                       f"{bench.name}: each optimiser run held out whole, surrogate against true objective")
-    plot_tuning_front(folder / "tuning_front.png", quality, f"{bench.name}: accuracy against size found by tuning")
+    plot_tuning_front(folder / "tuning_front.png", quality, bench.name)
 
     report = {
         "scenario": bench.name, "space": space, "data": str(data_dir), "budget": budget, "seeds": seeds,
@@ -663,11 +665,11 @@ def render_markdown(r: dict[str, Any]) -> str:
 def rerender(scenario: str | Path) -> dict[str, Any]:
     """REPORT.md and tuning_front.png again from ``report.json``: the numbers are the ones on record, only the
     writing is new. Why: a report takes a quarter of an hour of real merges and optimiser runs to compute."""
-    from smm_bench_plugin import load
+    from smm_bench_plugin.paths import resolve_scenario  # the folder only: no model to load
 
-    folder = Path(load(scenario).path)
+    folder = resolve_scenario(scenario)
     r = json.loads((folder / "report.json").read_text())
-    plot_tuning_front(folder / "tuning_front.png", r["quality"], f"{r['scenario']}: accuracy against size found by tuning")
+    plot_tuning_front(folder / "tuning_front.png", r["quality"], r["scenario"])
     (folder / "REPORT.md").write_text(render_markdown(r))
     return r
 

@@ -468,17 +468,17 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
     X = learner_matrix(data, derived)
     out: dict[str, Any] = {"samplers": list(samplers), "min_rows": min_rows, "seed": seed,
                            "derived_features": derived, "runs": {}, "skipped": {}, "predictions": {}}
-    runs = sorted({(str(s), int(r)) for s, r in zip(data.samplers, data.run_seeds) if s in samplers})
-    for sampler, run_seed in runs:
-        held = (data.samplers == sampler) & (data.run_seeds == run_seed)
+    masks = {(s, r): (data.samplers == s) & (data.run_seeds == r)  # one row mask per run, computed once
+             for s, r in sorted({(str(s), int(r)) for s, r in zip(data.samplers, data.run_seeds) if s in samplers})}
+    long_enough = {run for run, mask in masks.items() if mask.sum() >= min_rows}
+    for (sampler, run_seed), held in masks.items():
         name = run_name(sampler, run_seed)
-        if held.sum() < min_rows:
+        if (sampler, run_seed) not in long_enough:
             out["skipped"][name] = int(held.sum())
             continue
         record: dict[str, Any] = {"sampler": sampler, "run_seed": run_seed, "rows": int(held.sum()),
                                   "train_rows": int((~held).sum()), "targets": {}}
-        others = [r for s, r in runs if s == sampler and r != run_seed
-                  and ((data.samplers == s) & (data.run_seeds == r)).sum() >= min_rows]
+        others = [r for s, r in long_enough if s == sampler and r != run_seed]
         for role, target_params in params.items():
             column = ACCURACY_COLUMNS[role]
             y = data.y[column]
@@ -489,9 +489,10 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
             record["targets"][role] = {**q, "top_decile_true": float(y[held][top].mean()),
                                        "top_decile_predicted": float(pred[top].mean()),
                                        "best_true": float(y[held][best]), "predicted_at_best": float(pred[best])}
-            out["predictions"].setdefault(name, {})[role] = {"true": y[held].tolist(), "predicted": pred.tolist()}
+            out["predictions"].setdefault(name, {"sampler": sampler})[role] = {"true": y[held].tolist(),
+                                                                               "predicted": pred.tolist()}
             if role == "objective" and others:
-                dropped = (data.samplers == sampler) & (data.run_seeds == max(others))
+                dropped = masks[(sampler, max(others))]
                 fewer = _fit_predict(X, y, ~held & ~dropped, held, target_params, data.n_cat, seed)
                 record["targets"][role]["one_run_fewer"] = {
                     "dropped": run_name(sampler, max(others)), "train_rows": int((~held & ~dropped).sum()),
