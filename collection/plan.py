@@ -11,6 +11,12 @@ written the moment they exist). The random run is grown in two steps so that a p
 collected dataset already holds every sampler. Each run writes its own store folder
 (``mini_<space>/<sampler>-s<seed>``), so several runner processes can share the plan, one per
 core. ``--hours`` stops cleanly after that much wall time; the same command continues.
+
+    python -m smm_bench_collection.plan --space ps --seal
+
+seals the space after the runners are stopped: every run folder is compacted into one file and
+validated against SCHEMA.md, so what gets committed is one checked parquet file per run. It
+refuses (and names the folder) while a runner still holds a store's lock.
 """
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ import time
 from pathlib import Path
 
 from .collect import collect, family_factory
+from .store import ResultStore, ValidationReport, _store_meta, validate
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -102,6 +109,26 @@ def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, 
     return True
 
 
+def seal(space: str, data_dir: Path = DATA_DIR) -> dict[str, ValidationReport]:
+    """Compact and validate every run folder of ``space``; returns each folder's report.
+
+    Why: a runner appends one small shard per batch, and a killed runner may leave an
+    interrupted compaction behind (identical duplicates, see SCHEMA.md). Sealing before a commit
+    leaves one file per run and proves that every row still matches its config_id, its bounds
+    and its per-item bits. A store that a runner still writes raises ``RuntimeError``.
+    """
+    space_dir = Path(data_dir) / f"mini_{space}"
+    if not space_dir.is_dir():
+        raise FileNotFoundError(f"no collected data for space {space!r} under {data_dir}")
+    reports: dict[str, ValidationReport] = {}
+    for folder in sorted(p for p in space_dir.iterdir() if p.is_dir()):
+        meta = _store_meta(folder)
+        with ResultStore(folder, meta["space"], meta["family_id"]) as store:
+            store.compact()
+        reports[folder.name] = validate(folder)
+    return reports
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--space", required=True, choices=sorted(PLAN))
@@ -109,7 +136,22 @@ def main() -> None:
     ap.add_argument("--hours", type=float)
     ap.add_argument("--family", default="mini")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--seal", action="store_true",
+                    help="compact and validate every run folder of the space, then exit (runners stopped)")
     a = ap.parse_args()
+    if a.seal:
+        try:
+            reports = seal(a.space, a.data)
+        except RuntimeError as e:
+            raise SystemExit(f"error: {e}; stop the runners of --space {a.space} first") from None
+        for name, r in reports.items():
+            status = "ok" if r.ok else f"{len(r.errors)} error(s): " + "; ".join(r.errors[:3])
+            print(f"{a.space} {name}: {r.n_rows} rows in {r.n_files} file(s), {status}")
+        total = sum(r.n_rows for r in reports.values())
+        print(f"{a.space}: {total} rows, {planned_total(a.space)} planned")
+        if not all(r.ok for r in reports.values()):
+            raise SystemExit(1)
+        return
     run_plan(a.space, a.data, a.hours, a.family, not a.no_progress)
 
 

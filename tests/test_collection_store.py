@@ -181,3 +181,31 @@ def test_sigkill_at_random_moments_then_resume(tmp_path):
     assert report.ok and report.n_rows == n_planned and not report.warnings
     assert not list((root / "shards").glob(".tmp-*"))
     assert 0 < partial <= n_planned
+
+
+def test_plan_seal_compacts_validates_and_respects_a_runner(tmp_path):
+    """The pre-commit step: one checked file per run; a store a runner still writes is refused."""
+    from smm_bench_collection import plan
+
+    run = tmp_path / "mini_ps" / "random-s0"
+    with S.ResultStore(run, "ps", "synthetic-v1") as store:
+        for r in records(n=6):
+            store.append([r])
+    before = S.read_dataset(run)
+    reports = plan.seal("ps", tmp_path)
+    assert list(reports) == ["random-s0"]
+    assert reports["random-s0"].ok and reports["random-s0"].n_rows == 6
+    assert len(S._data_files(run / "shards")) == 1
+    assert S.read_dataset(run).equals(before)
+    # a corrupted row is reported, not hidden by the compaction
+    shard = S._data_files(run / "shards")[0]
+    table = pq.read_table(shard)
+    bad = table.set_column(table.schema.get_field_index("objective_acc"), "objective_acc",
+                           [[0.5] * 6]).cast(table.schema)
+    pq.write_table(bad, shard)
+    assert not plan.seal("ps", tmp_path)["random-s0"].ok
+    with S.ResultStore(run, "ps", "synthetic-v1"):  # a runner holds the lock
+        with pytest.raises(RuntimeError, match="another process is writing"):
+            plan.seal("ps", tmp_path)
+    with pytest.raises(FileNotFoundError, match="dfs"):
+        plan.seal("dfs", tmp_path)
