@@ -139,3 +139,21 @@ def _short(v) -> str:
     if isinstance(v, dict):
         return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
     return str(v)
+
+
+README_BEGIN = "<!-- bench:begin"
+README_END = "<!-- bench:end -->"
+
+
+def update_readme(readme: Path, md: str) -> None:
+    """Replace the README's generated block (between the bench markers) by this run's tables.
+
+    Why: the README's performance figures must be the output of a command, pasted by the command
+    itself; the hand-written reading of them stays outside the markers.
+    """
+    text = readme.read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        raise ValueError(f"{readme} has no '{README_BEGIN} ... {README_END}' block to rewrite")
+    head_end = text.index("\n", begin) + 1  # keep the begin marker's line as written
+    readme.write_text(text[:head_end] + md.strip() + "\n" + text[end:])
