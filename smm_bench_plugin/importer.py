@@ -77,6 +77,13 @@ def import_lightgbm(source: str | os.PathLike, space: str, *, name: str | None =
     if len(labels) != len(ours):
         raise ValueError(f"{src / LABEL_FILE} lists {len(labels)} columns; space {space!r} has {len(ours)} "
                          f"({'64 weights' if space == 'ps' else '32 slot codes + 63 scales'}). Wrong --space?")
+    misplaced = [(i, label) for i, label in enumerate(labels) if label in ours and ours[i] != label]
+    if misplaced:
+        i, label = misplaced[0]
+        raise ValueError(f"{src / LABEL_FILE}: column {i} is labelled {label!r}, but in space {space!r} column {i} "
+                         f"is {ours[i]!r} and {label!r} is column {ours.index(label)}; the columns are bound by "
+                         f"position, so a file that names our hyperparameters must list them in our order "
+                         f"({len(misplaced)} column(s) out of place)")
     targets = []
     sources = {}
     for target in _TARGETS:

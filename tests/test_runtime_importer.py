@@ -16,6 +16,7 @@ from conftest import dfs_inputs, ps_inputs, reference_predict, user_scenario_nam
 
 import smm_bench_plugin as smm
 from smm_bench_plugin.importer import import_lightgbm
+from smm_bench_plugin.spaces import ps_names
 
 FILES = ("train_acc_ja_best_model.json", "test_acc_ja_best_model.json")
 
@@ -83,8 +84,11 @@ def _broken_copy(src: Path, dst: Path, fn) -> Path:
          "truncated LightGBM model text"),
         (lambda d: (d / "label.json").write_text('{"y": []}'), "ps", ValueError, "key 'x'"),
         (lambda d: (d / "label.json").write_text("[1, 2"), "ps", ValueError, "not valid JSON"),
+        (lambda d: (d / "label.json").write_text(json.dumps({"x": ps_names()[::-1]})), "ps", ValueError,
+         "column 0 is labelled 'w1_l31'.*column 0 is 'w0_l00'.*64 column"),
     ],
-    ids=["missing-model", "missing-labels", "wrong-space", "corrupt-json", "corrupt-model", "labels-no-x", "labels-bad-json"],
+    ids=["missing-model", "missing-labels", "wrong-space", "corrupt-json", "corrupt-model", "labels-no-x", "labels-bad-json",
+         "labels-our-names-reordered"],
 )
 def test_errors_register_nothing(authors_ps, tmp_path, isolated_data_dir, breakage, space, exc, pattern):
     broken = _broken_copy(authors_ps, tmp_path / "broken", breakage)
