@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -137,8 +136,11 @@ class Benchmark:
             raise ValueError(f"scenario {self.name!r} has no target with role 'test'")
         return self._single(config)[self._test_col]
 
-    def encode(self, configs: Sequence[Mapping[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-        """Validated (x_cat, x_cont) arrays for configurations, as fed to the graph."""
+    def encode(self, configs: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Validated (x_cat, x_cont) arrays for one configuration or a list of them (as in
+        :meth:`evaluate`), as fed to the graph: one row per configuration."""
+        if not isinstance(configs, (list, tuple)):
+            configs = [configs]
         return self._encoder.encode(configs)
 
     def decode(self, x_cat: np.ndarray, x_cont: np.ndarray) -> list[dict[str, Any]]:

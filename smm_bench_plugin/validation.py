@@ -196,7 +196,13 @@ class ConfigEncoder:
         return np.ascontiguousarray(x_cat, dtype=np.int32), np.clip(x_cont, self.lower, self.upper)
 
     def decode(self, x_cat: np.ndarray, x_cont: np.ndarray) -> list[dict[str, Any]]:
-        """Arrays back to configuration dicts (inverse of :meth:`encode`)."""
+        """Arrays back to configuration dicts (inverse of :meth:`encode`).
+
+        The arrays pass :meth:`check_arrays` first: a code outside 1..K would otherwise wrap
+        around (code 0 reads as the last choice) and a value out of range would come back as a
+        configuration that no benchmark call accepts.
+        """
+        x_cat, x_cont = self.check_arrays(x_cat, x_cont)
         out = []
         for cat_row, cont_row in zip(x_cat.tolist(), x_cont.tolist()):
             d: dict[str, Any] = {n: ch[c - 1] for n, ch, c in zip(self.cat_names, self.cat_choices, cat_row)}

@@ -57,6 +57,14 @@ def test_evaluate_paths_agree_and_return_plain_floats(dfs, authors_dfs):
     # and decode() is the inverse of encode()
     assert dfs.decode(x_cat, x_cont) == [{k: (v if isinstance(v, str) else float(v)) for k, v in c.items()}
                                          for c in configs]
+    # encode() takes one configuration as evaluate() does; decode() validates what it decodes
+    assert [a.tolist() for a in dfs.encode(one)] == [x_cat[7:8].tolist(), x_cont[7:8].tolist()]
+    with pytest.raises(ValueError, match="slot00 code 0 is not an allowed code; allowed: 1='A'"):
+        dfs.decode(np.zeros_like(x_cat), x_cont)
+    with pytest.raises(ValueError, match=r"scale01=7.0 is out of range; allowed range \[0.4, 1.5\]"):
+        dfs.decode(x_cat, np.full_like(x_cont, 7.0))
+    with pytest.raises(ValueError, match="x_cat has 0 rows but x_cont has 50"):
+        dfs.decode(x_cat[:0], x_cont)
     # against the authors' loader: slot codes A=0, B=1, none=2 then scales
     X = np.hstack([x_cat - 1, x_cont]).astype(np.float64)
     for j, f in enumerate(("train_acc_ja_best_model.json", "test_acc_ja_best_model.json")):
