@@ -183,7 +183,8 @@ def _compare(args: argparse.Namespace) -> int:
          arg("--repeats", type=int, default=None), arg("--min-time", type=float, default=None),
          arg("--budget", type=float, default=None, help="skip batch sizes projected to take longer (seconds)"),
          arg("--quick", action="store_true", default=None), arg("--skip", default=None),
-         arg("--out", default=None, help="results JSON (default bench/results/<machine>.json)"))
+         arg("--out", default=None, help="results JSON (default bench/results/<machine>.json)"),
+         arg("--readme", default=None, help="also rewrite this README's block between the bench markers"))
 def _bench(args: argparse.Namespace) -> int:
     try:
         import bench.run as bench_run  # lazy: the suite imports LightGBM and trains models on first use
@@ -218,8 +219,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args._fn(args) or 0)
-    except (ValueError, TypeError, FileNotFoundError, FileExistsError, NotImplementedError,
-            ModuleNotFoundError) as e:
+    except (ValueError, TypeError, OSError, NotImplementedError, ModuleNotFoundError) as e:
         from rich.markup import escape
 
         _console(stderr=True).print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import operator
 import os
 import time
 from collections.abc import Sequence
@@ -30,8 +31,8 @@ from .benchmark import Benchmark, load
 from .optimizers import (OPTIMIZERS, RELAXED, ArraySpace, BudgetExhausted, Evaluator, check_optimizer,
                          default_optimizers, import_libraries)
 
-__all__ = ["DEFAULT_SCENARIO", "DEFAULT_BUDGET", "DEFAULT_SEEDS", "Run", "Comparison", "compare", "write_outputs",
-           "main"]
+__all__ = ["DEFAULT_SCENARIO", "DEFAULT_BUDGET", "DEFAULT_SEEDS", "Run", "Comparison", "compare", "check_outputs",
+           "write_outputs", "main"]
 
 DEFAULT_SCENARIO = "smm_ps_mini"
 DEFAULT_BUDGET = 300
@@ -148,7 +149,7 @@ def _resolve(scenario: str | Path | Benchmark) -> Benchmark:
 
 def compare(
     scenario: str | Path | Benchmark = DEFAULT_SCENARIO,
-    optimizers: Sequence[str] | None = None,
+    optimizers: str | Sequence[str] | None = None,
     *,
     budget: int = DEFAULT_BUDGET,
     seeds: int | Sequence[int] = DEFAULT_SEEDS,
@@ -157,31 +158,32 @@ def compare(
 ) -> Comparison:
     """Run every optimiser for every seed with ``budget`` evaluations; return all runs.
 
-    ``optimizers`` defaults to :func:`~.optimizers.default_optimizers` of the scenario's
-    space. Unknown or inapplicable optimisers raise ``ValueError`` before anything runs.
+    ``optimizers`` (a list, or one comma-separated string as on the command line) defaults to
+    :func:`~.optimizers.default_optimizers` of the scenario's space. ``seeds`` is a number of
+    seeds (0..n-1) or the seeds themselves. Unknown or inapplicable optimisers and bad
+    arguments raise ``ValueError`` / ``TypeError`` before anything runs.
     ``jobs`` > 1 runs the (optimiser, seed) runs in that many processes (``None``: one per
     core, at most 8); results and per-run timings do not depend on it, total wall time does.
     """
+    budget = _count("budget", budget)
+    seed_list = _seed_list(seeds)
+    if jobs is not None:
+        jobs = _count("jobs", jobs, "or None (one process per core)")
     bench = _resolve(scenario)
     space = ArraySpace.of(bench)
+    if isinstance(optimizers, str):
+        optimizers = [s.strip() for s in optimizers.split(",") if s.strip()]
     names = list(optimizers) if optimizers else default_optimizers(space)
     if len(set(names)) != len(names):
         raise ValueError(f"optimizer listed twice: {names}")
     for name in names:
         check_optimizer(name, space)
-    if not isinstance(budget, int) or budget < 1:
-        raise ValueError(f"--budget must be a positive integer, got {budget!r}")
-    seed_list = list(range(seeds)) if isinstance(seeds, int) else [int(s) for s in seeds]
-    if not seed_list:
-        raise ValueError("need at least one seed")
     import_libraries(names)
     result = Comparison(bench.name, str(bench.path), bench.meta.get("space"), bench.objective_name, bench.test_name,
                         budget, seed_list)
     result.has_categoricals = space.n_cat > 0
     tasks = [(name, seed) for name in names for seed in seed_list]
     jobs = min(_default_jobs() if jobs is None else int(jobs), len(tasks))
-    if jobs < 1:
-        raise ValueError(f"--jobs must be >= 1, got {jobs}")
     result.jobs = jobs
     t_start = time.perf_counter()
     with _Progress(progress, len(tasks) * budget) as bar:
@@ -193,6 +195,38 @@ def compare(
             result.runs.extend(_run_parallel(str(bench.path), tasks, budget, jobs, bar))
     result.wall_seconds = time.perf_counter() - t_start
     return result
+
+
+def _count(name: str, value: Any, also: str = "") -> int:
+    """A positive whole number (Python or numpy integer; not a bool, not a float)."""
+    allowed = f"a positive integer{' ' + also if also else ''}"
+    if isinstance(value, bool):
+        raise TypeError(f"{name} must be {allowed}, got {value!r}")
+    try:
+        n = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})") from None
+    if n < 1:
+        raise ValueError(f"{name} must be {allowed}, got {n}")
+    return n
+
+
+def _seed_list(seeds: int | Sequence[int]) -> list[int]:
+    """``seeds`` as a number of seeds (0..n-1) or as the distinct seeds themselves."""
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        return list(range(_count("seeds", seeds)))
+    if isinstance(seeds, (bool, str, bytes)) or not hasattr(seeds, "__iter__"):
+        raise TypeError(f"seeds must be a number of seeds or a list of integer seeds, got {seeds!r}")
+    seed_list = []
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"seeds: {seed!r} is not an integer seed")
+        seed_list.append(int(seed))
+    if not seed_list:
+        raise ValueError("seeds: need at least one seed")
+    if len(set(seed_list)) != len(seed_list):
+        raise ValueError(f"seeds: a seed is listed twice in {seed_list} (its runs would be identical)")
+    return seed_list
 
 
 def _default_jobs() -> int:
@@ -382,10 +416,39 @@ def plot_best_so_far(result: Comparison, path: Path) -> Path:
     return path
 
 
-def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: bool = True) -> dict[str, Path]:
-    """Write trajectories, summary.json, table.md and (``plot``) best_so_far.png into ``out``."""
+OUTPUT_FILES = ("trajectories.csv", "trajectories.parquet", "summary.json", "table.md", "best_so_far.png")
+
+
+def check_outputs(out: str | Path, fmt: str = "csv", plot: bool = True) -> Path:
+    """Fail before any run if the outputs could not be written: the format, its library,
+    matplotlib for the plot, and ``out`` as a writable folder (created here)."""
+    if fmt not in ("csv", "parquet"):
+        raise ValueError(f"unknown format {fmt!r}; allowed: csv, parquet")
+    needs = ([("pyarrow", "--format parquet")] if fmt == "parquet" else []) + \
+            ([("matplotlib", "the best-so-far plot (or pass --no-plot)")] if plot else [])
+    for module, what in needs:
+        try:
+            __import__(module)
+        except ImportError:
+            raise ModuleNotFoundError(f"{what} needs {module}: pip install 'smm-bench-plugin[compare]'",
+                                      name=module) from None
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
+    if not os.access(out, os.W_OK | os.X_OK):
+        raise PermissionError(f"--out {out} is not writable")
+    return out
+
+
+def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: bool = True) -> dict[str, Path]:
+    """Write trajectories, summary.json, table.md and (``plot``) best_so_far.png into ``out``.
+
+    Output files of an earlier comparison that this one does not write (the other
+    trajectory format, a plot under ``plot=False``) are removed, so the folder never mixes
+    two comparisons.
+    """
+    out = check_outputs(out, fmt, plot)
     summary = result.summary()
     paths = {"trajectories": write_trajectories(result, out, fmt)}
     paths["summary"] = out / "summary.json"
@@ -394,6 +457,8 @@ def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: b
     paths["table"].write_text(markdown_table(summary))
     if plot:
         paths["plot"] = plot_best_so_far(result, out / "best_so_far.png")
+    for stale in set(OUTPUT_FILES) - {p.name for p in paths.values()}:
+        (out / stale).unlink(missing_ok=True)
     return paths
 
 
@@ -403,6 +468,7 @@ def main(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
+    check_outputs(args.out, fmt=args.format, plot=not args.no_plot)  # before the runs, not after
     result = compare(args.scenario, optimizers, budget=args.budget, seeds=args.seeds, progress=not args.quiet,
                      jobs=None if args.jobs == 0 else args.jobs)
     paths = write_outputs(result, args.out, fmt=args.format, plot=not args.no_plot)

@@ -88,8 +88,50 @@ def test_inapplicable_or_unknown_optimizers_fail_before_running(ps_scenario):
         compare(ps_scenario, ["random", "catcma"], budget=5, seeds=1)
     with pytest.raises(ValueError, match="unknown optimizer 'bogus'; available: random, cmaes"):
         compare(ps_scenario, ["bogus"], budget=5, seeds=1)
-    with pytest.raises(ValueError, match="budget"):
+    with pytest.raises(ValueError, match="budget must be a positive integer, got 0"):
         compare(ps_scenario, ["random"], budget=0, seeds=1)
+
+
+def test_python_api_arguments(ps_scenario):
+    """compare() takes what the command line takes, numpy integers included, and refuses the rest clearly."""
+    a = compare(ps_scenario, "random, sepcma", budget=np.int64(6), seeds=np.int64(2))
+    assert a.optimizers() == ["random", "sepcma"] and a.budget == 6 and a.seeds == [0, 1]
+    b = compare(ps_scenario, ["random"], budget=6, seeds=[np.int32(3)])
+    assert b.seeds == [3]
+    for kwargs, exc, pattern in [({"budget": True}, TypeError, "budget must be a positive integer, got True"),
+                                 ({"budget": 5.0}, TypeError, r"budget must be a positive integer, got 5.0 \(float\)"),
+                                 ({"seeds": [0, 0]}, ValueError, "seed is listed twice"),
+                                 ({"seeds": []}, ValueError, "at least one seed"),
+                                 ({"seeds": [0.5]}, TypeError, "0.5 is not an integer seed"),
+                                 ({"seeds": "3"}, TypeError, "seeds must be a number of seeds"),
+                                 ({"jobs": 0}, ValueError, r"jobs must be a positive integer or None \(one process")]:
+        with pytest.raises(exc, match=pattern):
+            compare(ps_scenario, ["random"], **{"budget": 5, "seeds": 1, **kwargs})
+
+
+def test_output_problems_are_found_before_any_run(ps_scenario, tmp_path, capsys, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    rc = cli_main(["compare", "--scenario", str(ps_scenario), "--budget", "5", "--seeds", "1", "--jobs", "1",
+                   "--optimizers", "random", "--out", str(blocker), "--quiet"])
+    assert rc == 1 and "exists and is not a folder" in capsys.readouterr().err
+    import smm_bench_plugin.compare as C
+
+    ran = []
+    monkeypatch.setattr(C, "compare", lambda *a, **k: ran.append(1))
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if the [compare] extra were missing
+    rc = cli_main(["compare", "--scenario", str(ps_scenario), "--out", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 1 and not ran and "needs matplotlib" in err and "--no-plot" in err
+
+
+def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(ps_scenario, tmp_path):
+    out = tmp_path / "cmp"
+    common = ["compare", "--scenario", str(ps_scenario), "--budget", "6", "--seeds", "1", "--jobs", "1",
+              "--optimizers", "random", "--out", str(out), "--quiet"]
+    assert cli_main(common) == 0 and (out / "best_so_far.png").is_file()
+    assert cli_main(common + ["--no-plot", "--format", "parquet"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "table.md", "trajectories.parquet"]
 
 
 def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path, capsys):
