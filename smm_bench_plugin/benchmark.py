@@ -38,11 +38,19 @@ class Benchmark:
         model_path = self.path / "model.onnx"
         self._check_digest(model_path, "model_sha256")
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
-        cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
+        try:
+            cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
+        except ValueError as e:
+            raise ValueError(f"{self.path / 'config_space.json'}: {e}") from None
         if cat_names != self.meta["cat_names"] or cont_names != self.meta["cont_names"]:
             raise ValueError(f"{self.path}: config_space.json and meta.json disagree on the hyperparameter names")
-        self.targets: tuple[Target, ...] = tuple(Target.from_json(t) for t in self.meta["targets"])
-        check_targets(self.targets)
+        try:
+            if not isinstance(self.meta["targets"], list):
+                raise ValueError(f"'targets' must be a list, got {type(self.meta['targets']).__name__}")
+            self.targets: tuple[Target, ...] = tuple(Target.from_json(t) for t in self.meta["targets"])
+            check_targets(self.targets)
+        except ValueError as e:
+            raise ValueError(f"{self.path / 'meta.json'}: {e}") from None
         self.target_names: tuple[str, ...] = tuple(t.name for t in self.targets)
         roles = {t.role: i for i, t in enumerate(self.targets)}
         self._objective_col = roles["objective"]
@@ -120,14 +128,15 @@ class Benchmark:
         """The optimisation target's prediction for one configuration (maximise it).
 
         Walks only the objective's trees when the scenario ships ``objective.onnx`` (the
-        same numbers as ``evaluate``, bit for bit, at a fraction of the cost)."""
+        same numbers as ``evaluate``, bit for bit with one intra-op thread, the default, at a
+        fraction of the cost; several threads may change the last bit)."""
         return float(self._objective_values(*self._encode_one(config))[0])
 
     def objective_array(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         """The objective alone for arrays laid out as in :meth:`evaluate_array`: float64 [N].
 
         For optimisers that need nothing else per call; equal to
-        ``evaluate_array(...)[:, objective column]`` bit for bit."""
+        ``evaluate_array(...)[:, objective column]`` bit for bit with one intra-op thread."""
         return self._objective_values(*self._encoder.check_arrays(x_cat, x_cont))
 
     def test(self, config: Any) -> float:

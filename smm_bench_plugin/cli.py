@@ -47,6 +47,7 @@ def _console(stderr: bool = False):
 @command("list", "list the installed scenarios (bundled and user data dir)")
 def _list(args: argparse.Namespace) -> int:
     from rich.table import Table
+    from rich.text import Text
 
     from .paths import scenario_entries, user_scenarios_dir
 
@@ -54,11 +55,11 @@ def _list(args: argparse.Namespace) -> int:
     con = _console()
     if not entries:
         con.print(f"no scenarios installed (user folder: {user_scenarios_dir()}); "
-                  "import the authors' files with: smm-bench import-lightgbm DIR --space ps|dfs")
+                  "import the authors' files with: smm-bench import-lightgbm DIR --space ps|dfs", markup=False)
         return 0
     table = Table("name", "source", "path")
     for e in entries:
-        table.add_row(e.name, e.source, str(e.path))
+        table.add_row(Text(e.name), Text(e.source), Text(str(e.path)))  # Text: names and paths are not markup
     con.print(table)
     return 0
 
@@ -69,16 +70,18 @@ def _info(args: argparse.Namespace) -> int:
 
     bench = load(args.name)
     m = bench.meta
+    from rich.markup import escape
+
     con = _console()
-    con.print(f"[bold]{bench.name}[/bold]  {m.get('description', '')}")
-    con.print(f"path: {bench.path}")
-    con.print(f"space: {m.get('space')}  ({len(bench.cat_names)} categorical + {len(bench.cont_names)} continuous)")
-    for t in bench.targets:
-        con.print(f"target {t.name}: role={t.role} range=[{t.lower}, {t.upper}] {t.description}")
-    con.print("quality: " + json.dumps(m.get("quality")))
-    con.print("library versions: " + json.dumps(m.get("library_versions")))
-    for c in bench.citation:
-        con.print(f"cite: {c}")
+    con.print(f"[bold]{escape(bench.name)}[/bold]  {escape(str(m.get('description', '')))}")
+    lines = [f"path: {bench.path}",
+             f"space: {m.get('space')}  ({len(bench.cat_names)} categorical + {len(bench.cont_names)} continuous)",
+             *(f"target {t.name}: role={t.role} range=[{t.lower}, {t.upper}] {t.description}" for t in bench.targets),
+             "quality: " + json.dumps(m.get("quality")),
+             "library versions: " + json.dumps(m.get("library_versions")),
+             *(f"cite: {c}" for c in bench.citation)]
+    for line in lines:  # data, printed as is: a path or a description may contain [brackets]
+        con.print(line, markup=False)
     return 0
 
 

@@ -18,10 +18,12 @@ Conventions (HPOBench minimises):
 
 from __future__ import annotations
 
+import functools
 import os
 from typing import Any
 
 from .benchmark import Benchmark, load
+from .convert import CITATIONS
 
 __all__ = ["SMMBenchHPOBench", "DEFAULT_COST_SECONDS"]
 
@@ -34,6 +36,18 @@ try:  # pragma: no cover - HPOBench is not installable from PyPI
 except ImportError:
     _Base = object
     _HAVE_HPOBENCH = False
+
+
+class _class_or_instance:
+    """A method that HPOBench calls on the class (its ``get_meta_information`` is static) and
+    that we also want per instance, where the scenario is known."""
+
+    def __init__(self, fn) -> None:
+        self._fn = fn
+        functools.update_wrapper(self, fn)
+
+    def __get__(self, obj: Any, cls: type) -> Any:
+        return functools.partial(self._fn, cls if obj is None else obj)
 
 
 class SMMBenchHPOBench(_Base):
@@ -70,7 +84,17 @@ class SMMBenchHPOBench(_Base):
 
         return ConfigurationSpace(seed=seed) if seed is not None else ConfigurationSpace()
 
+    @_class_or_instance
     def get_meta_information(self) -> dict[str, Any]:
+        """The benchmark's description. On the class (HPOBench declares it static) it describes
+        the family and its conventions; on an instance, also the scenario: targets, quality,
+        provenance."""
+        if isinstance(self, type):
+            return {"name": "SMM-Bench", "references": list(CITATIONS),
+                    "objective": "1 - the scenario's objective accuracy",
+                    "test_objective": "1 - the scenario's held-out test accuracy",
+                    "cost": (f"the scenario's predicted evaluation seconds, else a constant "
+                             f"{DEFAULT_COST_SECONDS} s per evaluation")}
         return {
             "name": f"SMM-Bench {self.bench.name}",
             "references": self.bench.citation,
@@ -97,6 +121,9 @@ class SMMBenchHPOBench(_Base):
         return self._result(configuration, fidelity, self.bench.test_name)
 
     def _result(self, configuration: Any, fidelity: dict | None, target: str) -> dict[str, Any]:
+        if isinstance(configuration, (list, tuple)):
+            raise TypeError("objective_function() takes one configuration (HPOBench evaluates one at a time); "
+                            "use Benchmark.evaluate() or evaluate_array() for batches")
         if fidelity:
             raise ValueError(f"SMM-Bench scenarios have no fidelity parameters; got fidelity={dict(fidelity)!r}")
         values = self.bench.evaluate(configuration)[0]

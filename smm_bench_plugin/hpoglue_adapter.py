@@ -14,7 +14,9 @@ the cost. No fidelities: SMM-Bench scenarios have none yet.
 
 from __future__ import annotations
 
+import json
 import os
+import warnings
 from collections.abc import Iterator
 from functools import partial
 
@@ -22,37 +24,54 @@ import numpy as np
 from hpoglue import BenchmarkDescription, Measure, Query, Result, SurrogateBenchmark
 
 from .benchmark import Benchmark, load
-from .paths import scenario_entries
+from .paths import resolve_scenario, scenario_entries
+from .scenario import Target, check_targets, read_meta, read_space_doc
+from .spaces import read_configspace
 
 __all__ = ["benchmark_description", "benchmark_descriptions"]
 
 
 def benchmark_description(scenario: str | os.PathLike, *, name: str | None = None) -> BenchmarkDescription:
-    """Describe one scenario (name or folder); the ONNX session is created only by ``desc.load``."""
-    bench = load(scenario)
-    by_role = {t.role: t for t in bench.targets}
+    """Describe one scenario (name or folder) from its ``meta.json`` and ``config_space.json``.
+
+    No ONNX session is opened here: hposuite describes every benchmark it knows before it runs
+    one, so the model is loaded (and its digest and self-checks run) only by ``desc.load``.
+    """
+    folder = resolve_scenario(scenario)
+    meta = read_meta(folder)
+    try:
+        targets = [Target.from_json(t) for t in meta["targets"]]
+        check_targets(targets)
+    except ValueError as e:
+        raise ValueError(f"{folder / 'meta.json'}: {e}") from None
+    by_role = {t.role: t for t in targets}
     measure = {t.name: Measure.metric((t.lower, t.upper), minimize=t.direction == "minimize")
-               for t in bench.targets if t.role in ("objective", "test")}
-    cost = by_role.get("cost")
+               for t in targets if t.role in ("objective", "test")}
+    objective, test, cost = by_role["objective"], by_role.get("test"), by_role.get("cost")
     return BenchmarkDescription(
-        name=name or f"smm_bench-{bench.name}",
-        config_space=bench.configspace,
-        load=partial(_load, scenario=str(bench.path)),
-        metrics={bench.objective_name: measure[bench.objective_name]},
-        test_metrics={bench.test_name: measure[bench.test_name]} if bench.test_name else None,
+        name=name or f"smm_bench-{meta['name']}",
+        config_space=read_configspace(json.dumps(read_space_doc(folder))),
+        load=partial(_load, scenario=str(folder)),
+        metrics={objective.name: measure[objective.name]},
+        test_metrics={test.name: measure[test.name]} if test else None,
         costs={cost.name: Measure.cost((cost.lower, cost.upper))} if cost else None,
         fidelities=None,
         has_conditionals=False,
         is_tabular=False,
         mem_req_mb=512,
-        extra={"scenario": bench.name, "path": str(bench.path), "citation": bench.citation},
+        extra={"scenario": meta["name"], "path": str(folder), "citation": list(meta.get("citation", []))},
     )
 
 
 def benchmark_descriptions() -> Iterator[BenchmarkDescription]:
-    """One description per installed scenario (bundled and user data dir)."""
+    """One description per installed scenario (bundled and user data dir). A scenario whose
+    files cannot be read is skipped with a warning that names it, so one broken user import
+    does not hide the others."""
     for entry in scenario_entries():
-        yield benchmark_description(entry.path, name=f"smm_bench-{entry.name}")
+        try:
+            yield benchmark_description(entry.path, name=f"smm_bench-{entry.name}")
+        except (OSError, ValueError) as e:
+            warnings.warn(f"skipping scenario {entry.name!r} ({entry.path}): {e}", stacklevel=2)
 
 
 def _load(description: BenchmarkDescription, *, scenario: str) -> SurrogateBenchmark:

@@ -1,7 +1,7 @@
 """The optimisers of ``smm-bench compare``, each a loop over batched ask -> evaluate -> tell.
 
 Every optimiser works on arrays (``x_cat`` YAHPO codes 1..K, ``x_cont`` floats), not dicts,
-so a whole batch (a CMA generation, a DE population, 8 TPE trials, 100 random draws) is one
+so a whole batch (a CMA generation, a DE population, 8 TPE trials, 256 random draws) is one
 ``Benchmark.evaluate_array`` call: per-config Python overhead would otherwise dominate the
 microsecond-cheap surrogate. The loop ends when the :class:`Evaluator` raises
 :class:`BudgetExhausted` after recording the last allowed evaluation.
@@ -197,8 +197,9 @@ def run_tpe(space: ArraySpace, ev: Evaluator, seed: int) -> None:
 
 
 def run_de(space: ArraySpace, ev: Evaluator, seed: int) -> None:
-    """SciPy differential evolution on the (relaxed) unit cube, population ~:data:`DE_POPULATION`,
-    vectorised (one population = one batch), no polishing, no convergence stop."""
+    """SciPy differential evolution on the (relaxed) unit cube, vectorised (one population = one
+    batch), no polishing, no convergence stop. SciPy's population is ``popsize * dim``, so it is
+    :data:`DE_POPULATION` (the paper's 64) on PS and the dimension, 95, on DFS."""
     from scipy.optimize import differential_evolution
 
     dim = space.n_cat + space.n_cont

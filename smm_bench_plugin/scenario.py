@@ -53,8 +53,19 @@ class Target:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Target:
-        return cls(str(d["name"]), str(d["role"]), _num_in(d.get("lower"), -math.inf),
-                   _num_in(d.get("upper"), math.inf), str(d.get("direction", "maximize")),
+        if not isinstance(d, Mapping):
+            raise ValueError(f"a target must be a JSON object, got {d!r}")
+        missing = [k for k in ("name", "role") if k not in d]
+        if missing:
+            raise ValueError(f"target {dict(d)!r} lacks key(s) {', '.join(map(repr, missing))}")
+        try:
+            lower, upper = _num_in(d.get("lower"), -math.inf), _num_in(d.get("upper"), math.inf)
+        except (TypeError, ValueError):
+            raise ValueError(f"target {d['name']!r}: lower/upper must be numbers or null, "
+                             f"got {d.get('lower')!r}, {d.get('upper')!r}") from None
+        if not lower <= upper:
+            raise ValueError(f"target {d['name']!r}: lower {lower} > upper {upper}")
+        return cls(str(d["name"]), str(d["role"]), lower, upper, str(d.get("direction", "maximize")),
                    str(d.get("description", "")))
 
 
@@ -132,8 +143,10 @@ def space_tables(space_doc: Mapping[str, Any]) -> tuple[list[str], list[list[str
     for hp in space_doc.get("hyperparameters", []):
         kind, name = hp.get("type"), hp.get("name")
         if kind == "uniform_float":
-            conts[name] = (float(hp["lower"]), float(hp["upper"]))
+            conts[name] = _float_range(hp)
         elif kind == "categorical":
+            if not isinstance(hp.get("choices"), list) or not hp["choices"]:
+                raise ValueError(f"{name}: categorical hyperparameter needs a non-empty list 'choices'")
             choices = list(hp["choices"])
             if not all(isinstance(c, str) for c in choices):
                 raise ValueError(f"{name}: categorical choices must be strings (YAHPO encoding), got {choices}")
@@ -143,6 +156,21 @@ def space_tables(space_doc: Mapping[str, Any]) -> tuple[list[str], list[list[str
     cat_names, cont_names = sorted(cats), sorted(conts)
     return (cat_names, [cats[n] for n in cat_names], cont_names,
             [conts[n][0] for n in cont_names], [conts[n][1] for n in cont_names])
+
+
+def _float_range(hp: Mapping[str, Any]) -> tuple[float, float]:
+    """A float hyperparameter's finite bounds, lower < upper (as ConfigSpace requires)."""
+    name = hp.get("name")
+    try:
+        lower, upper = float(hp["lower"]), float(hp["upper"])
+    except KeyError as e:
+        raise ValueError(f"{name}: float hyperparameter lacks key {e.args[0]!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: bounds must be numbers, got lower={hp.get('lower')!r}, "
+                         f"upper={hp.get('upper')!r}") from None
+    if not (math.isfinite(lower) and math.isfinite(upper) and lower < upper):
+        raise ValueError(f"{name}: bounds must be finite with lower < upper, got [{lower}, {upper}]")
+    return lower, upper
 
 
 def encoding_from_space(space_doc: Mapping[str, Any]) -> dict[str, dict[str, int]]:

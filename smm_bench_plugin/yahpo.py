@@ -53,11 +53,15 @@ def yahpo_basedir() -> Path:
     return data_dir() / "yahpo"
 
 
-def register(names: Iterable[str] | None = None, *, basedir: str | os.PathLike | None = None) -> list[str]:
+def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = None, *,
+             basedir: str | os.PathLike | None = None) -> list[str]:
     """Add scenarios (default: every installed one) to ``yahpo_gym.configuration.config_dict``.
 
-    ``names`` are scenario names or folders. Returns the registered YAHPO scenario names.
+    ``names`` is one scenario name or folder, or a list of them. Returns the registered YAHPO
+    scenario names.
     """
+    if isinstance(names, (str, os.PathLike)):
+        names = [names]
     _check_yahpo()
     from yahpo_gym.configuration import config_dict
 

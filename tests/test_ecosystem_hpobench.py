@@ -28,6 +28,10 @@ def test_minimises_one_minus_accuracy_with_constant_cost(ps_scenario):
     assert SMMBenchHPOBench(ps_scenario, default_cost=7.5).objective_function(config)["cost"] == 7.5
     meta = hb.get_meta_information()
     assert meta["objective"] == "1 - gsm8k_ja" and meta["references"] == bench.citation
+    family = SMMBenchHPOBench.get_meta_information()  # static in HPOBench: callable on the class
+    assert family["name"] == "SMM-Bench" and "arXiv:2509.02555" in family["references"][0]
+    with pytest.raises(TypeError, match="one configuration"):
+        hb.objective_function([config, config])
 
 
 def test_cost_from_the_scenarios_cost_target(tmp_path):

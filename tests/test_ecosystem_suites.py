@@ -110,8 +110,13 @@ try:
 except ValueError as e:
     out["carps"]["budget"] = str(e)
 
+import smm_bench_plugin.benchmark as runtime
+opened = []
+real_open = runtime.open_session
+runtime.open_session = lambda *a, **k: opened.append(a[0]) or real_open(*a, **k)
 descs = {d.name: d for d in benchmark_descriptions()}
 out["names"] = sorted(descs)
+out["sessions_opened_by_describing"] = len(opened)
 for key in ("smm_bench-smm_ps_t", "smm_bench-dfs_cost_t"):
     d = descs[key]
     df = run_glue(RandomSearch, d, budget=8, seed=2)
@@ -144,6 +149,7 @@ def test_carps_objective_and_hpoglue_descriptions_with_their_own_types(scenarios
     bundled = [f"smm_bench-{e.name}" for e in scenario_entries() if e.source == "bundled"]
     assert "smm_bench-smm_ps_mini" in bundled
     assert out["names"] == sorted(["smm_bench-dfs_cost_t", "smm_bench-smm_ps_t", *bundled])
+    assert out["sessions_opened_by_describing"] == 0  # models are loaded by desc.load only
     ps = out["smm_bench-smm_ps_t"]
     assert ps["metrics"] == {"gsm8k_ja": [False, [0.0, 1.0], "metric"]}
     assert ps["test_metrics"] == {"mgsm_ja": [False, [0.0, 1.0]]}
@@ -168,3 +174,19 @@ def test_smac_hpo_facade_example(scenarios, isolated_data_dir, tmp_path):
     values = bench.evaluate(res["best_config"])[0]
     assert res["best_objective"] == values["gsm8k_ja"] == pytest.approx(res["best_value"], abs=1e-12)
     assert res["test_at_best"] == values["mgsm_ja"]
+
+
+@pytest.mark.parametrize("task", ["ps_mini", "dfs_mini"])
+def test_carps_task_metadata_matches_the_bundled_scenario(task):
+    """The shipped task yaml describes its default scenario: dimensions, types, virtual time."""
+    import yaml
+
+    import smm_bench_plugin as smm
+
+    doc = yaml.safe_load((REPO / "smm_bench_plugin" / "configs" / "task" / "SMMBench" / f"{task}.yaml").read_text())
+    bench = smm.load(doc["smm_scenario"])
+    meta = doc["task"]["metadata"]
+    assert meta["has_virtual_time"] == any(t.role == "cost" for t in bench.targets)
+    assert meta["dimensions"] == len(bench.hyperparameter_names)
+    assert meta["search_space_n_categoricals"] == len(bench.cat_names)
+    assert meta["search_space_n_floats"] == len(bench.cont_names)

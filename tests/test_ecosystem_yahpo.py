@@ -38,7 +38,8 @@ import yahpo_gym, ConfigSpace
 from yahpo_gym import BenchmarkSet
 from yahpo_gym.local_config import local_config
 
-out = {"versions": [yahpo_gym.__version__, ConfigSpace.__version__], "registered": yahpo.register()}
+out = {"versions": [yahpo_gym.__version__, ConfigSpace.__version__], "registered_one": yahpo.register("smm_ps_mini"),
+       "registered": yahpo.register()}
 out["scenarios"] = yahpo_gym.list_scenarios()
 for name, configs in inp["configs"].items():
     b = BenchmarkSet(name, multithread=False)
@@ -109,6 +110,7 @@ def test_benchmarkset_matches_our_runtime_without_a_yahpo_config_file(scenarios,
 
     assert out["versions"][0] == "1.0.2" and out["versions"][1].startswith("0.6")
     assert sorted(out["registered"]) == sorted(scenarios) and "smm_ps_mini" in scenarios
+    assert out["registered_one"] == ["smm_ps_mini"]  # one name, not a list of its characters
     assert {"lcbench", *scenarios} <= set(out["scenarios"])  # YAHPO's own ones stay
     assert not (home / ".config" / "yahpo_gym").exists()  # never written
     assert out["data_path"] == str(isolated_data_dir / "yahpo")

@@ -146,3 +146,46 @@ def test_meta_json_missing_a_key_names_the_file_and_key(ps_scenario, tmp_path, k
     (d / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(ValueError, match=rf"meta\.json: missing key\(s\) {key}"):
         Benchmark(d)
+
+
+def _edit_json(folder: Path, filename: str, edit) -> None:
+    doc = json.loads((folder / filename).read_text())
+    edit(doc)
+    (folder / filename).write_text(json.dumps(doc))
+
+
+def _float_hp(doc: dict, name: str = "w0_l05") -> dict:
+    return next(hp for hp in doc["hyperparameters"] if hp["name"] == name)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: _float_hp(d).pop("lower"), r"config_space\.json: w0_l05: float hyperparameter lacks key 'lower'"),
+    (lambda d: _float_hp(d).update(lower="low"), r"config_space\.json: w0_l05: bounds must be numbers"),
+    (lambda d: _float_hp(d).update(lower=1.0, upper=0.0),
+     r"config_space\.json: w0_l05: bounds must be finite with lower < upper, got \[1\.0, 0\.0\]"),
+], ids=["no-lower", "lower-not-a-number", "lower-above-upper"])
+def test_broken_hyperparameter_in_config_space_names_the_file_and_parameter(ps_scenario, tmp_path, edit, message):
+    d = _copy(ps_scenario, tmp_path / "s")
+    _edit_json(d, "config_space.json", edit)
+    with pytest.raises(ValueError, match=message):
+        Benchmark(d)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda m: m["targets"][0].pop("name"), r"meta\.json: target .* lacks key\(s\) 'name'"),
+    (lambda m: m["targets"][1].update(lower=2.0, upper=1.0), r"meta\.json: target '\w+': lower 2\.0 > upper 1\.0"),
+    (lambda m: m["targets"][0].update(role="goal"), r"meta\.json: unknown target role\(s\) \['goal'\]"),
+    (lambda m: m.update(targets={"a": 1}), r"meta\.json: 'targets' must be a list"),
+], ids=["target-without-name", "target-bounds-reversed", "unknown-role", "targets-not-a-list"])
+def test_broken_target_in_meta_json_names_the_file(ps_scenario, tmp_path, edit, message):
+    d = _copy(ps_scenario, tmp_path / "s")
+    _edit_json(d, "meta.json", edit)
+    with pytest.raises(ValueError, match=message):
+        Benchmark(d)
+
+
+def test_cli_names_a_folder_given_as_config_file(tmp_path, capsys):
+    from smm_bench_plugin.cli import main
+
+    assert main(["evaluate", "smm_ps_mini", "--config", str(tmp_path)]) == 1
+    assert "Is a directory" in capsys.readouterr().err

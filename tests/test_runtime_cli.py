@@ -58,6 +58,17 @@ def test_cli_errors_are_one_clear_line(authors_ps):
     assert res.returncode == 2 and "invalid choice" in res.stderr
 
 
+def test_cli_prints_paths_with_brackets_as_they_are(ps_scenario, tmp_path):
+    """Scenario folders and descriptions are data, not rich markup: '[old]' must not vanish."""
+    import shutil
+
+    folder = tmp_path / "[old]" / "sc"
+    shutil.copytree(ps_scenario, folder)
+    res = _cli("info", str(folder))
+    assert res.returncode == 0, res.stderr
+    assert f"path: {folder}" in res.stdout
+
+
 def test_console_script_is_installed():
     import shutil
 
