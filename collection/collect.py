@@ -8,15 +8,19 @@ Resume = run the same command again. The sampler is rebuilt from its seed and re
 again, their stored objective accuracy is told instead, and the run continues on the same
 trajectory. Only configs that were in flight when the process died are evaluated again. The
 budget counts configs asked by this run (stored or new); raising it continues the run.
-Replay is exact as long as the sampler code, library versions and numeric libraries are the
-same; if a resumed run diverges, new configs are simply evaluated (nothing is mixed up, because
-rows are keyed by config id and carry sampler, seed and generation).
+Every stored row carries its slot in the run (generation, batch index), and the store, not
+the replay, is the truth about a slot: on another machine or with another BLAS, a replayed or
+restored sampler can ask the same configuration up to float round-off (CMA-ES's
+eigendecomposition), so a re-asked slot whose configuration agrees with the stored one within
+``SLOT_TOLERANCE`` reuses the stored row, and one that disagrees further stops the run with an
+error instead of forking a second trajectory into the same slots.
 
 Replaying TPE costs as much sampling time as the original run (Optuna's TPE is O(n) per trial),
 so after every ``tell`` the driver also writes a sampler checkpoint
 (``samplers/<sampler>-seed<seed>.pkl``, atomic, pickle: only resume folders you wrote). Resume
 starts from it and replays only the rounds after it; a missing or unreadable checkpoint just
-means a longer replay. Checkpoint and replay give the same trajectory (tested).
+means a longer replay, and so does a checkpoint whose last round has no rows in the store (a
+checkpoint committed without its shards). Checkpoint and replay give the same trajectory (tested).
 """
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ from typing import Any
 
 from .executors import Executor, LocalExecutor, make_executor
 from .samplers import SAMPLERS, Sampler, make_sampler, sampler_from_state
-from .space import load_space
+from .space import FloatParam, Space, load_space
 from .store import Record, ResultStore, RowMeta
 from .types import EvaluatorFactory, EvaluatorSpec
 
@@ -123,6 +127,26 @@ def _read_checkpoint(path: Path, key: dict) -> tuple[Sampler, int, int] | None:
         return None
 
 
+SLOT_TOLERANCE = 1e-9  # a re-asked float may differ from the stored one by round-off, not more
+
+
+def _stored_slots(store: ResultStore, sampler_name: str, seed: int) -> dict[tuple[int, int], tuple[str, dict]]:
+    """The run's stored rows by slot: (generation, batch index) -> (config_id, config)."""
+    names = store.space.names
+    table = store.read(columns=[*names, "config_id", "sampler", "run_seed", "generation", "batch_index"])
+    slots: dict[tuple[int, int], tuple[str, dict]] = {}
+    for row in table.to_pylist():
+        if row["sampler"] == sampler_name and row["run_seed"] == seed:
+            slots.setdefault((row["generation"], row["batch_index"]), (row["config_id"], {n: row[n] for n in names}))
+    return slots
+
+
+def _same_config(space: Space, a: dict, b: dict) -> bool:
+    """Equal categoricals and floats within :data:`SLOT_TOLERANCE`."""
+    return all(abs(float(a[p.name]) - float(b[p.name])) <= SLOT_TOLERANCE if isinstance(p, FloatParam)
+               else a[p.name] == b[p.name] for p in space.params)
+
+
 def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, budget: int,
             out_dir: str | Path, seed: int = 0, executor: Executor | None = None,
             progress: bool = True, sampler_kwargs: dict[str, Any] | None = None,
@@ -145,6 +169,11 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
     ckpt_key = {"sampler": sampler_name, "seed": seed, "space": space_obj.name,
                 "family_id": family_factory.family_id, "sampler_kwargs": dict(sampler_kwargs or {})}
     restored = _read_checkpoint(ckpt_path, ckpt_key) if checkpoint else None
+    slots = _stored_slots(store, sampler_name, seed)
+    if restored is not None and restored[2] > 0 and not any(g == restored[2] - 1 for g, _ in slots):
+        warnings.warn(f"sampler checkpoint {ckpt_path} is at generation {restored[2]} but the store has no row of "
+                      f"generation {restored[2] - 1}; replaying the run instead")
+        restored = None
     if restored is not None:
         sampler, asked, generation = restored
         asked = min(asked, budget)
@@ -161,6 +190,16 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
                 configs = sampler.ask()
                 take = configs[: budget - asked]  # the last round may be cut by the budget
                 ids = [store.config_id(c) for c in take]
+                for index, config in enumerate(take):  # a slot evaluated before: its stored row
+                    stored = slots.get((generation, index))
+                    if stored is not None and stored[0] != ids[index]:
+                        if not _same_config(space_obj, config, stored[1]):
+                            raise RuntimeError(
+                                f"{out_dir}: resuming {sampler_name} seed {seed} asked, at generation {generation} "
+                                f"slot {index}, a configuration that differs from the stored one by more than "
+                                f"{SLOT_TOLERANCE}; the run cannot continue on its trajectory (was the sampler code "
+                                f"or the checkpoint changed?). Start a new seed or a new folder.")
+                        ids[index] = stored[0]
                 todo, seen = [], set()
                 for index, (config, cid) in enumerate(zip(take, ids)):
                     if cid not in known and cid not in seen:

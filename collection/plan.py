@@ -15,7 +15,9 @@ core. ``--hours`` stops cleanly after that much wall time; the same command cont
     python -m smm_bench_collection.plan --space ps --seal
 
 seals the space after the runners are stopped: every run folder is compacted into one file and
-validated against SCHEMA.md, so what gets committed is one checked parquet file per run. It
+validated against SCHEMA.md, so what gets committed is one checked parquet file per run. Rows
+of a repeated slot (a round re-asked by a resume before ``collect`` reused stored slots) are
+dropped, the earliest kept, and counted in the output. It
 refuses (and names the folder) while a runner still holds a store's lock.
 """
 from __future__ import annotations
@@ -124,8 +126,11 @@ def seal(space: str, data_dir: Path = DATA_DIR) -> dict[str, ValidationReport]:
     for folder in sorted(p for p in space_dir.iterdir() if p.is_dir()):
         meta = _store_meta(folder)
         with ResultStore(folder, meta["space"], meta["family_id"]) as store:
-            store.compact()
-        reports[folder.name] = validate(folder)
+            before = len(store)
+            after = store.compact(drop_repeated_slots=True)
+        reports[folder.name] = report = validate(folder)
+        if after < before:
+            report.warnings.append(f"dropped {before - after} re-asked row(s) of repeated slots")
     return reports
 
 
@@ -146,7 +151,8 @@ def main() -> None:
             raise SystemExit(f"error: {e}; stop the runners of --space {a.space} first") from None
         for name, r in reports.items():
             status = "ok" if r.ok else f"{len(r.errors)} error(s): " + "; ".join(r.errors[:3])
-            print(f"{a.space} {name}: {r.n_rows} rows in {r.n_files} file(s), {status}")
+            notes = "".join(f"; {w}" for w in r.warnings if w.startswith("dropped"))
+            print(f"{a.space} {name}: {r.n_rows} rows in {r.n_files} file(s), {status}{notes}")
         total = sum(r.n_rows for r in reports.values())
         print(f"{a.space}: {total} rows, {planned_total(a.space)} planned")
         if not all(r.ok for r in reports.values()):

@@ -10,7 +10,11 @@ Crash safety comes from never modifying a file in place:
   inputs. A kill between the two leaves identical rows in two files; readers deduplicate by
   ``config_id`` and the next compaction removes them;
 * rows are keyed by ``config_id`` (hash of space, family and canonical config); ``append`` skips
-  ids already stored, so a resumed run never writes a config twice;
+  ids already stored, so a resumed run never writes a config twice. A run's slot (sampler,
+  run_seed, generation, batch_index) holds one row: ``collect`` reuses the stored row of a
+  re-asked slot, ``validate`` reports a repeated slot as an error, and
+  ``compact(drop_repeated_slots=True)`` repairs stores written before that rule (the
+  earliest row of a slot is kept);
 * one writer at a time: ``fcntl.flock`` on ``.lock`` (released by the kernel when a writer dies).
 """
 from __future__ import annotations
@@ -353,21 +357,48 @@ class ResultStore:
             self.compact()
         return len(fresh)
 
-    def compact(self) -> int:
-        """Merge all data files into one (atomic), then delete the inputs. Returns rows kept."""
+    def compact(self, drop_repeated_slots: bool = False) -> int:
+        """Merge all data files into one (atomic), then delete the inputs. Returns rows kept.
+
+        ``drop_repeated_slots`` also drops every row whose slot (sampler, run_seed, generation,
+        batch_index) an earlier row (by timestamp) already holds: the re-asked configurations
+        that ``collect`` stored before it matched re-asked slots to stored rows.
+        """
         if self._lock_fd is None:
             raise RuntimeError("store opened read-only or closed")
         files = _data_files(self.shard_dir)
         self._shards_since_compaction = 0
-        if len(files) <= 1:
+        table = _dedup(_read_files(files, self.schema)) if files else None
+        repeated = repeated_slot_rows(table) if (drop_repeated_slots and table is not None) else []
+        if repeated:
+            table = table.take(pa.array(np.setdiff1d(np.arange(table.num_rows), repeated), pa.int64()))
+        elif len(files) <= 1:
             return sum(pq.read_metadata(f).num_rows for f in files)
-        table = _dedup(_read_files(files, self.schema))
         name = f"compact-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.parquet"
         _atomic_write_table(table, self.shard_dir / name)
         for f in files:
             f.unlink(missing_ok=True)
         _fsync_dir(self.shard_dir)
+        if repeated:
+            self._load_index()
         return table.num_rows
+
+
+def repeated_slot_rows(table: pa.Table) -> list[int]:
+    """Row positions whose (sampler, run_seed, generation, batch_index) an earlier row holds.
+
+    "Earlier" is by ``timestamp`` (ties: position), so the first evaluation of a slot is kept.
+    """
+    slots = list(zip(*(table.column(c).to_pylist() for c in ("sampler", "run_seed", "generation", "batch_index"))))
+    stamps = table.column("timestamp").cast(pa.int64()).to_pylist()
+    order = sorted(range(table.num_rows), key=lambda i: (stamps[i], i))
+    seen: set[tuple] = set()
+    repeated = []
+    for i in order:
+        if slots[i] in seen:
+            repeated.append(i)
+        seen.add(slots[i])
+    return sorted(repeated)
 
 
 def _store_meta(root: Path) -> dict:
@@ -478,5 +509,12 @@ def validate(root: str | Path, max_errors: int = 50) -> ValidationReport:
                     report.errors.append(f"row {i}: {s}_{rate} disagrees with its bits")
         if not (row["eval_seconds"] >= 0):
             report.errors.append(f"row {i}: negative or NaN eval_seconds")
+    holder: dict[tuple, str] = {}
+    for cid, row in first.items():
+        slot = (row["sampler"], row["run_seed"], row["generation"], row["batch_index"])
+        if slot in holder and len(report.errors) < max_errors:
+            report.errors.append(f"slot {slot} holds two configurations ({holder[slot]} and {cid}): a re-asked "
+                                 f"round stored twice; compact(drop_repeated_slots=True) keeps the first")
+        holder.setdefault(slot, cid)
     report.n_rows = len(first)
     return report

@@ -97,6 +97,50 @@ def test_corrupt_checkpoint_falls_back_to_replay(tmp_path):
     assert set(rows_by_id(tmp_path / "a")) == set(rows_by_id(tmp_path / "b"))
 
 
+def _round_off_asks(monkeypatch, delta: float) -> None:
+    """Make every ask() return its floats moved by ``delta``, as another machine's BLAS would."""
+    from smm_bench_collection.samplers import Sampler
+
+    real_ask = Sampler.ask
+
+    def ask(self):
+        configs = real_ask(self)
+        moved = [{k: (min(max(v + delta, 0.0), 1.0) if isinstance(v, float) else v) for k, v in c.items()}
+                 for c in configs]
+        self._pending_order = [tuple(sorted(c.items())) for c in moved]
+        self._pending = dict(zip(self._pending_order, self._pending.values()))
+        return moved
+
+    monkeypatch.setattr(Sampler, "ask", ask)
+
+
+def test_a_re_asked_slot_reuses_its_stored_row(tmp_path, monkeypatch):
+    """A resume that re-asks a cut round with float round-off stores no second row for the slot;
+    a re-ask that really differs stops the run instead of forking its trajectory."""
+    collect("ps", synthetic_spec("ps"), "cmaes", 20, tmp_path, seed=2, progress=False)  # 16 + 4 (cut)
+    _round_off_asks(monkeypatch, 1e-13)
+    again = collect("ps", synthetic_spec("ps"), "cmaes", 20, tmp_path, seed=2, progress=False)
+    assert again.evaluated == 0 and again.rows_in_store == 20
+    more = collect("ps", synthetic_spec("ps"), "cmaes", 40, tmp_path, seed=2, progress=False)
+    assert more.evaluated == 20 and more.rows_in_store == 40
+    assert S.repeated_slot_rows(S.read_dataset(tmp_path)) == [] and S.validate(tmp_path).ok
+    _round_off_asks(monkeypatch, 1e-3)
+    with pytest.raises(RuntimeError, match="generation 2 slot 0, a configuration that differs"):
+        collect("ps", synthetic_spec("ps"), "cmaes", 40, tmp_path, seed=2, progress=False)
+
+
+def test_checkpoint_ahead_of_its_store_falls_back_to_replay(tmp_path):
+    """A checkpoint committed without the shards of its last rounds must not skip those rounds."""
+    from smm_bench_collection.collect import _checkpoint_path
+
+    collect("ps", synthetic_spec("ps"), "cmaes", 48, tmp_path / "full", seed=4, progress=False)
+    collect("ps", synthetic_spec("ps"), "cmaes", 16, tmp_path / "short", seed=4, progress=False)
+    _checkpoint_path(tmp_path / "short", "cmaes", 4).write_bytes(_checkpoint_path(tmp_path / "full", "cmaes", 4).read_bytes())
+    with pytest.warns(UserWarning, match="no row of generation 2; replaying"):
+        resumed = collect("ps", synthetic_spec("ps"), "cmaes", 48, tmp_path / "short", seed=4, progress=False)
+    assert resumed.evaluated == 32 and set(rows_by_id(tmp_path / "short")) == set(rows_by_id(tmp_path / "full"))
+
+
 def test_mismatches_are_refused(tmp_path):
     with pytest.raises(ValueError):
         collect("dfs", synthetic_spec("ps"), "random", 1, tmp_path, progress=False)

@@ -209,3 +209,23 @@ def test_plan_seal_compacts_validates_and_respects_a_runner(tmp_path):
             plan.seal("ps", tmp_path)
     with pytest.raises(FileNotFoundError, match="dfs"):
         plan.seal("dfs", tmp_path)
+
+
+def test_repeated_slots_are_reported_and_repaired_keeping_the_first(tmp_path):
+    """Rows re-asked by a resume before collect matched slots: validate flags them, seal drops them."""
+    recs = records(n=4)
+    with S.ResultStore(tmp_path, "ps", "synthetic-v1") as store:
+        store.append(recs)
+        time.sleep(0.01)
+        moved = {k: v + 1e-13 for k, v in recs[1].config.items()}  # same slot, round-off config
+        store.append([S.Record(moved, recs[1].result, recs[1].meta)])
+        assert len(store) == 5
+    report = S.validate(tmp_path)
+    assert not report.ok and "holds two configurations" in report.errors[0]
+    with S.ResultStore(tmp_path, "ps", "synthetic-v1") as store:
+        assert store.compact() == 5  # a plain compaction changes nothing
+        assert store.compact(drop_repeated_slots=True) == 4 and len(store) == 4
+    table = S.read_dataset(tmp_path)
+    assert sorted(table.column("config_id").to_pylist()) == sorted(
+        S.config_id("ps", "synthetic-v1", r.config) for r in recs)
+    assert S.validate(tmp_path).ok
