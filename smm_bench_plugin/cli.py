@@ -152,13 +152,16 @@ def _collect(args: argparse.Namespace) -> int:
                   "auto: refit if its held-out R² is within 0.005 of cv on both accuracy targets, else cv"),
          arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
              help="derived features computed inside the graph (auto: the space's default set, dfs-path-v1 on "
-                  "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"))
+                  "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
+         arg("--until", default=None,
+             help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
+                  "rows_until rebuilds it while collection goes on)"))
 def _train(args: argparse.Namespace) -> int:
     from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
 
     return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
                        "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
-                       "--derived", args.derived])
+                       "--derived", args.derived] + (["--until", args.until] if args.until else []))
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",

@@ -56,14 +56,20 @@ COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "catcma": "tab:blue", "tpe"
 
 # --------------------------------------------------------------------------- true curves
 
-def true_runs(data_dir: str | Path, sampler: str, seeds: Sequence[int], budget: int) -> dict[int, np.ndarray]:
+def true_runs(data_dir: str | Path, sampler: str, seeds: Sequence[int], budget: int,
+              until: str | None = None) -> dict[int, np.ndarray]:
     """Objective values of complete true runs, in evaluation order: {seed: values[budget]}.
 
     Order = (generation, batch_index) as the collection stored it, which is the order the
     sampler asked. A run with fewer than ``budget`` rows is left out (still being collected).
+    ``until``: only rows evaluated at or before that time (the scenario's own data).
     """
     from smm_bench_collection.plan import run_folder
-    from smm_bench_collection.store import read_dataset
+
+    from .train import read_stores
+
+    def read_dataset(folder: Path):
+        return read_stores(folder, until)
 
     root = Path(data_dir)
     if sampler == "random":
@@ -434,16 +440,18 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     quality = meta.get("quality", {})
     derived = _derived_set(meta)
     seeds = list(seeds)
+    # the scenario's own rows, while the stores keep growing (older scenarios: every row there is now)
+    until = (meta.get("provenance") or {}).get("rows_until")
 
     # Figure 1: true vs surrogate vs random-only surrogate
     samplers = FIGURE1_SAMPLERS[space]
-    true = {s: true_runs(data_dir, s, seeds, budget) for s in samplers}
+    true = {s: true_runs(data_dir, s, seeds, budget, until) for s in samplers}
     surrogate = {s: {seed: surrogate_run(bench, space, s, seed, budget) for seed in seeds} for s in samplers}
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="smm-report-"))
     random_only_dir = work / f"{folder.name}_random_only"
     ro_quality = train_scenario(data_dir, space, random_only_dir, n_trials=random_only_trials,
                                 only_samplers=("random",), ensemble=(meta.get("provenance") or {}).get("ensemble", "cv"),
-                                derived=derived or "none")
+                                derived=derived or "none", until=until)
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
                    for s in samplers}
@@ -456,7 +464,9 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
                 "surrogate_unseen_seeds": _final_ranking(unseen),
                 "random_only_surrogate": _final_ranking(random_only)}
     complete = [s for s in samplers if len(true[s]) == len(seeds)]
-    same = {k: [n for n, _ in v if n in complete] == [n for n, _ in rankings["true"] if n in complete]
+    # a ranking needs two optimisers with all their true runs; with fewer nothing was compared
+    same = {k: ([n for n, _ in v if n in complete] == [n for n, _ in rankings["true"] if n in complete]
+                if len(complete) >= 2 else None)
             for k, v in rankings.items() if k != "true"}
 
     # Figure 2: Sep-CMA vs DE (population 64) on the surrogate
@@ -475,7 +485,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     curve = new_runs = None
     if tuned:
         split_seed = quality.get("split", {}).get("seed", 0)
-        rows = load_dataset(data_dir, space)  # read once: both curves on the same rows
+        rows = load_dataset(data_dir, space, until)  # read once: both curves on the same rows
         curve = learning_curve(rows, space, tuned, seed=split_seed, derived=derived)
         if derived:  # the same parameters on the raw columns alone: what the derived features buy
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
@@ -488,7 +498,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     plot_tuning_front(folder / "tuning_front.png", quality, bench.name)
 
     report = {
-        "scenario": bench.name, "space": space, "data": str(data_dir), "budget": budget, "seeds": seeds,
+        "scenario": bench.name, "space": space, "data": str(data_dir), "rows_until": until,
+        "data_check": _data_check(meta, data_dir, space, until), "budget": budget, "seeds": seeds,
         "quality": quality, "paper_table_1": PAPER_TABLE_1.get(space), "aims": AIMS,
         "provenance": meta.get("provenance"),
         "figure1": {
@@ -514,6 +525,22 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     return report
 
 
+def _data_check(meta: dict[str, Any], data_dir: str | Path, space: str, until: str | None) -> dict[str, Any]:
+    """Are the rows the report reads the rows the model was trained on? (count and id digest)"""
+    from .train import load_dataset
+
+    prov = meta.get("provenance") or {}
+    rows = load_dataset(data_dir, space, until)
+    check = {"rows": int(len(rows.X)), "model_rows": prov.get("rows"), "rows_sha256": rows.rows_sha256,
+             "model_rows_sha256": prov.get("rows_sha256")}
+    if prov.get("rows_sha256"):
+        check["same_rows"] = rows.rows_sha256 == prov["rows_sha256"]
+    else:  # scenarios trained before the digest was recorded: the count is all we can compare
+        check["same_rows"] = None
+        check["same_count"] = prov.get("rows") == len(rows.X)
+    return check
+
+
 def _ensemble_rule_lines(rule: dict[str, Any] | None) -> list[str]:
     """The refit rule's verdict with the paired-bootstrap intervals of refit minus cv (how close the call was)."""
     if not rule:
@@ -535,7 +562,8 @@ def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> st
     ensemble = prov.get("ensemble_requested", prov.get("ensemble", "cv"))  # older scenarios: no rule applied
     return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
             f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
-            + f" --derived {_derived_set(meta) or 'none'}")
+            + f" --derived {_derived_set(meta) or 'none'}"
+            + (f" --until {prov['rows_until']}" if prov.get("rows_until") else ""))
 
 
 def _derived_set(meta: dict[str, Any]) -> str | None:
@@ -569,6 +597,21 @@ def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _data_check_sentence(r: dict[str, Any]) -> str:
+    """Whether the report's data sections read the model's own rows."""
+    check = r.get("data_check")
+    if not check:
+        return ""
+    until = f" (rows evaluated until {r['rows_until']})" if r.get("rows_until") else ""
+    if check.get("same_rows") is True:
+        return f" The data sections below read exactly the model's rows{until}: same ids (sha256)."
+    if check.get("same_rows") is False:
+        return (f" **The data sections below read {check['rows']} rows{until} that differ from the model's "
+                f"{check['model_rows']} rows (id digest differs): rows were dropped or rewritten since training.**")
+    same = "the same count" if check.get("same_count") else f"{check['rows']} rows, the model {check['model_rows']}"
+    return f" The data sections below read every row there is now ({same}; this model records no row digest)."
+
+
 def render_markdown(r: dict[str, Any]) -> str:
     q, paper = r["quality"], r["paper_table_1"] or {}
     prov = r.get("provenance") or {}
@@ -577,7 +620,7 @@ def render_markdown(r: dict[str, Any]) -> str:
              + (f"; the model itself: `{r['train_command']}`." if r.get("train_command") else "."), "",
              f"Trained on {prov.get('rows', '?')} true evaluations of family `{prov.get('family_id', '?')}` "
              f"(samplers: {', '.join(f'{k} {v}' for k, v in (prov.get('samplers') or {}).items())}); "
-             f"held-out split: {q.get('split', {}).get('test', '?')} rows.", "",
+             f"held-out split: {q.get('split', {}).get('test', '?')} rows." + _data_check_sentence(r), "",
              "## Held-out quality (Table 1 analog)", "",
              "| target | role | R² | noise ceiling R² | Kendall tau | noise ceiling tau | paper R² / tau (7B) | aim R² / tau | trees / leaves / node visits per row |",
              "|---|---|---|---|---|---|---|---|---|"]

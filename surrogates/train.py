@@ -38,12 +38,14 @@ wall-clock as YAHPO does with its runtime targets.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import shutil
 import tempfile
 import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +74,30 @@ class Dataset:
     samplers: np.ndarray
     family_id: str
     run_seeds: np.ndarray  # with ``samplers``: which sampler run (one store folder) each row came from
+    rows_until: str = ""  # ISO time of the newest row: with ``--until`` it selects exactly these rows again
+    rows_sha256: str = ""  # digest of the sorted config ids: which rows, whatever their order
 
 
-def read_stores(data_dir: str | Path):
+def parse_until(until: str | datetime | None) -> datetime | None:
+    """``--until`` as an aware UTC datetime (an ISO string without zone is read as UTC)."""
+    if until is None or isinstance(until, datetime):
+        return until if until is None or until.tzinfo else until.replace(tzinfo=timezone.utc)
+    try:
+        t = datetime.fromisoformat(str(until))
+    except ValueError:
+        raise ValueError(f"--until must be an ISO date-time such as 2026-11-24T21:00:00+00:00, got {until!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def read_stores(data_dir: str | Path, until: str | datetime | None = None):
     """One store folder, or a folder of store folders (one per sampler run), as one table.
 
-    Rows are unique by config id across runs (the first occurrence is kept).
+    Rows are unique by config id across runs (the first occurrence is kept). ``until`` keeps
+    the rows evaluated at or before that time: stores only grow, so the rows a model was
+    trained on can be selected again while collection goes on.
     """
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     from smm_bench_collection.store import META_FILE, read_dataset  # the store's own reader (pyarrow only)
 
@@ -88,6 +106,9 @@ def read_stores(data_dir: str | Path):
     if not folders:
         raise FileNotFoundError(f"no collection store under {root} (expected {META_FILE} in it or its subfolders)")
     table = pa.concat_tables([read_dataset(f) for f in folders])
+    if until is not None:
+        cutoff = pa.scalar(parse_until(until), type=table.schema.field("timestamp").type)
+        table = table.filter(pc.less_equal(table.column("timestamp"), cutoff))
     ids = table.column("config_id").to_pylist()
     first = {}
     for i, cid in enumerate(ids):
@@ -95,14 +116,15 @@ def read_stores(data_dir: str | Path):
     return table if len(first) == len(ids) else table.take(pa.array(sorted(first.values()), pa.int64()))
 
 
-def load_dataset(data_dir: str | Path, space: str) -> Dataset:
-    """Read a collection store (``smm_bench_collection.store`` format) into the learner layout."""
+def load_dataset(data_dir: str | Path, space: str, until: str | datetime | None = None) -> Dataset:
+    """Read a collection store (``smm_bench_collection.store`` format) into the learner layout
+    (rows evaluated at or before ``until`` only, when given)."""
     from smm_bench_plugin.scenario import space_tables
     from smm_bench_plugin.spaces import space_json
 
-    table = read_stores(data_dir)
+    table = read_stores(data_dir, until)
     if table.num_rows == 0:
-        raise ValueError(f"dataset {data_dir} has no rows")
+        raise ValueError(f"dataset {data_dir} has no rows" + (f" evaluated until {until}" if until else ""))
     spaces = set(table.column("space").to_pylist())
     if spaces != {space}:
         raise ValueError(f"dataset {data_dir} holds space(s) {sorted(spaces)}, not {space!r}")
@@ -117,9 +139,12 @@ def load_dataset(data_dir: str | Path, space: str) -> Dataset:
     n_items = {column: np.asarray(table.column(f"{role}_n_items").to_numpy(), dtype=np.float64)
                for role, column in ACCURACY_COLUMNS.items()}
     families = set(table.column("family_id").to_pylist())
+    newest = max(table.column("timestamp").to_pylist())
+    ids = sorted(table.column("config_id").to_pylist())
     return Dataset(X, y, n_items, list(cat_names) + list(cont_names), len(cat_names),
                    np.asarray(table.column("sampler").to_pylist()), ",".join(sorted(families)),
-                   np.asarray(table.column("run_seed").to_numpy(), dtype=np.int64))
+                   np.asarray(table.column("run_seed").to_numpy(), dtype=np.int64),
+                   rows_until=newest.isoformat(), rows_sha256=hashlib.sha256("\n".join(ids).encode()).hexdigest())
 
 
 def split(n: int, seed: int, test_fraction: float = 0.1) -> tuple[np.ndarray, np.ndarray]:
@@ -512,7 +537,7 @@ def _fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
 def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str | None = None,
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
                    only_samplers: tuple[str, ...] | None = None, ensemble: str = "auto",
-                   derived: str | None = "auto") -> dict[str, Any]:
+                   derived: str | None = "auto", until: str | datetime | None = None) -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
     ``out`` is created, or replaced whole if it is a scenario folder (its validity report goes
@@ -524,6 +549,9 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     (:func:`refit_verdict`; see module doc); both are scored held out either way.
     ``derived``: a set of :mod:`smm_bench_plugin.derived_features` appended to the raw features
     (``"auto"``: the space's default, ``"none"``: the paper's raw features only).
+    ``until``: train on the rows evaluated at or before that time only. The provenance records
+    the newest row's time (``rows_until``) and a digest of the row ids (``rows_sha256``), so
+    the same command with ``--until`` rebuilds the model while the stores keep growing.
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
@@ -537,7 +565,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
 
     derived = resolve_derived(derived, space)
     t0 = time.time()
-    data = load_dataset(data_dir, space)
+    data = load_dataset(data_dir, space, until)
     keep = np.ones(len(data.X), dtype=bool) if only_samplers is None else np.isin(data.samplers, only_samplers)
     X, ys = learner_matrix(data, derived)[keep], {k: v[keep] for k, v in data.y.items()}
     items = {k: v[keep] for k, v in data.n_items.items()}
@@ -585,6 +613,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                                            "tuning": f["tuning"], "best_iteration": int(model.best_iteration)}
         models.append((target, model))
     provenance = {"dataset": str(data_dir), "family_id": data.family_id, "rows": int(keep.sum()),
+                  "rows_until": data.rows_until, "rows_sha256": data.rows_sha256,
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
                   "procedure": PROCEDURES[ensemble], "ensemble": ensemble, "ensemble_requested": requested,
                   "lightgbm": lgb.__version__, "seconds": round(time.time() - t0, 1)}
@@ -640,12 +669,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="cv: mean of the 5 fold models (the paper); refit: one model, 5x cheaper per call; "
                          f"auto: refit if its held-out R² is within {REFIT_TOLERANCE} of cv on both accuracy "
                          "targets, else cv")
+    ap.add_argument("--until", default=None,
+                    help="train on rows evaluated at or before this ISO date-time only (the provenance's "
+                         "rows_until rebuilds a bundled model while collection goes on)")
     ap.add_argument("--derived", choices=DERIVED_CHOICES, default="auto",
                     help="derived features computed inside the graph (auto: the space's default set, "
                          "dfs-path-v1 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
     q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
-                       derived=a.derived)
+                       derived=a.derived, until=a.until)
     print(json.dumps({k: {m: v[m] for m in ("r2", "kendall_tau")} for k, v in q["targets"].items()}, indent=1))
     return 0
 

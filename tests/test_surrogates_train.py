@@ -46,6 +46,9 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     y = bench.evaluate(cfg)[0]
     assert 0 <= y["gsm8k_ja_mini"] <= 1 and y["eval_seconds"] >= 0
     assert bench.meta["provenance"]["rows"] == 240 and bench.meta["provenance"]["family_id"] == "synthetic-v1"
+    assert bench.meta["provenance"]["rows_sha256"] == load_dataset(store, "dfs").rows_sha256
+    assert load_dataset(store, "dfs", until=bench.meta["provenance"]["rows_until"]).rows_sha256 == \
+        bench.meta["provenance"]["rows_sha256"]
     # DFS trains with its derived path features by default; the graph computes them from the raw inputs
     assert bench.meta["provenance"]["derived_features"]["set"] == "dfs-path-v1"
     assert bench.meta["quality"]["export_max_abs_error"] <= 1e-12
@@ -142,6 +145,24 @@ def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path
     assert sorted(set(table.column("sampler").to_pylist())) == ["cmaes", "random"]
     with pytest.raises(FileNotFoundError, match="no collection store"):
         read_stores(tmp_path / "cmaes-s0" / "shards")
+
+
+def test_until_selects_the_rows_a_model_was_trained_on_while_the_store_grows(tmp_path):
+    """A model's provenance (rows_until, rows_sha256) selects its rows again after more were collected."""
+    from smm_bench_surrogates.train import parse_until
+
+    factory = family_factory("ps", "synthetic")
+    collect("ps", factory, "random", 40, tmp_path / "random-s0", seed=0, progress=False)
+    first = load_dataset(tmp_path, "ps")
+    collect("ps", factory, "random", 72, tmp_path / "random-s0", seed=0, progress=False)  # the store grows
+    assert len(load_dataset(tmp_path, "ps").X) == 72
+    again = load_dataset(tmp_path, "ps", until=first.rows_until)
+    assert len(again.X) == 40 and again.rows_sha256 == first.rows_sha256 and np.array_equal(again.X, first.X)
+    assert load_dataset(tmp_path, "ps").rows_sha256 != first.rows_sha256
+    with pytest.raises(ValueError, match="no rows evaluated until 2000"):
+        load_dataset(tmp_path, "ps", until="2000-01-01T00:00:00")
+    with pytest.raises(ValueError, match="--until must be an ISO date-time"):
+        parse_until("yesterday")
 
 
 def test_plan_runners_share_the_runs(tmp_path, monkeypatch):
