@@ -33,7 +33,7 @@ def _space_rows(space_dir: Path) -> dict[str, dict]:
             "test": np.asarray(t.column("test_acc").to_numpy(), dtype=float),
             "seconds": np.asarray(t.column("eval_seconds").to_numpy(), dtype=float),
             "family": sorted(set(t.column("family_id").to_pylist())),
-            "versions": t.column("versions")[t.num_rows - 1].as_py() if t.num_rows else None,
+            "versions": collections.Counter(t.column("versions").to_pylist()),  # every row's library versions
             "inserted": _inserted_layers(t),
         }
     return runs
@@ -109,6 +109,26 @@ def plot_histograms(per_space: dict[str, dict[str, dict]], path: Path) -> Path:
     return path
 
 
+def versions_sentence(runs: dict[str, dict]) -> str:
+    """Library versions over every row: each library once, with row counts where rows disagree.
+
+    Why: a dataset collected over weeks can span library upgrades; the card must show them, not
+    the versions of whichever row happens to be last.
+    """
+    per_library: dict[str, collections.Counter] = {}
+    for r in runs.values():
+        for text, n in (r.get("versions") or {}).items():
+            for library, version in json.loads(text).items():
+                per_library.setdefault(library, collections.Counter())[version] += n
+    if not per_library:
+        return "Versions: —."
+    same = [f"{k} {next(iter(c))}" for k, c in sorted(per_library.items()) if len(c) == 1]
+    mixed = [f"{k} " + " / ".join(f"{v} ({n:,} rows)" for v, n in sorted(c.items()))
+             for k, c in sorted(per_library.items()) if len(c) > 1]
+    return ("Versions (every row): " + ", ".join(same) + "."
+            + (" Rows differ in: " + "; ".join(mixed) + "." if mixed else ""))
+
+
 def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: str) -> str:
     lines = ["# Dataset card: the mini SMM-Bench datasets", "",
              f"Regenerate: `{command}`. Schema: [collection/SCHEMA.md](../SCHEMA.md). Each sampler run is "
@@ -144,11 +164,7 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
         if table:
             lines += [""] + table
         families = sorted({f for r in runs.values() for f in r["family"]})
-        versions = next((r["versions"] for r in runs.values() if r["versions"]), None)
-        versions = json.loads(versions) if isinstance(versions, str) else versions
-        lines += ["", f"Family: {', '.join(families) or '—'}. Versions (last row): "
-                  + (", ".join(f"{k} {v}" for k, v in sorted(versions.items())) if isinstance(versions, dict)
-                     else str(versions)) + ".", ""]
+        lines += ["", f"Family: {', '.join(families) or '—'}. " + versions_sentence(runs), ""]
     return "\n".join(lines) + "\n"
 
 

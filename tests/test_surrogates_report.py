@@ -180,7 +180,21 @@ def test_dataset_card_counts_rows_against_the_plan(data, tmp_path, monkeypatch):
     md = out.read_text()
     assert f"| random-s0 | {3 * BUDGET} / 100 |" in md
     assert "| cmaes-s5 | 0 / 10 |" in md  # planned, not collected: shown as such
+    assert "Versions (every row): " in md and "pyarrow" in md
     assert (data.parent / "accuracy_histograms.png").stat().st_size > 0
+
+
+def test_card_lists_every_version_the_rows_carry():
+    """A dataset collected across a library upgrade says so, with row counts."""
+    import json
+    from collections import Counter
+
+    from smm_bench_collection.card import versions_sentence
+
+    old, new = json.dumps({"numpy": "2.4.6", "transformers": "5.23.0"}), json.dumps({"numpy": "2.4.6", "transformers": "5.24.0"})
+    runs = {"a-s0": {"versions": Counter({old: 1000})}, "b-s0": {"versions": Counter({old: 5, new: 1200})}}
+    assert versions_sentence(runs) == ("Versions (every row): numpy 2.4.6. Rows differ in: "
+                                       "transformers 5.23.0 (1,005 rows) / 5.24.0 (1,200 rows).")
 
 
 def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
