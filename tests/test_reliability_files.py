@@ -176,7 +176,8 @@ def test_broken_hyperparameter_in_config_space_names_the_file_and_parameter(ps_s
     (lambda m: m["targets"][1].update(lower=2.0, upper=1.0), r"meta\.json: target '\w+': lower 2\.0 > upper 1\.0"),
     (lambda m: m["targets"][0].update(role="goal"), r"meta\.json: unknown target role\(s\) \['goal'\]"),
     (lambda m: m.update(targets={"a": 1}), r"meta\.json: 'targets' must be a list"),
-], ids=["target-without-name", "target-bounds-reversed", "unknown-role", "targets-not-a-list"])
+    (lambda m: m["targets"][0].update(direction="minimize"), r"meta\.json: objective and test targets must be maximised"),
+], ids=["target-without-name", "target-bounds-reversed", "unknown-role", "targets-not-a-list", "objective-minimised"])
 def test_broken_target_in_meta_json_names_the_file(ps_scenario, tmp_path, edit, message):
     d = _copy(ps_scenario, tmp_path / "s")
     _edit_json(d, "meta.json", edit)
