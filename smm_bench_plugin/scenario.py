@@ -87,6 +87,9 @@ def check_targets(targets: Sequence[Target]) -> None:
     names = [t.name for t in targets]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate target names: {names}")
+    bad = [f"{t.name}: {t.direction!r}" for t in targets if t.direction not in ("maximize", "minimize")]
+    if bad:
+        raise ValueError(f"target direction must be 'maximize' or 'minimize', got {', '.join(bad)}")
     bad = [f"{t.name} ({t.role}): {t.direction!r}" for t in targets
            if t.role in ("objective", "test") and t.direction != "maximize"]
     if bad:  # compare and every adapter maximise these (HPOBench, carps: 1 - value), so say it at load

@@ -571,10 +571,12 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     items = {k: v[keep] for k, v in data.n_items.items()}
     train_idx, test_idx = split(len(X), seed)
     test_samplers = data.samplers[keep][test_idx]
-    roles = [("objective_acc", Target(target_names[0], "objective", 0.0, 1.0, "accuracy on the objective set")),
-             ("test_acc", Target(target_names[1], "test", 0.0, 1.0, "accuracy on the held-out test set")),
-             ("eval_seconds", Target("eval_seconds", "cost", 0.0, float("inf"),
-                                     "predicted wall time of one true evaluation (s)"))]
+    roles = [("objective_acc", Target(target_names[0], "objective", 0.0, 1.0, direction="maximize",
+                                      description="accuracy on the objective set")),
+             ("test_acc", Target(target_names[1], "test", 0.0, 1.0, direction="maximize",
+                                 description="accuracy on the held-out test set")),
+             ("eval_seconds", Target("eval_seconds", "cost", 0.0, float("inf"), direction="minimize",
+                                     description="predicted wall time of one true evaluation (s)"))]
     quality = {"split": {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)},
                "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space)}
     fitted = []  # per target: its store column, Target, tuning, and both ensembles' models, scores, predictions

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-torch = pytest.importorskip("torch")
-transformers = pytest.importorskip("transformers")
+import torch  # noqa: E402 - [collect] extra: a missing install must fail, not skip
+import transformers  # noqa: E402
 
 from smm_bench_collection.backends import HFBackend, NonFiniteLogitsError, VLLMBackend  # noqa: E402
 

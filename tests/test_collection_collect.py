@@ -162,7 +162,7 @@ def test_cli_collect_synthetic(tmp_path):
 @pytest.mark.parametrize("space", ["ps", "dfs"])
 def test_cli_collect_with_the_real_merge_evaluator(tmp_path, space):
     """Integration: the real merge-and-generate evaluator on a tiny random mini-format family."""
-    torch = pytest.importorskip("torch")
+    import torch
     torch.set_num_threads(1)
     from tiny_family import make_tiny_family
 

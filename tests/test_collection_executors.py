@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from smm_bench_collection.executors import LocalExecutor, RayExecutor, make_exec
 from smm_bench_collection.samplers import make_sampler
 from smm_bench_collection.synthetic import SyntheticEvaluator, synthetic_spec
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402 - the [collect] extra: a missing install must fail, not skip
 
 
 def configs(n=6, seed=0):
@@ -87,7 +86,6 @@ def test_ray_worker_sigkilled_from_outside(ray_local):
     killer = threading.Timer(0.3, os.kill, args=(victim, signal.SIGKILL))  # both workers are busy then
     cs = configs(4)
     killer.start()
-    start = time.time()
     out = list(ex.map_unordered(enumerate(cs)))
     killer.join()
     assert sorted(k for k, _, _ in out) == list(range(4))
@@ -95,7 +93,6 @@ def test_ray_worker_sigkilled_from_outside(ray_local):
     assert victim not in {pid for _, pid in ex.worker_locations()}
     for _, c, r in out:
         np.testing.assert_array_equal(r.objective.correct, expected(c))
-    assert time.time() - start < 60
     ex.close()
 
 

@@ -10,7 +10,7 @@ from smm_bench_collection.executors import RayExecutor
 from smm_bench_collection.synthetic import synthetic_spec
 from test_collection_executors import configs
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402 - [collect] extra: a missing install must fail, not skip
 
 
 def test_ray_executor_shuts_down_only_the_ray_it_started():

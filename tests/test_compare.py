@@ -155,7 +155,22 @@ def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path,
     assert summary["benchmark_seconds_total"] + summary["optimizer_seconds_total"] == pytest.approx(
         summary["run_seconds_total"])
     assert (out / "best_so_far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| sepcma |" in (out / "table.md").read_text()
+    # the headline figures are the trajectories' last best and its test score, mean ± sample std over seeds
+    table = (out / "table.md").read_text()
+    for name in ("random", "sepcma", "de"):
+        last = [r for r in rows if r["optimizer"] == name and r["evaluation"] == "16"]
+        best = np.array([float(r["best_objective"]) for r in last])
+        test = np.array([float(r["test_at_best"]) for r in last])
+        s = summary["optimizers"][name]
+        assert s["best_objective_mean"] == pytest.approx(best.mean(), abs=1e-15)
+        assert s["best_objective_std"] == pytest.approx(best.std(ddof=1), abs=1e-15)
+        assert s["test_at_best_mean"] == pytest.approx(test.mean(), abs=1e-15)
+        assert s["test_at_best_std"] == pytest.approx(test.std(ddof=1), abs=1e-15)
+        assert (f"| {name} | {best.mean():.4f} ± {best.std(ddof=1):.4f} | {test.mean():.4f} ± "
+                f"{test.std(ddof=1):.4f} |") in table
+        best_row = max((r for r in rows if r["optimizer"] == name and r["seed"] == "0"),
+                       key=lambda r: float(r["objective"]))  # test at best: the test score of that row
+        assert float(last[0]["test_at_best"]) == float(best_row["test"])
 
 
 def test_parquet_trajectories(ps_scenario, tmp_path):

@@ -96,7 +96,7 @@ def test_collect_sigkilled_twenty_times_then_resumed(tmp_path, sampler):
 
 
 def test_ray_worker_killed_during_collect(tmp_path):
-    ray = pytest.importorskip("ray")
+    import ray
     from smm_bench_collection.executors import RayExecutor
 
     reference = collect("ps", synthetic_spec("ps"), "cmaes", 24, tmp_path / "ref", seed=4, progress=False)

@@ -177,7 +177,10 @@ def test_broken_hyperparameter_in_config_space_names_the_file_and_parameter(ps_s
     (lambda m: m["targets"][0].update(role="goal"), r"meta\.json: unknown target role\(s\) \['goal'\]"),
     (lambda m: m.update(targets={"a": 1}), r"meta\.json: 'targets' must be a list"),
     (lambda m: m["targets"][0].update(direction="minimize"), r"meta\.json: objective and test targets must be maximised"),
-], ids=["target-without-name", "target-bounds-reversed", "unknown-role", "targets-not-a-list", "objective-minimised"])
+    (lambda m: m["targets"][1].update(direction="accuracy"), r"meta\.json: target direction must be 'maximize' or "
+                                                             r"'minimize', got \w+: 'accuracy'"),
+], ids=["target-without-name", "target-bounds-reversed", "unknown-role", "targets-not-a-list", "objective-minimised",
+        "direction-not-a-direction"])
 def test_broken_target_in_meta_json_names_the_file(ps_scenario, tmp_path, edit, message):
     d = _copy(ps_scenario, tmp_path / "s")
     _edit_json(d, "meta.json", edit)

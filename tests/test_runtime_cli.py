@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -26,7 +27,7 @@ def test_cli_import_list_info_evaluate(authors_ps, tmp_path):
     assert res.returncode == 0, res.stderr
     assert "imported scenario smm_ps" in res.stdout
     res = _cli("list")
-    assert "smm_ps" in res.stdout and "user" in res.stdout
+    assert re.search(r"\bsmm_ps\s+\S\s+user\b", res.stdout), res.stdout  # its own row: name, then source 'user'
     res = _cli("info", "smm_ps")
     assert res.returncode == 0 and "gsm8k_ja" in res.stdout and "role=objective" in res.stdout and "2509.02555" in res.stdout
 

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless_ci
 
 from smm_bench_plugin import spaces
 
@@ -99,7 +100,7 @@ def _cs061_python() -> str:
             subprocess.run([str(py), "-m", "pip", "install", "-q", "ConfigSpace==0.6.1", "numpy<2"], check=True,
                            capture_output=True, timeout=900)
         except (subprocess.SubprocessError, OSError) as e:
-            pytest.skip(f"cannot create the ConfigSpace 0.6.1 venv at {CS061_VENV}: {e}")
+            skip_unless_ci(f"cannot create the ConfigSpace 0.6.1 venv at {CS061_VENV}: {e}")
     return str(py)
 
 

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import skip_unless_ci
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,7 +47,7 @@ def wheel_python(tmp_path_factory) -> str:
     if given:
         return given
     if os.environ.get("SMM_BENCH_SLOW") != "1":
-        pytest.skip("wheel smoke test: .ci/run sets SMM_BENCH_WHEEL_PYTHON; locally set SMM_BENCH_SLOW=1")
+        skip_unless_ci("wheel smoke test: .ci/run sets SMM_BENCH_WHEEL_PYTHON; locally set SMM_BENCH_SLOW=1")
     d = tmp_path_factory.mktemp("wheel")
     subprocess.run([sys.executable, "-m", "pip", "wheel", str(REPO), "--no-deps", "-q", "-w", str(d / "dist")],
                    check=True, timeout=900)

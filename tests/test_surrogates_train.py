@@ -1,5 +1,6 @@
 """Surrogate training end to end on a small real store (synthetic evaluator: tests the pipeline, not merging)."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -37,6 +38,8 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(out), "--trials", "2"]) == 0
     bench = load(str(out))
     assert [t.role for t in bench.targets] == ["objective", "test", "cost"]
+    assert [t.direction for t in bench.targets] == ["maximize", "maximize", "minimize"]
+    assert bench.targets[0].description == "accuracy on the objective set"
     q = bench.meta["quality"]["targets"]
     assert q["gsm8k_ja_mini"]["n"] == 24 and -1 <= q["gsm8k_ja_mini"]["kendall_tau"] <= 1
     assert q["gsm8k_ja_mini"]["tuning"]["pareto_front"]
@@ -298,6 +301,9 @@ def test_summary_prints_the_bundled_scenarios_table(capsys):
     assert lines[0].startswith("| scenario | trained on |") and len(lines) == 4
     assert lines[2].startswith("| `smm_ps_mini` |") and lines[3].startswith("| `smm_dfs_mini` |")
     assert all(line.count("|") == 8 for line in lines)
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert all(line in readme.splitlines() for line in lines), \
+        "README's bundled-scenarios table differs: paste `python -m smm_bench_surrogates.summary`"
 
 
 def test_unknown_ensemble_is_refused(store, tmp_path):
