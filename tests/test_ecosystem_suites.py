@@ -65,10 +65,14 @@ def test_carps_run_random_search_on_the_shipped_task(scenarios, isolated_data_di
     trials = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(trials) == 12
     bench = Benchmark(scenarios[scenario])
+    names = list(bench.configspace.keys())  # carps logs a trial's config as its values in this order
     for t in trials:
         info = t["trial_value"]["additional_info"]
         assert set(info) == set(bench.target_names)
         assert t["trial_value"]["cost"] == 1.0 - info[bench.objective_name]  # carps minimises
+        config = dict(zip(names, t["trial_info"]["config"], strict=True))
+        want = bench.evaluate(config)[0]  # the logged config's own prediction (carps logs 13 digits)
+        assert all(abs(info[k] - want[k]) < 1e-9 for k in want), (config, info, want)
     if scenario == "dfs":
         assert all(t["trial_value"]["virtual_time"] == t["trial_value"]["additional_info"]["sec"] for t in trials)
 
@@ -85,8 +89,12 @@ def test_carps_run_on_the_bundled_default_scenario(isolated_data_dir, tmp_path):
     trials = [json.loads(line) for line in log.read_text().splitlines()]
     bench = smm.load("smm_ps_mini")
     assert len(trials) == 10
+    names = list(bench.configspace.keys())
     for t in trials:
-        assert t["trial_value"]["cost"] == 1.0 - t["trial_value"]["additional_info"][bench.objective_name]
+        info = t["trial_value"]["additional_info"]
+        assert t["trial_value"]["cost"] == 1.0 - info[bench.objective_name]
+        want = bench.evaluate(dict(zip(names, t["trial_info"]["config"], strict=True)))[0]
+        assert all(abs(info[k] - want[k]) < 1e-9 for k in want)
 
 
 _IN_VENV = r"""
