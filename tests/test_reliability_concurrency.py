@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import smm_bench_plugin as smm
-from conftest import user_scenario_names
+from conftest import reference_predict, user_scenario_names
 from smm_bench_plugin.benchmark import Benchmark
 
 
@@ -115,4 +115,7 @@ def test_two_processes_importing_different_scenarios_into_one_data_dir(authors_p
     a, c = smm.load("a_ps"), smm.load("c_ps")
     cfg = dict(a.configspace.get_default_configuration())
     assert a.evaluate(cfg) == c.evaluate(cfg)
-    assert 0.0 <= smm.load("b_dfs").objective(dict(smm.load("b_dfs").configspace.get_default_configuration())) <= 1.0
+    b = smm.load("b_dfs")  # the authors' DFS model: slot codes A=0, B=1, none=2, then the scales
+    x_cat, x_cont = b.encode(dict(b.configspace.get_default_configuration()))
+    want = reference_predict(authors_dfs / "train_acc_ja_best_model.json", np.hstack([x_cat - 1, x_cont]))
+    assert b.objective(dict(b.configspace.get_default_configuration())) == pytest.approx(want[0], abs=1e-12)
