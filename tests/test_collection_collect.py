@@ -142,12 +142,12 @@ def test_checkpoint_ahead_of_its_store_falls_back_to_replay(tmp_path):
 
 
 def test_mismatches_are_refused(tmp_path):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="factory evaluates space 'ps', not 'dfs'"):
         collect("dfs", synthetic_spec("ps"), "random", 1, tmp_path, progress=False)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown sampler 'annealing'; choose from"):
         collect("ps", synthetic_spec("ps"), "annealing", 1, tmp_path, progress=False)
     collect("ps", synthetic_spec("ps"), "random", 2, tmp_path / "s", progress=False)
-    with pytest.raises(ValueError):  # a store keeps one family
+    with pytest.raises(ValueError, match="refusing to mix it with .*family_id='other'"):  # a store keeps one family
         collect("ps", synthetic_spec("ps", family_id="other"), "random", 2, tmp_path / "s", progress=False)
 
 
@@ -155,7 +155,7 @@ def test_cli_collect_synthetic(tmp_path):
     summary = cli_collect("dfs", "synthetic", "random", 10, tmp_path, executor="local", seed=2, progress=False)
     assert summary.rows_in_store == 10 and summary.space == "dfs"
     assert family_factory("ps", "synthetic").family_id == "synthetic-v1"
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="--space must be 'ps' or 'dfs'"):
         cli_collect("xx", "synthetic", "random", 1, tmp_path / "x", progress=False)
 
 

@@ -53,26 +53,26 @@ def test_same_seed_same_configs_and_valid(space, name):
 
 @pytest.mark.parametrize("space, name", [("ps", "catcma"), ("dfs", "random_modelwise"), ("ps", "random_stratified")])
 def test_sampler_space_mismatch_is_refused(space, name):
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=f"{name} needs"):
         make_sampler(name, space, 0)
 
 
 def test_unknown_sampler():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown sampler 'nope'; choose from"):
         make_sampler("nope", "ps", 0)
 
 
 @pytest.mark.parametrize("name", ["cmaes", "tpe", "random"])
 def test_ask_tell_contract(name):
     sampler = make_sampler(name, "ps", 0)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match=r"tell\(\) without a preceding ask\(\)"):
         sampler.tell([], [])
     configs = sampler.ask()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="tell.. the previous batch before asking"):
         sampler.ask()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="exactly the configs of the last ask"):
         sampler.tell(configs[:-1], [0.0] * (len(configs) - 1))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must not be NaN"):
         sampler.tell(configs, [float("nan")] * len(configs))
     # tell accepts the batch in any order (results of an unordered pool)
     order = list(reversed(range(len(configs))))
@@ -141,7 +141,7 @@ def test_state_dict_roundtrip_is_exact(space, name):
         sampler.tell(a, [toy_objective(c) for c in a])
         clone.tell(b, [toy_objective(c) for c in b])
     sampler.ask()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="between ask.. and tell.. is not supported"):
         sampler.state_dict()
 
 

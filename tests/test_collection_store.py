@@ -70,12 +70,12 @@ def test_append_read_roundtrip_and_schema(tmp_path, space):
 
 def test_refuses_other_family_or_space_and_second_writer(tmp_path):
     S.ResultStore(tmp_path, "ps", "fam-a").close()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="refusing to mix it with space='ps', family_id='fam-b'"):
         S.ResultStore(tmp_path, "ps", "fam-b")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="refusing to mix it with space='dfs', family_id='fam-a'"):
         S.ResultStore(tmp_path, "dfs", "fam-a")
     with S.ResultStore(tmp_path, "ps", "fam-a"):
-        with pytest.raises(RuntimeError):
+        with pytest.raises(RuntimeError, match="another process is writing to the store"):
             S.ResultStore(tmp_path, "ps", "fam-a")
 
 
