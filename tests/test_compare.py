@@ -216,3 +216,46 @@ def test_parallel_runs_give_the_same_trajectories(ps_scenario):
     assert [(r.optimizer, r.seed) for r in one.runs] == [(r.optimizer, r.seed) for r in two.runs]
     for a, b in zip(one.runs, two.runs):
         assert np.array_equal(a.objective, b.objective) and np.array_equal(a.test, b.test)
+
+
+class _Recorder:
+    """The scenario, with the row count of every evaluate_array call written down."""
+
+    def __init__(self, bench: Benchmark) -> None:
+        self._bench, self.calls = bench, []
+
+    def __getattr__(self, name):
+        return getattr(self._bench, name)
+
+    def evaluate_array(self, x_cat, x_cont):
+        self.calls.append(len(x_cont))
+        return self._bench.evaluate_array(x_cat, x_cont)
+
+
+@pytest.mark.parametrize("space, name, batch", [
+    ("ps", "random", 256), ("ps", "cmaes", 16), ("ps", "sepcma", 16), ("ps", "tpe", 8), ("ps", "de", 64),
+    ("dfs", "random", 256), ("dfs", "catcma", None), ("dfs", "tpe", 8), ("dfs", "de", 95)])
+def test_each_batch_is_one_call_of_the_documented_size(ps_scenario, dfs_scenario, space, name, batch, monkeypatch):
+    """README: a batch (a CMA generation, a DE population: 64 on PS, 95 on DFS; 8 TPE trials;
+    256 random draws) is one evaluate_array call, and TPE runs with its pinned settings."""
+    from smm_bench_plugin.optimizers import OPTIMIZERS
+
+    settings = []
+    if name == "tpe":
+        import optuna
+
+        real = optuna.samplers.TPESampler
+        monkeypatch.setattr(optuna.samplers, "TPESampler", lambda **kw: settings.append(kw) or real(**kw))
+    bench = _Recorder(Benchmark(ps_scenario if space == "ps" else dfs_scenario))
+    budget = 600 if name == "random" else 200
+    ev = Evaluator(bench, budget)
+    with pytest.raises(BudgetExhausted):
+        OPTIMIZERS[name](ArraySpace.of(bench._bench), ev, 0)
+    assert sum(bench.calls) == budget and ev.n == budget
+    full = bench.calls[:-1]  # the last call is cut by the budget
+    if batch is None:  # CatCMA: its own population size, the same every generation
+        batch = full[0]
+    assert full and set(full) == {batch} and bench.calls[-1] <= batch
+    if name == "tpe":
+        assert settings == [{"seed": 0, "n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": True,
+                             "group": False, "constant_liar": False}]
