@@ -131,3 +131,24 @@ def test_cli_choices_match_the_layers_they_call():
         _, arguments, _ = _COMMANDS["train"]
         given = next(kw["default"] for names, kw in arguments if f"--{option}" in names)
         assert given == defaults[option].default, option
+
+
+def test_default_data_dir_is_the_platform_user_data_dir(tmp_path, monkeypatch):
+    """Without SMM_BENCH_DATA_DIR, imports go to platformdirs' user data dir (here under a fake HOME)."""
+    from smm_bench_plugin.paths import data_dir, user_scenarios_dir
+
+    monkeypatch.delenv("SMM_BENCH_DATA_DIR")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_DATA_HOME", raising=False)
+    assert data_dir() == tmp_path / ".local" / "share" / "smm-bench"  # Linux layout
+    assert user_scenarios_dir() == data_dir() / "scenarios"
+
+
+def test_cli_import_name_and_force(authors_ps, isolated_data_dir):
+    res = _cli("import-lightgbm", str(authors_ps), "--space", "ps", "--name", "mine")
+    assert res.returncode == 0 and "imported scenario mine" in res.stdout, res.stderr
+    assert (isolated_data_dir / "scenarios" / "mine" / "model.onnx").is_file()
+    res = _cli("import-lightgbm", str(authors_ps), "--space", "ps", "--name", "mine")
+    assert res.returncode == 1 and "--force" in res.stderr and "Traceback" not in res.stderr
+    res = _cli("import-lightgbm", str(authors_ps), "--space", "ps", "--name", "mine", "--force")
+    assert res.returncode == 0, res.stderr
