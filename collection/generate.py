@@ -8,10 +8,17 @@ an explicit attention mask and position ids).
 """
 from __future__ import annotations
 
+import inspect
 from typing import Sequence
 
 import torch
 from transformers import DynamicCache
+
+
+def _cache_kwarg(model) -> str:
+    """The forward() keyword for the KV cache: ``cache`` (transformers >= 5.24, where
+    ``past_key_values`` is deprecated) or ``past_key_values`` (earlier releases)."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 def left_pad(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,7 +49,8 @@ def greedy_generate(model, rows: Sequence[Sequence[int]], max_new_tokens: int, s
     stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
     out: list[list[int]] = [[] for _ in rows]
     alive = torch.arange(len(rows))
-    logits = model(input_ids=ids, attention_mask=att, position_ids=pos, past_key_values=cache,
+    kv = _cache_kwarg(model)
+    logits = model(input_ids=ids, attention_mask=att, position_ids=pos, **{kv: cache},
                    use_cache=True, logits_to_keep=1).logits[:, -1]
     next_pos = pos[:, -1] + 1
     for _ in range(max_new_tokens):
@@ -58,6 +66,6 @@ def greedy_generate(model, rows: Sequence[Sequence[int]], max_new_tokens: int, s
             cache.batch_select_indices(keep)
         att = torch.cat([att, torch.ones((len(alive), 1), dtype=att.dtype)], 1)
         logits = model(input_ids=nxt[:, None], attention_mask=att, position_ids=next_pos[:, None],
-                       past_key_values=cache, use_cache=True).logits[:, -1]
+                       **{kv: cache}, use_cache=True).logits[:, -1]
         next_pos = next_pos + 1
     return out
