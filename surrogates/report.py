@@ -68,21 +68,18 @@ def true_runs(data_dir: str | Path, sampler: str, seeds: Sequence[int], budget: 
 
     from .train import read_stores
 
-    def read_dataset(folder: Path):
-        return read_stores(folder, until)
-
     root = Path(data_dir)
     if sampler == "random":
         folder = run_folder(root, "random", 0)
         if not folder.exists():
             return {}
-        values = _ordered_objective(read_dataset(folder))
+        values = _ordered_objective(read_stores(folder, until))
         return {k: values[k * budget:(k + 1) * budget] for k in range(len(values) // budget) if k in seeds}
     runs = {}
     for seed in seeds:
         folder = run_folder(root, sampler, seed)
         if folder.exists():
-            values = _ordered_objective(read_dataset(folder))
+            values = _ordered_objective(read_stores(folder, until))
             if len(values) >= budget:
                 runs[seed] = values[:budget]
     return runs
@@ -484,9 +481,9 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     tuned = {t["role"]: t["tuning"]["params"] for t in quality.get("targets", {}).values()
              if t["role"] in ACCURACY_COLUMNS and t.get("tuning", {}).get("params")}
     curve = new_runs = None
+    rows = load_dataset(data_dir, space, until)  # read once: the data check and both curves on the same rows
     if tuned:
         split_seed = quality.get("split", {}).get("seed", 0)
-        rows = load_dataset(data_dir, space, until)  # read once: both curves on the same rows
         curve = learning_curve(rows, space, tuned, seed=split_seed, derived=derived)
         if derived:  # the same parameters on the raw columns alone: what the derived features buy
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
@@ -500,7 +497,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
 
     report = {
         "scenario": bench.name, "space": space, "data": str(data_dir), "rows_until": until,
-        "data_check": _data_check(meta, data_dir, space, until), "budget": budget, "seeds": seeds,
+        "data_check": _data_check(meta, rows), "budget": budget, "seeds": seeds,
         "quality": quality, "paper_table_1": PAPER_TABLE_1.get(space), "aims": AIMS,
         "provenance": meta.get("provenance"),
         "figure1": {
@@ -526,12 +523,10 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     return report
 
 
-def _data_check(meta: dict[str, Any], data_dir: str | Path, space: str, until: str | None) -> dict[str, Any]:
-    """Are the rows the report reads the rows the model was trained on? (count and id digest)"""
-    from .train import load_dataset
-
+def _data_check(meta: dict[str, Any], rows) -> dict[str, Any]:
+    """Are the rows the report reads (a :class:`~.train.Dataset`) the rows the model was trained on?
+    (count and id digest)"""
     prov = meta.get("provenance") or {}
-    rows = load_dataset(data_dir, space, until)
     check = {"rows": int(len(rows.X)), "model_rows": prov.get("rows"), "rows_sha256": rows.rows_sha256,
              "model_rows_sha256": prov.get("rows_sha256")}
     if prov.get("rows_sha256"):
