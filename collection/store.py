@@ -389,16 +389,29 @@ def repeated_slot_rows(table: pa.Table) -> list[int]:
 
     "Earlier" is by ``timestamp`` (ties: position), so the first evaluation of a slot is kept.
     """
-    slots = list(zip(*(table.column(c).to_pylist() for c in ("sampler", "run_seed", "generation", "batch_index"))))
+    slots = list(zip(*(table.column(c).to_pylist() for c in SLOT_COLUMNS)))
     stamps = table.column("timestamp").cast(pa.int64()).to_pylist()
-    order = sorted(range(table.num_rows), key=lambda i: (stamps[i], i))
-    seen: set[tuple] = set()
-    repeated = []
-    for i in order:
-        if slots[i] in seen:
-            repeated.append(i)
-        seen.add(slots[i])
-    return sorted(repeated)
+    return sorted(i for i, _ in repeated_slots(slots, stamps))
+
+
+SLOT_COLUMNS = ("sampler", "run_seed", "generation", "batch_index")
+
+
+def repeated_slots(slots: Sequence[tuple], stamps: Sequence) -> list[tuple[int, int]]:
+    """(repeat, holder) position pairs: each repeat's slot was first taken by holder.
+
+    One rule for ``compact`` and ``validate``: the earliest ``timestamp`` (ties: position) holds
+    a slot, every later row of that slot is a repeat. ``stamps`` are any ordered values (integer
+    microseconds from a table, datetimes from rows).
+    """
+    holder: dict[tuple, int] = {}
+    pairs = []
+    for i in sorted(range(len(slots)), key=lambda i: (stamps[i], i)):
+        if slots[i] in holder:
+            pairs.append((i, holder[slots[i]]))
+        else:
+            holder[slots[i]] = i
+    return pairs
 
 
 def _store_meta(root: Path) -> dict:
@@ -509,12 +522,13 @@ def validate(root: str | Path, max_errors: int = 50) -> ValidationReport:
                     report.errors.append(f"row {i}: {s}_{rate} disagrees with its bits")
         if not (row["eval_seconds"] >= 0):
             report.errors.append(f"row {i}: negative or NaN eval_seconds")
-    holder: dict[tuple, str] = {}
-    for cid, row in first.items():
-        slot = (row["sampler"], row["run_seed"], row["generation"], row["batch_index"])
-        if slot in holder and len(report.errors) < max_errors:
-            report.errors.append(f"slot {slot} holds two configurations ({holder[slot]} and {cid}): a re-asked "
-                                 f"round stored twice; compact(drop_repeated_slots=True) keeps the first")
-        holder.setdefault(slot, cid)
+    kept = list(first.values())
+    slots = [tuple(row[c] for c in SLOT_COLUMNS) for row in kept]
+    for i, j in repeated_slots(slots, [row["timestamp"] for row in kept]):
+        if len(report.errors) >= max_errors:
+            break
+        report.errors.append(f"slot {slots[i]} holds two configurations ({kept[j]['config_id']} and "
+                             f"{kept[i]['config_id']}): a re-asked round stored twice; "
+                             f"compact(drop_repeated_slots=True) keeps the first")
     report.n_rows = len(first)
     return report

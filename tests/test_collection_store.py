@@ -221,7 +221,9 @@ def test_repeated_slots_are_reported_and_repaired_keeping_the_first(tmp_path):
         store.append([S.Record(moved, recs[1].result, recs[1].meta)])
         assert len(store) == 5
     report = S.validate(tmp_path)
-    assert not report.ok and "holds two configurations" in report.errors[0]
+    first_id, moved_id = (S.config_id("ps", "synthetic-v1", c) for c in (recs[1].config, moved))
+    assert not report.ok and len(report.errors) == 1 and "holds two configurations" in report.errors[0]
+    assert f"({first_id} and {moved_id})" in report.errors[0]  # the earliest row is named as the holder
     with S.ResultStore(tmp_path, "ps", "synthetic-v1") as store:
         assert store.compact() == 5  # a plain compaction changes nothing
         assert store.compact(drop_repeated_slots=True) == 4 and len(store) == 4
