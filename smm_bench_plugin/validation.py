@@ -17,8 +17,9 @@ import numpy as np
 
 __all__ = ["ConfigEncoder"]
 
-_REAL_TYPES = frozenset({float, int, np.float64, np.float32, np.float16, np.int64, np.int32, np.int16, np.int8,
-                         np.uint8, np.uint16, np.uint32, np.uint64})
+# Every numpy integer and real float scalar type, platform aliases included (np.longdouble,
+# np.longlong, np.intc, ...), plus Python's own; bool and complex are refused on purpose.
+_REAL_TYPES = frozenset({float, int, *(np.dtype(code).type for code in np.typecodes["Float"] + np.typecodes["AllInteger"])})
 
 
 def _as_mapping(config: Any) -> Mapping[str, Any]:

@@ -140,6 +140,23 @@ def test_ps_config_errors(ps, changes, exc, pattern):
         ps.objective(_bad(ps, **changes))
 
 
+@pytest.mark.parametrize("kind", sorted(set(np.typecodes["Float"] + np.typecodes["AllInteger"])))
+def test_every_numpy_real_scalar_is_a_real_number(ps, kind):
+    """np.longdouble, np.longlong, np.intc, ... are real numbers like float and int: the value
+    they hold decides, not the platform alias numpy picked for them."""
+    scalar_type = np.dtype(kind).type
+    value = 0.5 if np.dtype(kind).kind == "f" else 1
+    assert ps.evaluate(_bad(ps, w0_l07=scalar_type(value))) == ps.evaluate(_bad(ps, w0_l07=value))
+    with pytest.raises(ValueError, match=r"w0_l07=2\.0 is out of range; allowed range \[0\.0, 1\.0\]"):
+        ps.evaluate(_bad(ps, w0_l07=scalar_type(2)))
+
+
+@pytest.mark.parametrize("value", [np.bool_(True), np.complex128(0.5), complex(0.5), np.datetime64(1, "s")])
+def test_bool_complex_and_dates_are_not_real_numbers(ps, value):
+    with pytest.raises(TypeError, match=r"w0_l07 must be a real number in \[0\.0, 1\.0\]"):
+        ps.evaluate(_bad(ps, w0_l07=value))
+
+
 @pytest.mark.parametrize(
     "changes, exc, pattern",
     [
