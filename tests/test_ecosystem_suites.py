@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -198,3 +199,69 @@ def test_carps_task_metadata_matches_the_bundled_scenario(task):
     assert meta["dimensions"] == len(bench.hyperparameter_names)
     assert meta["search_space_n_categoricals"] == len(bench.cat_names)
     assert meta["search_space_n_floats"] == len(bench.cont_names)
+
+
+def test_carps_run_on_a_scenario_folder(scenarios, isolated_data_dir, tmp_path):
+    """``smm_scenario=<folder>``: a scenario nobody registered (a user's own export, copied
+    anywhere) runs by path; the run directory nests the folder's path under the space."""
+    folder = tmp_path / "elsewhere" / "my_dfs"
+    shutil.copytree(scenarios["dfs"], folder)
+    _run(["-m", "carps.run", "hydra.searchpath=[pkg://smm_bench_plugin/configs]", "+task/SMMBench=dfs_mini",
+          "+optimizer/randomsearch=config", f"smm_scenario={folder}", "task.optimization_resources.n_trials=6",
+          f"baserundir={tmp_path / 'runs'}", "seed=2"], isolated_data_dir, tmp_path)
+    (log,) = (tmp_path / "runs").rglob("trial_logs.jsonl")
+    assert str(log).endswith(f"/SMMBench/smm_bench/dfs{folder}/2/trial_logs.jsonl")
+    bench = Benchmark(folder)
+    names = list(bench.configspace.keys())
+    trials = [json.loads(line) for line in log.read_text().splitlines()]
+    assert len(trials) == 6
+    for t in trials:
+        info = t["trial_value"]["additional_info"]
+        want = bench.evaluate(dict(zip(names, t["trial_info"]["config"], strict=True)))[0]
+        assert info.keys() == want.keys() and all(abs(info[k] - want[k]) < 1e-9 for k in want)
+        assert t["trial_value"]["virtual_time"] == info["sec"]
+
+
+_HPOSUITE_STUDY = r"""
+import glob, json, sys
+import pandas as pd
+from hpoglue.run_glue import run_glue
+from hposuite import create_study
+from hposuite.optimizers.random_search import RandomSearch
+from smm_bench_plugin.hpoglue_adapter import benchmark_description
+
+inp = json.load(sys.stdin)
+desc = benchmark_description(inp["scenario"])
+create_study(name="s", output_dir=inp["out"], optimizers=RandomSearch, benchmarks=desc, seeds=[3],
+             budget=6).optimize()
+(path,) = glob.glob(inp["out"] + "/s/*/*.parquet")
+df = pd.read_parquet(path)
+glue = run_glue(RandomSearch, desc, budget=6, seed=3)
+print(json.dumps({
+    "benchmark": df["benchmark.name"].unique().tolist(),
+    "objective": df[["problem.objective.1.name", "problem.objective.1.minimize"]].drop_duplicates().values.tolist(),
+    "values": df["result.objective.1.value"].tolist(),
+    "glue": [{"config": r["config"], "results": r["results"]} for _, r in glue.iterrows()],
+}))
+"""
+
+
+def test_hposuite_create_study_on_a_bundled_scenario(isolated_data_dir, tmp_path):
+    """The documented ``hposuite.create_study(benchmarks=desc, ...)`` path on the bundled
+    smm_ps_mini: the study's logged values are the scenario's predictions for the configs the
+    same optimiser and seed propose (hposuite's parquet does not log configs; ``run_glue``
+    with the same seed does), rounded to the float32 that hposuite writes."""
+    import smm_bench_plugin as smm
+
+    stdout = _run(["-c", _HPOSUITE_STUDY], isolated_data_dir, tmp_path,
+                  stdin=json.dumps({"scenario": "smm_ps_mini", "out": str(tmp_path / "study")}))
+    out = json.loads(stdout.strip().splitlines()[-1])
+    bench = smm.load("smm_ps_mini")
+    assert out["benchmark"] == ["smm_bench-smm_ps_mini"]
+    assert out["objective"] == [[bench.objective_name, False]]
+    assert len(out["values"]) == len(out["glue"]) == 6
+    for value, row in zip(out["values"], out["glue"]):
+        want = bench.evaluate(row["config"])[0]
+        assert abs(row["results"][bench.objective_name] - want[bench.objective_name]) < 1e-9
+        assert value == float(np.float32(want[bench.objective_name]))  # hposuite's parquet stores float32
+    assert len(set(out["values"])) == 6  # six distinct configs, not one repeated

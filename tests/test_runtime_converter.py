@@ -193,6 +193,29 @@ def test_non_identity_objectives_are_rejected(tmp_path, objective):
         parse_model_string(booster_text)
 
 
+def test_multiclass_models_are_rejected():
+    """A real 3-class model has 3 trees per iteration: refused, not read as one regression."""
+    rng = np.random.default_rng(11)
+    X = rng.random((300, 3))
+    y = np.floor(X[:, 0] * 3).clip(0, 2)
+    params = {"objective": "multiclass", "num_class": 3}
+    booster_text = json.loads(train_cv(X, y, rounds=2, params=params).model_to_string())["boosters"][0]
+    assert "num_class=3" in booster_text
+    with pytest.raises(NotImplementedError, match=r"multiclass LightGBM models are not supported \(num_class must be 1\)"):
+        parse_model_string(booster_text)
+
+
+def test_linear_trees_are_rejected():
+    """A real linear_tree=True model predicts with per-leaf linear models the graph does not hold."""
+    rng = np.random.default_rng(12)
+    X = rng.random((300, 3))
+    booster_text = json.loads(train_cv(X, X[:, 0] * 2 + X[:, 1], rounds=2,
+                                       params={"linear_tree": True}).model_to_string())["boosters"][0]
+    assert "is_linear=1" in booster_text
+    with pytest.raises(NotImplementedError, match=r"linear trees \(linear_tree=true\) are not supported"):
+        parse_model_string(booster_text)
+
+
 def test_malformed_inputs_give_clear_errors():
     with pytest.raises(ValueError, match="not valid JSON"):
         parse_cv_booster_json("{not json")
