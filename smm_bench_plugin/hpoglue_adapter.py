@@ -9,7 +9,8 @@
 or ``hposuite.create_study(benchmarks=desc, optimizers=..., ...)``. Measures are the
 scenario's targets as they are: the objective accuracy is the metric (maximised,
 ``minimize=False``), the held-out test accuracy the test metric, a ``cost``-role target (seconds)
-the cost. No fidelities: SMM-Bench scenarios have none yet.
+the cost. No fidelities: SMM-Bench scenarios have none yet. hposuite writes result values to
+its parquet as float32 (about 7 digits); ``run_glue`` returns them as the scenario computed them.
 """
 
 from __future__ import annotations
