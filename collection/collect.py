@@ -37,14 +37,14 @@ import uuid
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import pyarrow.compute as pc
 
 from .executors import Executor, LocalExecutor, make_executor
 from .samplers import SAMPLERS, Sampler, make_sampler, sampler_from_state
 from .space import FloatParam, Space, load_space
-from .store import Record, ResultStore, RowMeta
+from .store import SLOT_COLUMNS, Record, ResultStore, RowMeta, slot_holders
 from .types import EvaluatorFactory, EvaluatorSpec
 
 
@@ -144,25 +144,30 @@ def _run_rows(store: ResultStore, sampler_name: str, seed: int) -> list[dict]:
     ``collect`` is called once per slice of a long run, so converting every row of a
     13,000-row store to Python twice per call cost about a second each time.
     """
-    columns = [*store.space.names, "config_id", "sampler", "run_seed", "generation", "batch_index",
-               "objective_acc", "test_acc"]
+    columns = [*store.space.names, "config_id", *SLOT_COLUMNS, "objective_acc", "test_acc", "timestamp"]
     table = store.read(columns=columns)
     mine = pc.and_(pc.equal(table.column("sampler"), sampler_name), pc.equal(table.column("run_seed"), seed))
     return table.filter(mine).to_pylist()
 
 
 def _stored_slots(rows: list[dict], names: list[str]) -> dict[tuple[int, int], tuple[str, dict]]:
-    """The run's stored rows by slot: (generation, batch index) -> (config_id, config)."""
-    slots: dict[tuple[int, int], tuple[str, dict]] = {}
-    for row in rows:
-        slots.setdefault((row["generation"], row["batch_index"]), (row["config_id"], {n: row[n] for n in names}))
-    return slots
+    """The run's stored rows by slot: (generation, batch index) -> (config_id, config).
+
+    A repeated slot resolves to its earliest row, the rule ``compact`` and ``replay`` use.
+    """
+    return {(g, b): (row["config_id"], {n: row[n] for n in names})
+            for (_, _, g, b), row in slot_holders(rows).items()}
+
+
+def config_deviation(space: Space, a: Mapping[str, Any], b: Mapping[str, Any]) -> float:
+    """Largest |a - b| over the floats; 1.0 when a categorical differs. 0.0 means identical."""
+    return max((abs(float(a[p.name]) - float(b[p.name])) if isinstance(p, FloatParam)
+                else float(a[p.name] != b[p.name]) for p in space.params), default=0.0)
 
 
 def _same_config(space: Space, a: dict, b: dict) -> bool:
     """Equal categoricals and floats within :data:`SLOT_TOLERANCE`."""
-    return all(abs(float(a[p.name]) - float(b[p.name])) <= SLOT_TOLERANCE if isinstance(p, FloatParam)
-               else a[p.name] == b[p.name] for p in space.params)
+    return config_deviation(space, a, b) <= SLOT_TOLERANCE
 
 
 def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, budget: int,

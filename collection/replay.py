@@ -1,17 +1,21 @@
 """Does a stored sampler run follow from its seed? A provenance check that evaluates nothing.
 
     python -m smm_bench_collection.replay collection/data/mini_ps/cmaes-s5 [more run folders]
+                                          [--sampler-kwargs '{"population_size": 8}'] [--json]
 
 A fresh sampler with the run's seed is asked round by round; each round is compared with the
-stored slots (generation, batch index) and told the *stored* objective accuracies, exactly as
-``collect`` does on resume. The check stops at the first round whose asked configurations
-differ from the stored ones by more than ``collect.SLOT_TOLERANCE``. A run that matches to its
-last complete round can be regenerated from its seed and the stored values alone; one that
-diverges can only be resumed from its sampler checkpoint (``samplers/*.pkl``).
+stored slots (generation, batch index) and told the *stored* objective accuracies, as ``collect``
+does on resume: a repeated slot resolves to its earliest row (``store.slot_holders``), and a
+slot without a row of its own (the run asked a configuration it had already stored) takes
+the stored row of that configuration. The check stops at the first round whose asked
+configurations differ from the stored ones by more than ``collect.SLOT_TOLERANCE``. A run that
+matches through its last stored round can be regenerated from its seed and the stored values
+alone; one that diverges can only be resumed from its sampler checkpoint (``samplers/*.pkl``).
 
-Why this exists: the data card and README say which runs are reproducible from their seed;
-this command is where that statement comes from. It costs sampler time only (seconds for
-CMA-ES, about a minute per 1,000 TPE trials).
+Why this exists: the data card and ``collect``'s docstring say which runs are reproducible
+from their seed; this command is where that statement comes from. It costs sampler time only:
+seconds for CMA-ES, but a TPE run costs as much sampling time as it did when collected.
+Exit status 1 when any run is not reproducible or cannot be checked.
 """
 from __future__ import annotations
 
@@ -19,11 +23,11 @@ import argparse
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from .collect import SLOT_TOLERANCE
+from .collect import SLOT_TOLERANCE, config_deviation
 from .samplers import make_sampler
-from .space import FloatParam
-from .store import open_store
+from .store import SLOT_COLUMNS, open_store, slot_holders
 
 
 @dataclass
@@ -33,64 +37,92 @@ class ReplayCheck:
     folder: str
     sampler: str
     seed: int
-    stored_rounds: int  # complete rounds in the store (every slot of the round present)
+    stored_rounds: int  # generations with at least one stored row (the last may be cut by the budget)
     matched_rounds: int  # rounds whose asked configs equal the stored ones within the tolerance
-    max_deviation: float  # largest |asked - stored| float (or 1.0 for a categorical) at the first mismatch, else 0
+    max_deviation: float  # at the first mismatching round (1.0 counts a changed categorical), else 0.0
 
     @property
     def reproducible(self) -> bool:
-        return self.matched_rounds == self.stored_rounds
+        """Every stored round replays, and there was at least one to replay."""
+        return self.stored_rounds > 0 and self.matched_rounds == self.stored_rounds
 
 
-def check_run(folder: str | Path) -> ReplayCheck:
-    """Replay one run folder (one sampler, one seed) against its stored slots."""
+def check_run(folder: str | Path, sampler_kwargs: dict[str, Any] | None = None) -> ReplayCheck:
+    """Replay one run folder (one sampler, one seed) against its stored slots.
+
+    ``sampler_kwargs`` are the run's own (e.g. a CMA-ES ``population_size``); a store whose
+    rounds are wider than the sampler's batch is refused rather than reported as divergent.
+    """
     store = open_store(folder)
     space = store.space
-    table = store.read(columns=[*space.names, "sampler", "run_seed", "generation", "batch_index", "objective_acc"])
-    rows = table.to_pylist()
-    runs = {(r["sampler"], r["run_seed"]) for r in rows}
+    rows = store.read(columns=[*space.names, "config_id", *SLOT_COLUMNS, "objective_acc", "timestamp"]).to_pylist()
+    runs = sorted({(r["sampler"], r["run_seed"]) for r in rows})
     if len(runs) != 1:
-        raise ValueError(f"{folder}: a replay check needs exactly one (sampler, seed) run, found {sorted(runs)}")
+        raise ValueError(f"{folder}: a replay check needs exactly one (sampler, seed) run, found {runs}")
     ((sampler_name, seed),) = runs
-    slots = {(r["generation"], r["batch_index"]): r for r in rows}
-    sampler = make_sampler(sampler_name, space, seed)
-    size = sampler.batch_size
-    stored_rounds = 0
-    while all((stored_rounds, i) in slots for i in range(size)):
-        stored_rounds += 1
+    slots = {(g, b): row for (_, _, g, b), row in slot_holders(rows).items()}
+    value_of = {r["config_id"]: r["objective_acc"] for r in rows}
+    sampler = make_sampler(sampler_name, space, seed, **(sampler_kwargs or {}))
+    stored_rounds = max(g for g, _ in slots) + 1
+    widest = max(b for _, b in slots) + 1
+    widest_whole = max((b for g, b in slots if g < stored_rounds - 1), default=-1) + 1  # the last may be cut
+    if widest > sampler.batch_size or 0 < widest_whole < sampler.batch_size:
+        raise ValueError(f"{folder}: stored rounds hold up to {widest} configurations but the {sampler_name} "
+                         f"sampler asks {sampler.batch_size} per round; pass the run's sampler_kwargs "
+                         f"(e.g. --sampler-kwargs '{{\"population_size\": {widest}}}')")
     matched, deviation = 0, 0.0
     for generation in range(stored_rounds):
         configs = sampler.ask()
-        stored = [slots[(generation, i)] for i in range(len(configs))]
-        deviation = max(_deviation(space, c, s) for c, s in zip(configs, stored))
+        values, deviation = [], 0.0
+        for index, config in enumerate(configs):
+            row = slots.get((generation, index))
+            if row is not None:
+                deviation = max(deviation, config_deviation(space, config, row))
+                values.append(row["objective_acc"])
+            else:  # asked before in this run (collect stored it once), or beyond the budget's cut
+                values.append(value_of.get(store.config_id(config)))
         if deviation > SLOT_TOLERANCE:
             break
-        sampler.tell(configs, [s["objective_acc"] for s in stored])
+        if None in values:
+            if generation == stored_rounds - 1:  # the last round, cut by the budget: nothing to tell
+                matched += 1
+                deviation = 0.0
+                break
+            raise ValueError(f"{folder}: round {generation} has a slot with no stored row whose configuration "
+                             f"is not in the store either; the store is missing rows (run validate)")
+        sampler.tell(configs, values)
         matched += 1
+    else:
         deviation = 0.0
     return ReplayCheck(str(folder), sampler_name, seed, stored_rounds, matched, deviation)
 
 
-def _deviation(space, asked: dict, stored: dict) -> float:
-    return max(abs(float(asked[p.name]) - float(stored[p.name])) if isinstance(p, FloatParam)
-               else float(asked[p.name] != stored[p.name]) for p in space.params)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Check every folder named; print one line (or JSON object) each; 1 if any is not reproducible."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folders", nargs="+", type=Path, help="run folders (mini_<space>/<sampler>-s<seed>)")
-    ap.add_argument("--json", action="store_true", help="one JSON object per run instead of a table")
+    ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
+                    help="the runs' sampler arguments as JSON, e.g. '{\"population_size\": 8}'")
+    ap.add_argument("--json", action="store_true", help="one JSON object per run instead of a line of text")
     args = ap.parse_args(argv)
+    status = 0
     for folder in args.folders:
-        check = check_run(folder)
+        try:
+            check = check_run(folder, args.sampler_kwargs)
+        except (ValueError, FileNotFoundError) as exc:
+            print(json.dumps({"folder": str(folder), "error": str(exc)}) if args.json else f"{folder}: error: {exc}",
+                  flush=True)
+            status = 1
+            continue
+        status |= not check.reproducible
         if args.json:
             print(json.dumps({**asdict(check), "reproducible": check.reproducible}), flush=True)
         else:
             verdict = "reproducible from its seed" if check.reproducible else (
                 f"diverges at round {check.matched_rounds} (max deviation {check.max_deviation:.3g})")
             print(f"{folder}: {check.sampler} seed {check.seed}, {check.matched_rounds}/{check.stored_rounds} "
-                  f"complete rounds replay; {verdict}", flush=True)
-    return 0
+                  f"stored rounds replay; {verdict}", flush=True)
+    return status
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -45,6 +45,7 @@ FORMAT_VERSION = 1
 META_FILE = "STORE.json"
 SHARD_DIR = "shards"
 LOCK_FILE = ".lock"
+SLOT_COLUMNS = ("sampler", "run_seed", "generation", "batch_index")  # a row's place in its run
 TMP_PREFIX = ".tmp-"
 SETS = ("objective", "test")
 FLAGS = ("correct", "number_ok", "japanese_ok")
@@ -394,9 +395,6 @@ def repeated_slot_rows(table: pa.Table) -> list[int]:
     return sorted(i for i, _ in repeated_slots(slots, stamps))
 
 
-SLOT_COLUMNS = ("sampler", "run_seed", "generation", "batch_index")
-
-
 def repeated_slots(slots: Sequence[tuple], stamps: Sequence) -> list[tuple[int, int]]:
     """(repeat, holder) position pairs: each repeat's slot was first taken by holder.
 
@@ -412,6 +410,18 @@ def repeated_slots(slots: Sequence[tuple], stamps: Sequence) -> list[tuple[int, 
         else:
             holder[slots[i]] = i
     return pairs
+
+
+def slot_holders(rows: Sequence[Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
+    """Each slot's holding row, keyed by (sampler, run_seed, generation, batch_index).
+
+    The rule of :func:`repeated_slots` (earliest ``timestamp``, ties by position), so that
+    ``collect`` resuming, ``replay`` checking and ``compact`` repairing agree on which row of a
+    repeated slot is the run's.
+    """
+    slots = [tuple(r[c] for c in SLOT_COLUMNS) for r in rows]
+    repeats = {i for i, _ in repeated_slots(slots, [r["timestamp"] for r in rows])}
+    return {slot: row for i, (slot, row) in enumerate(zip(slots, rows)) if i not in repeats}
 
 
 def _store_meta(root: Path) -> dict:
@@ -526,6 +536,7 @@ def validate(root: str | Path, max_errors: int = 50) -> ValidationReport:
     slots = [tuple(row[c] for c in SLOT_COLUMNS) for row in kept]
     for i, j in repeated_slots(slots, [row["timestamp"] for row in kept]):
         if len(report.errors) >= max_errors:
+            report.errors.append("... (more errors not listed)")
             break
         report.errors.append(f"slot {slots[i]} holds two configurations ({kept[j]['config_id']} and "
                              f"{kept[i]['config_id']}): a re-asked round stored twice; "

@@ -5,7 +5,9 @@ Run a carps optimiser on a scenario with the task configs shipped in this packag
     python -m carps.run 'hydra.searchpath=[pkg://smm_bench_plugin/configs]' \\
         +task/SMMBench=ps_mini +optimizer/randomsearch=config smm_scenario=smm_ps_mini
 
-``smm_scenario`` is a scenario name or folder (defaults: ``smm_ps_mini`` / ``smm_dfs_mini``).
+``smm_scenario`` is a scenario name or folder (defaults: ``smm_ps_mini`` / ``smm_dfs_mini``). The task
+name embeds it, so a folder's path appears inside carps' run directory; a folder copied into
+``<data dir>/scenarios/`` (see ``smm-bench list``) is found by its name instead.
 carps minimises: the cost is 1 - objective accuracy; ``additional_info`` carries every target's
 prediction (the test accuracy included, for post-hoc analysis), and ``virtual_time`` the
 predicted evaluation seconds when the scenario has a ``cost`` target (else 0).

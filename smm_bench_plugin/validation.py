@@ -19,7 +19,8 @@ __all__ = ["ConfigEncoder"]
 
 # Every numpy integer and real float scalar type, platform aliases included (np.longdouble,
 # np.longlong, np.intc, ...), plus Python's own; bool and complex are refused on purpose.
-_REAL_TYPES = frozenset({float, int, *(np.dtype(code).type for code in np.typecodes["Float"] + np.typecodes["AllInteger"])})
+_REAL_TYPES = frozenset({float, int, *(np.dtype(code).type
+                                       for code in np.typecodes["Float"] + np.typecodes["AllInteger"])})
 
 
 def _as_mapping(config: Any) -> Mapping[str, Any]:

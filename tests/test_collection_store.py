@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from datetime import timedelta
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -212,22 +213,26 @@ def test_plan_seal_compacts_validates_and_respects_a_runner(tmp_path):
 
 
 def test_repeated_slots_are_reported_and_repaired_keeping_the_first(tmp_path):
-    """Rows re-asked by a resume before collect matched slots: validate flags them, seal drops them."""
+    """Rows re-asked by a resume before collect matched slots: validate flags them, seal drops them.
+    "First" is by timestamp, not by file order: the re-ask is written last but stamped earliest
+    here, so validate, compact and slot_holders must all pick it."""
     recs = records(n=4)
     with S.ResultStore(tmp_path, "ps", "synthetic-v1") as store:
         store.append(recs)
-        time.sleep(0.01)
         moved = {k: v + 1e-13 for k, v in recs[1].config.items()}  # same slot, round-off config
-        store.append([S.Record(moved, recs[1].result, recs[1].meta)])
+        earlier = recs[1].timestamp - timedelta(seconds=5)
+        store.append([S.Record(moved, recs[1].result, recs[1].meta, timestamp=earlier)])
         assert len(store) == 5
     report = S.validate(tmp_path)
     first_id, moved_id = (S.config_id("ps", "synthetic-v1", c) for c in (recs[1].config, moved))
     assert not report.ok and len(report.errors) == 1 and "holds two configurations" in report.errors[0]
-    assert f"({first_id} and {moved_id})" in report.errors[0]  # the earliest row is named as the holder
+    assert f"({moved_id} and {first_id})" in report.errors[0]  # the earliest row is named as the holder
+    holders = S.slot_holders(S.read_dataset(tmp_path).to_pylist())
+    assert len(holders) == 4 and moved_id in {r["config_id"] for r in holders.values()}
     with S.ResultStore(tmp_path, "ps", "synthetic-v1") as store:
         assert store.compact() == 5  # a plain compaction changes nothing
         assert store.compact(drop_repeated_slots=True) == 4 and len(store) == 4
     table = S.read_dataset(tmp_path)
     assert sorted(table.column("config_id").to_pylist()) == sorted(
-        S.config_id("ps", "synthetic-v1", r.config) for r in recs)
+        [moved_id, *(S.config_id("ps", "synthetic-v1", r.config) for r in recs if r is not recs[1])])
     assert S.validate(tmp_path).ok

@@ -201,7 +201,8 @@ def test_multiclass_models_are_rejected():
     params = {"objective": "multiclass", "num_class": 3}
     booster_text = json.loads(train_cv(X, y, rounds=2, params=params).model_to_string())["boosters"][0]
     assert "num_class=3" in booster_text
-    with pytest.raises(NotImplementedError, match=r"multiclass LightGBM models are not supported \(num_class must be 1\)"):
+    with pytest.raises(NotImplementedError,
+                       match=r"multiclass LightGBM models are not supported \(num_class must be 1\)"):
         parse_model_string(booster_text)
 
 
