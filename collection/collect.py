@@ -21,12 +21,12 @@ so after every ``tell`` the driver also writes a sampler checkpoint
 starts from it and replays only the rounds after it; a missing or unreadable checkpoint just
 means a longer replay, and so does a checkpoint whose last round has no rows in the store (a
 checkpoint committed without its shards). Checkpoint and replay give the same trajectory (tested).
-Known gap: the bundled mini CMA-ES runs cmaes-s0 ... s4 (``collection/data/mini_ps``) are not
-reproduced by a replay from their seed beyond generation 0, while cmaes-s5 (started after the
-slot rule above) replays through all its rounds, with the same recorded library versions
-(``python -m smm_bench_collection.replay <run folder>`` measures this; cause not found).
-Their checkpoints resume them; without one, the slot check above stops the run rather than
-mixing two trajectories.
+Known gap: the early bundled CMA-ES and CatCMA runs (PS cmaes-s0 ... s4, DFS catcma-s0 and s1)
+are not reproduced by a replay from their seed beyond round 0, while cmaes-s5 (the first run
+started after the slot rule above) and the random runs replay through all their rounds, with
+the same recorded library versions (``python -m smm_bench_collection.replay <run folder>``
+measures this; cause not found). Their checkpoints resume them; without one, the slot check
+above stops the run rather than mixing two trajectories.
 """
 from __future__ import annotations
 
