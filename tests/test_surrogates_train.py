@@ -294,16 +294,50 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
 
 
 def test_summary_prints_the_bundled_scenarios_table(capsys):
-    from smm_bench_surrogates.summary import main
+    from smm_bench_surrogates.summary import README_BEGIN, README_END, main
 
     assert main([]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("| scenario | trained on |") and len(lines) == 4
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].startswith("| scenario | trained on |")
     assert lines[2].startswith("| `smm_ps_mini` |") and lines[3].startswith("| `smm_dfs_mini` |")
-    assert all(line.count("|") == 8 for line in lines)
+    assert all(line.count("|") == 8 for line in lines[:4]) and lines[4] == ""
+    assert "`smm_ps_mini` (" in out and "- Figure 1 (final best of 1,000 evaluations" in out
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert all(line in readme.splitlines() for line in lines), \
-        "README's bundled-scenarios table differs: paste `python -m smm_bench_surrogates.summary`"
+    block = readme[readme.index(README_BEGIN) + len(README_BEGIN):readme.index(README_END)]
+    assert block.strip() == out.strip(), \
+        "README's bundled-scenarios block differs: run `python -m smm_bench_surrogates.summary --readme README.md`"
+
+
+def test_summary_rewrites_only_its_block(tmp_path):
+    from smm_bench_surrogates.summary import README_BEGIN, README_END, update_readme
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"before\n{README_BEGIN}\nold\n{README_END}\nafter\n")
+    update_readme(readme, "new table\n")
+    assert readme.read_text() == f"before\n{README_BEGIN}\nnew table\n{README_END}\nafter\n"
+    readme.write_text("no markers")
+    with pytest.raises(ValueError, match="no '<!-- summary:begin"):
+        update_readme(readme, "x")
+
+
+def test_key_figures_say_when_the_ranking_was_not_compared():
+    """A report whose true runs are incomplete for all but one optimiser compares nothing, whatever
+    an older report.json stored in ``same_ranking_as_true``."""
+    from smm_bench_surrogates.summary import key_figures
+
+    final = {"true": {"a": {"0": 0.5}}, "surrogate": {"a": {"0": 0.4}, "b": {"0": 0.3}},
+             "surrogate_unseen_seeds": {"a": {"9": 0.4}}}
+    fig = {"final_best": final, "true_runs": {"a": [0], "b": []}, "complete_on_true": ["a"],
+           "rankings": {"true": [["a", 0.5]], "surrogate": [["a", 0.4], ["b", 0.3]],
+                        "surrogate_unseen_seeds": [["a", 0.4]]},
+           "same_ranking_as_true": {"surrogate": True, "surrogate_unseen_seeds": True}}
+    lines = key_figures({"name": "x"}, {"figure1": fig, "budget": 10, "seeds": [0]})
+    (line,) = [x for x in lines if x.startswith("- Figure 1")]
+    assert "true a 0.500 ± 0.000; surrogate a 0.400 ± 0.000 > b 0.300 ± 0.000 (not compared" in line
+    assert "same ranking" not in line
+    fig["complete_on_true"] = ["a", "b"]
+    assert "(same ranking as true)" in "".join(key_figures({"name": "x"}, {"figure1": fig, "budget": 10, "seeds": [0]}))
 
 
 def test_unknown_ensemble_is_refused(store, tmp_path):
