@@ -1,0 +1,48 @@
+"""The rebuild chain: its commands come from the bundled scenarios' own records and parse with
+the real CLIs; a failing step stops the chain naming its log. (The chain's steps themselves are
+tested where they live: plan --seal, train, report, summary.)"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from smm_bench_surrogates import rebuild
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.parametrize("space", ["ps", "dfs"])
+def test_train_command_is_the_scenarios_own_without_until(space):
+    from smm_bench_plugin.cli import build_parser
+
+    argv = rebuild.train_argv(space)
+    assert argv[:3] == (sys.executable, "-m", "smm_bench_plugin.cli") and "--until" not in argv
+    args = build_parser().parse_args(list(argv[3:]))  # the real CLI accepts it
+    meta = json.loads((REPO / rebuild.BUNDLED[space] / "meta.json").read_text())
+    tuning = {t["tuning"]["n_trials"] for t in meta["quality"]["targets"].values()}
+    assert {args.trials} == tuning and args.space == space
+    assert args.out == rebuild.BUNDLED[space] and args.data == meta["provenance"]["dataset"]
+    assert args.derived == meta["provenance"]["derived_features"]["set"]
+    assert args.ensemble == meta["provenance"]["ensemble_requested"]
+
+
+def test_the_chain_in_order_and_from_a_step(capsys):
+    stages = rebuild.plan_jobs(["ps", "dfs"])
+    assert [[j.log_name for j in s] for s in stages] == [
+        ["seal-ps", "seal-dfs"], ["card-all"], ["train-ps", "train-dfs"], ["report-ps", "report-dfs"], ["readme-all"]]
+    assert [s[0].step for s in rebuild.plan_jobs(["dfs"], "report", bench=True)] == ["report", "readme", "bench"]
+    assert rebuild.main(["--dry-run", "--from", "readme"]) == 0
+    assert capsys.readouterr().out.strip() == "python -m smm_bench_surrogates.summary --readme README.md"
+
+
+def test_a_failed_job_stops_the_chain_and_names_its_log(tmp_path):
+    ok = rebuild.Job("ok", "ps", (sys.executable, "-c", "print('fine')"))
+    bad = rebuild.Job("bad", "dfs", (sys.executable, "-c", "import sys; print('broken'); sys.exit(3)"))
+    rebuild.run_stage([ok], tmp_path)
+    assert (tmp_path / "ok-ps.log").read_text() == "fine\n"
+    with pytest.raises(RuntimeError, match=rf"bad-dfs failed \(exit 3\); see {tmp_path / 'bad-dfs.log'}"):
+        rebuild.run_stage([ok, bad], tmp_path)
+    assert (tmp_path / "bad-dfs.log").read_text() == "broken\n"
