@@ -424,6 +424,27 @@ def slot_holders(rows: Sequence[Mapping[str, Any]]) -> dict[tuple, Mapping[str, 
     return {slot: row for i, (slot, row) in enumerate(zip(slots, rows)) if i not in repeats}
 
 
+def writer_active(root: str | Path) -> bool:
+    """Whether a process holds the store's writer lock now (a collection runner writing it).
+
+    Why: steps that read a whole dataset (sealing, training) must not run beside a writer; the
+    lock is the only reliable sign of one, since a killed writer releases it with its process.
+    """
+    path = Path(root) / LOCK_FILE
+    if not path.exists():
+        return False
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
 def _store_meta(root: Path) -> dict:
     path = Path(root) / META_FILE
     if not path.exists():

@@ -1,12 +1,11 @@
 """Rebuild the bundled scenarios from the collected data: one command for the whole chain.
 
-    python -m smm_bench_surrogates.rebuild [--spaces ps dfs] [--from train|report|readme] [--bench] [--dry-run]
+    python -m smm_bench_surrogates.rebuild [--spaces ps dfs] [--from STEP] [--bench] [--dry-run]
 
 The chain, in the order data flows (README, "Bundled scenarios"):
 
-1. ``seal``: ``python -m smm_bench_collection.plan --space S --seal`` per space, then the dataset
-   card (``python -m smm_bench_collection.card``). Sealing refuses while a collection runner
-   holds a store's lock, so a rebuild never trains on rows still being written.
+1. ``seal``: ``python -m smm_bench_collection.plan --space S --seal`` per space; ``card``: the
+   dataset card (``python -m smm_bench_collection.card``, both spaces).
 2. ``train``: ``smm-bench train`` per space with the arguments the bundled scenario was built
    with (trials, seed, ensemble rule, derived features: read from its ``meta.json``), on every
    row there is now.
@@ -14,7 +13,9 @@ The chain, in the order data flows (README, "Bundled scenarios"):
 4. ``readme``: the README's bundled-scenarios block (``python -m smm_bench_surrogates.summary
    --readme README.md``), and with ``--bench`` the performance block (``python -m bench --readme``).
 
-Spaces run side by side (one process each: the machine this was built on has 2 cores), each
+Before anything runs, the chain refuses while a collection runner holds any store's lock, in
+either space, whatever ``--from`` says. Spaces run side by side (one process each: the machine
+this was built on has 2 cores), each
 step's output goes to ``<log dir>/<step>-<space>.log``, and a failed step stops the chain with
 its log named. ``--from`` restarts the chain at a step after an interruption: every step
 rewrites its outputs whole, so rerunning one is safe. Why a module and not a shell script:
@@ -31,9 +32,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ("seal", "train", "report", "readme")
+STEPS = ("seal", "card", "train", "report", "readme", "bench")
 
 BUNDLED = {"ps": "surrogates/scenarios/smm_ps_mini", "dfs": "surrogates/scenarios/smm_dfs_mini"}
 
@@ -80,33 +82,53 @@ class Job:
 
 
 def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False) -> list[list[Job]]:
-    """The chain as stages; the jobs of one stage run side by side."""
+    """The chain from ``start`` on, as stages; the jobs of one stage run side by side.
+
+    Stages are built only from ``start`` on, so a resumed chain does not need what earlier
+    steps needed (a train command, say, when only the README block is redone).
+    """
     py = sys.executable
-    stages: dict[str, list[Job]] = {
-        "seal": [Job("seal", s, (py, "-m", "smm_bench_collection.plan", "--space", s, "--seal")) for s in spaces],
-        "card": [Job("card", None, (py, "-m", "smm_bench_collection.card"))],
-        "train": [Job("train", s, train_argv(s)) for s in spaces],
-        "report": [Job("report", s, (py, "-m", "smm_bench_surrogates.report", "--scenario", BUNDLED[s],
-                                     "--data", data_dir(s))) for s in spaces],
-        "readme": [Job("readme", None, (py, "-m", "smm_bench_surrogates.summary", "--readme", "README.md"))],
+    stages: dict[str, Callable[[], list[Job]]] = {
+        "seal": lambda: [Job("seal", s, (py, "-m", "smm_bench_collection.plan", "--space", s, "--seal"))
+                         for s in spaces],
+        "card": lambda: [Job("card", None, (py, "-m", "smm_bench_collection.card"))],
+        "train": lambda: [Job("train", s, train_argv(s)) for s in spaces],
+        "report": lambda: [Job("report", s, (py, "-m", "smm_bench_surrogates.report", "--scenario", BUNDLED[s],
+                                             "--data", data_dir(s))) for s in spaces],
+        "readme": lambda: [Job("readme", None, (py, "-m", "smm_bench_surrogates.summary", "--readme", "README.md"))],
+        "bench": lambda: [Job("bench", None, (py, "-m", "bench", "--readme", "README.md"))],
     }
-    if bench:
-        stages["bench"] = [Job("bench", None, (py, "-m", "bench", "--readme", "README.md"))]
-    order = ["seal", "card", "train", "report", "readme", "bench"]
-    first = order.index(start)
-    return [stages[name] for name in order[first:] if name in stages]
+    order = [step for step in STEPS if step != "bench" or bench]
+    return [stages[step]() for step in order[order.index(start):]]
+
+
+def active_writers(root: Path = REPO / "collection" / "data") -> list[Path]:
+    """Run folders of either space that a collection runner is writing now."""
+    from smm_bench_collection.store import writer_active
+
+    return [folder for folder in sorted(root.glob("mini_*/*")) if folder.is_dir() and writer_active(folder)]
 
 
 def run_stage(jobs: list[Job], log_dir: Path) -> None:
-    """Run one stage's jobs in parallel; raise naming the first failed job and its log."""
+    """Run one stage's jobs in parallel; raise naming the first failed job and its log.
+
+    Every job of the stage is waited for (a sibling's failure does not cut a training short and
+    leave a half-written scenario); an interruption terminates the jobs still running.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
-    running = []
-    for job in jobs:
-        log = log_dir / f"{job.log_name}.log"
-        with open(log, "w", encoding="utf-8") as fh:
-            running.append((job, log, subprocess.Popen(job.argv, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)))
-    failed = [(job, log, proc.wait()) for job, log, proc in running]
-    for job, log, code in failed:
+    running: list[tuple[Job, Path, subprocess.Popen]] = []
+    try:
+        for job in jobs:
+            log = log_dir / f"{job.log_name}.log"
+            with open(log, "w", encoding="utf-8") as fh:
+                running.append((job, log, subprocess.Popen(job.argv, cwd=REPO, stdout=fh, stderr=subprocess.STDOUT)))
+        codes = [(job, log, proc.wait()) for job, log, proc in running]
+    finally:
+        for _, _, proc in running:
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+    for job, log, code in codes:
         if code != 0:
             raise RuntimeError(f"{job.log_name} failed (exit {code}); see {log}")
 
@@ -119,7 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--log-dir", type=Path, default=REPO / "surrogates" / "rebuild-logs")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     args = ap.parse_args(argv)
+    if args.start == "bench":
+        args.bench = True
     stages = plan_jobs(args.spaces, args.start, args.bench)
+    busy = [] if args.dry_run else active_writers()
+    if busy:
+        print(f"error: collection runners are writing {', '.join(str(f.relative_to(REPO)) for f in busy)}; "
+              "stop them first (the chain reads every row, and sealing rewrites the stores)", file=sys.stderr)
+        return 1
     for stage in stages:
         print(" & ".join(" ".join(Path(a).name if a == sys.executable else a for a in job.argv) for job in stage),
               flush=True)

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .report import _fmt
+from .report import _fmt, _is_chosen, _times
 
 HEADER = ("| scenario | trained on | objective R² (ceiling) / tau (ceiling) | test R² (ceiling) / tau (ceiling) "
           "| model | paper objective / test (R² / tau) | new optimiser runs: objective R² / tau; top 10% true, surrogate |")
@@ -71,6 +71,7 @@ def summary_table(scenarios: Sequence[str]) -> str:
 
 
 def _mean_std(values: dict[str, float]) -> str:
+    """Mean ± population std over seeds, the convention of REPORT.md's Figure 1 table."""
     v = np.array(list(values.values()), float)
     return f"{v.mean():.3f} ± {v.std():.3f}" if len(v) else "—"
 
@@ -80,13 +81,45 @@ def _ranking(final: dict[str, dict[str, float]], order: list[str]) -> str:
     return " > ".join(f"{name} {_mean_std(final[name])}" for name in order if final.get(name))
 
 
-def _same(verdict: bool | None) -> str:
-    return {True: "same ranking as true", False: "**not** the true ranking",
-            None: "not compared: fewer than 2 optimisers have all their true runs"}[verdict]
+def _same(verdict: bool | None, compared: list[str]) -> str:
+    if verdict is None:
+        return "not compared: fewer than 2 optimisers have all their true runs"
+    over = f" over {', '.join(compared)}" if compared else ""
+    return f"same ranking as true{over}" if verdict else f"**not** the true ranking{over}"
 
 
-def _span(values: list[float]) -> str:
-    return f"{_fmt(min(values))}–{_fmt(max(values))}" if len(values) > 1 else _fmt(values[0])
+def _span(values: list[float | None]) -> str:
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return "—"
+    return f"{_fmt(min(vals))}–{_fmt(max(vals))}" if len(vals) > 1 else _fmt(vals[0])
+
+
+def _mean(values: list[float | None]) -> str:
+    vals = [v for v in values if v is not None]
+    return _fmt(float(np.mean(vals))) if vals else "—"
+
+
+def _size_line(target: dict[str, Any], shipped: str | None) -> str | None:
+    """The objective's tuning front in one sentence, and the size of the model actually shipped."""
+    tu = target.get("tuning") or {}
+    front = tu.get("pareto_front")
+    if not front:
+        return None
+    best, cheapest = max(front, key=lambda q: q["cv_r2"]), front[0]
+    kept = f"the kept trial (CV R² {_fmt(tu['cv_r2'])}, as a 5-fold CV ensemble) makes {tu['node_visits']:,.0f} node visits"
+    accurate = ("it is the most accurate trial" if _is_chosen(best, tu) else
+                f"the most accurate trial (CV R² {_fmt(best['cv_r2'])}) makes {best['node_visits']:,.0f}"
+                f"{_times(best['node_visits'], tu['node_visits'])}")
+    cheap = ("it is also the cheapest on the front" if _is_chosen(cheapest, tu) else
+             f"the front's cheapest point makes {cheapest['node_visits']:,.0f}"
+             f"{_times(cheapest['node_visits'], tu['node_visits'])} at CV R² {_fmt(cheapest['cv_r2'])}")
+    line = f"- Accuracy against size (objective, tuning front): {kept}; {accurate}; {cheap}."
+    model = (target.get("ensembles") or {}).get(shipped or "") or {}
+    if model.get("node_visits") is not None:
+        line += (f" Shipped ({shipped}): {model['trees']:,} trees, {model['leaves']:,} leaves, "
+                 f"{model['node_visits']:,.0f} node visits per row.")
+    return line
 
 
 def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str]:
@@ -106,55 +139,57 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
         lines.append("- Held-out objective R² (tau) within each sampler's rows: " + ", ".join(
             f"{k} {_fmt(v.get('r2'))} ({_fmt(v.get('kendall_tau'))})" for k, v in by.items()) + ".")
     rule = (meta.get("quality") or {}).get("ensemble_rule")
+    shipped = (meta.get("provenance") or {}).get("ensemble")
     if rule:
         deltas = "; ".join(f"{t} {d['point']:+.3f} (90% interval {d['ci90'][0]:+.3f} to {d['ci90'][1]:+.3f})"
-                           for t, d in rule["refit_minus_cv_r2"].items())
-        lines.append(f"- Ships **{rule['chosen']}** (rule: refit only within {rule['tolerance']} held-out R² of cv on "
-                     f"both accuracy targets); refit minus cv: {deltas}.")
-    tuning = (targets.get(objective) or {}).get("tuning")
-    if tuning and tuning.get("pareto_front"):
-        front = tuning["pareto_front"]
-        best, cheapest = max(front, key=lambda q: q["cv_r2"]), front[0]
-        lines.append(
-            f"- Accuracy against size (objective): the kept ensemble makes {best['node_visits'] / tuning['node_visits']:.1f}x "
-            f"fewer node visits and has {best['leaves'] / tuning['leaves']:.1f}x fewer leaves than the most accurate "
-            f"trial, for {best['cv_r2'] - tuning['cv_r2']:.3f} less CV R²; the front's cheapest point makes "
-            f"{tuning['node_visits'] / cheapest['node_visits']:.1f}x fewer visits than the kept one and loses "
-            f"{tuning['cv_r2'] - cheapest['cv_r2']:.3f} CV R².")
+                           for t, d in (rule.get("refit_minus_cv_r2") or {}).items()
+                           if d.get("point") is not None and d.get("ci90"))
+        lines.append(f"- Ships **{shipped}**; the rule (refit only within {rule['tolerance']} held-out R² of cv on both "
+                     f"accuracy targets) picks {rule['chosen']} (requested: {rule.get('requested')}); refit minus cv: "
+                     f"{deltas or '—'}.")
+    size = _size_line(targets.get(objective) or {}, shipped)
+    if size:
+        lines.append(size)
     runs = ((report.get("leave_one_run_out") or {}).get("runs") or {})
     held = {k: r["targets"]["objective"] for k, r in runs.items() if "objective" in r.get("targets", {})}
     if held:
         per = {}
         for k, t in held.items():
             per.setdefault(runs[k]["sampler"], []).append(t)
-        spans = "; ".join(f"{smp} R² {_span([t['r2'] for t in ts])} (tau {_span([t['kendall_tau'] for t in ts])})"
+        spans = "; ".join(f"{smp} R² {_span([t.get('r2') for t in ts])} (tau {_span([t.get('kendall_tau') for t in ts])})"
                           for smp, ts in per.items())
-        worst = max(held.items(), key=lambda kv: kv[1]["best_true"] - kv[1]["predicted_at_best"])
-        lines.append(
-            f"- New optimiser runs (leave one run out, objective): {spans}. Top 10% of a run: "
-            f"{_fmt(np.mean([t['top_decile_true'] for t in held.values()]))} true, "
-            f"{_fmt(np.mean([t['top_decile_predicted'] for t in held.values()]))} predicted (mean of {len(held)} runs); "
-            f"largest miss at a run's best: {worst[0]}, {_fmt(worst[1]['best_true'])} true, "
-            f"{_fmt(worst[1]['predicted_at_best'])} predicted.")
+        gaps = {k: t["best_true"] - t["predicted_at_best"] for k, t in held.items()
+                if t.get("best_true") is not None and t.get("predicted_at_best") is not None}
+        line = (f"- New optimiser runs (leave one run out, objective): {spans}. On the rows of a run's true top 10%: "
+                f"{_mean([t.get('top_decile_true') for t in held.values()])} true, "
+                f"{_mean([t.get('top_decile_predicted') for t in held.values()])} predicted (mean of {len(held)} runs)")
+        if gaps:
+            k = max(gaps, key=lambda name: abs(gaps[name]))
+            line += (f"; largest miss at a run's best: {k}, {_fmt(held[k]['best_true'])} true, "
+                     f"{_fmt(held[k]['predicted_at_best'])} predicted")
+        lines.append(line + ".")
     fig = report.get("figure1")
     if fig:
-        final, rankings, same = fig["final_best"], fig["rankings"], dict(fig.get("same_ranking_as_true") or {})
-        if len(fig.get("complete_on_true") or []) < 2:  # reports written before the report said None here
-            same = dict.fromkeys(same)
+        final, rankings = fig["final_best"], fig["rankings"]
+        compared = list(fig.get("complete_on_true") or [])
+        same = {k: (v if len(compared) >= 2 else None)  # older reports stored True with nothing compared
+                for k, v in (fig.get("same_ranking_as_true") or {}).items()}
         have = ", ".join(f"{k} {len(v)}/{len(report.get('seeds', []))}" for k, v in fig["true_runs"].items())
-        lines.append(
-            f"- Figure 1 (final best of {report['budget']:,} evaluations, mean ± std over seeds; true runs: {have}): "
-            f"true {_ranking(final['true'], [k for k, _ in rankings['true']])}; "
-            f"surrogate {_ranking(final['surrogate'], [k for k, _ in rankings['surrogate']])} "
-            f"({_same(same.get('surrogate'))}); with seeds no true run used "
-            f"{_ranking(final['surrogate_unseen_seeds'], [k for k, _ in rankings['surrogate_unseen_seeds']])} "
-            f"({_same(same.get('surrogate_unseen_seeds'))}).")
+        parts = [f"true {_ranking(final['true'], [k for k, _ in rankings['true']])}",
+                 f"surrogate {_ranking(final['surrogate'], [k for k, _ in rankings['surrogate']])} "
+                 f"({_same(same.get('surrogate'), compared)})"]
+        if final.get("surrogate_unseen_seeds") and rankings.get("surrogate_unseen_seeds"):
+            parts.append("with seeds no true run used "
+                         f"{_ranking(final['surrogate_unseen_seeds'], [k for k, _ in rankings['surrogate_unseen_seeds']])} "
+                         f"({_same(same.get('surrogate_unseen_seeds'), compared)})")
+        lines.append(f"- Figure 1 (final best of {report['budget']:,} evaluations, mean ± std over seeds; true runs: "
+                     f"{have}): " + "; ".join(parts) + ".")
         q = (fig.get("random_only_quality") or {}).get(objective) or {}
-        if final.get("random_only"):
+        if final.get("random_only") and rankings.get("random_only_surrogate"):
             lines.append(
-                f"- A surrogate trained on the random samples only (held-out objective R² {_fmt(q.get('r2'))}): "
-                f"{_ranking(final['random_only'], [k for k, _ in rankings['random_only_surrogate']])} "
-                f"({_same(same.get('random_only_surrogate'))}).")
+                f"- A surrogate trained on the random samples only (objective R² {_fmt(q.get('r2'))} on its own "
+                f"held-out random rows): {_ranking(final['random_only'], [k for k, _ in rankings['random_only_surrogate']])} "
+                f"({_same(same.get('random_only_surrogate'), compared)}).")
     points = (report.get("reference_points") or {}).get("points") or {}
     if points:
         lines.append("- Reference configurations, true / surrogate objective: " + "; ".join(
@@ -173,7 +208,7 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
     if f2:
         opts = "; ".join(f"{k} best objective {v['best_objective_mean']:.3f} ± {v['best_objective_std']:.3f}, test at best "
                          f"{v['test_at_best_mean']:.3f} ± {v['test_at_best_std']:.3f}" for k, v in f2["optimizers"].items())
-        lines.append(f"- Figure 2 ({f2['budget']:,} evaluations, {len(f2['seeds'])} seeds): {opts}.")
+        lines.append(f"- Figure 2 ({f2['budget']:,} evaluations, mean ± sample std over {len(f2['seeds'])} seeds): {opts}.")
     return lines
 
 

@@ -29,13 +29,30 @@ def test_train_command_is_the_scenarios_own_without_until(space):
     assert args.ensemble == meta["provenance"]["ensemble_requested"]
 
 
-def test_the_chain_in_order_and_from_a_step(capsys):
+def test_the_chain_in_order_and_from_a_step(capsys, monkeypatch):
     stages = rebuild.plan_jobs(["ps", "dfs"])
     assert [[j.log_name for j in s] for s in stages] == [
         ["seal-ps", "seal-dfs"], ["card-all"], ["train-ps", "train-dfs"], ["report-ps", "report-dfs"], ["readme-all"]]
     assert [s[0].step for s in rebuild.plan_jobs(["dfs"], "report", bench=True)] == ["report", "readme", "bench"]
+    assert [s[0].step for s in rebuild.plan_jobs(["dfs"], "train")] == ["train", "report", "readme"]  # no card
+    monkeypatch.setattr(rebuild, "train_argv", lambda space: 1 / 0)  # a later step needs no train command
     assert rebuild.main(["--dry-run", "--from", "readme"]) == 0
     assert capsys.readouterr().out.strip() == "python -m smm_bench_surrogates.summary --readme README.md"
+
+
+def test_a_running_collection_stops_the_chain_before_anything_runs(tmp_path, monkeypatch, capsys):
+    """Whatever --from says: sealing rewrites stores and training reads every row."""
+    from smm_bench_collection.store import ResultStore, writer_active
+
+    run = tmp_path / "mini_dfs" / "tpe-s2"
+    with ResultStore(run, "dfs", "synthetic-v1"):
+        assert writer_active(run) and rebuild.active_writers(tmp_path) == [run]
+        monkeypatch.setattr(rebuild, "active_writers", lambda: [rebuild.REPO / "collection" / "data" / "x"])
+        monkeypatch.setattr(rebuild, "run_stage", lambda *a: pytest.fail("a stage ran beside a runner"))
+        assert rebuild.main(["--from", "readme"]) == 1
+        assert "collection runners are writing collection/data/x; stop them first" in capsys.readouterr().err
+    monkeypatch.undo()
+    assert not writer_active(run) and rebuild.active_writers(tmp_path) == []
 
 
 def test_a_failed_job_stops_the_chain_and_names_its_log(tmp_path):

@@ -337,7 +337,34 @@ def test_key_figures_say_when_the_ranking_was_not_compared():
     assert "true a 0.500 ± 0.000; surrogate a 0.400 ± 0.000 > b 0.300 ± 0.000 (not compared" in line
     assert "same ranking" not in line
     fig["complete_on_true"] = ["a", "b"]
-    assert "(same ranking as true)" in "".join(key_figures({"name": "x"}, {"figure1": fig, "budget": 10, "seeds": [0]}))
+    assert "(same ranking as true over a, b)" in "".join(key_figures({"name": "x"}, {"figure1": fig, "budget": 10, "seeds": [0]}))
+
+
+def test_key_figures_survive_every_report_shape_the_report_can_write():
+    """Constant runs (None R²), a constant target's bootstrap (None), an older report without
+    unseen seeds, a constant model's zero node visits: rendered as '—' or left out, never a crash."""
+    import copy
+
+    from smm_bench_surrogates.summary import key_figures
+
+    scenario = Path(__file__).resolve().parents[1] / "surrogates" / "scenarios" / "smm_ps_mini"
+    meta = json.loads((scenario / "meta.json").read_text())
+    report = json.loads((scenario / "report.json").read_text())
+    assert len(key_figures(meta, report)) == 10 and key_figures(meta, None) == ["- `smm_ps_mini`: no validity report yet."]
+    meta2, report2 = copy.deepcopy(meta), copy.deepcopy(report)
+    for run in report2["leave_one_run_out"]["runs"].values():
+        run["targets"]["objective"].update(r2=None, kendall_tau=None, best_true=None)
+    for d in meta2["quality"]["ensemble_rule"]["refit_minus_cv_r2"].values():
+        d.update(point=None, ci90=None)
+    del report2["figure1"]["final_best"]["surrogate_unseen_seeds"]
+    obj = meta2["quality"]["targets"]["gsm8k_ja_mini"]
+    obj["tuning"]["node_visits"] = 0.0
+    for key in ("figure2", "learning_curve", "reference_points"):
+        report2[key] = None
+    text = "\n".join(key_figures(meta2, report2))
+    assert "cmaes R² — (tau —)" in text and "refit minus cv: —." in text and "largest miss" not in text
+    assert "seeds no true run used" not in text and "Figure 2" not in text and "Learning curve" not in text
+    assert "makes 0 node visits; the most accurate trial (CV R² 0.979) makes 31,285;" in text
 
 
 def test_unknown_ensemble_is_refused(store, tmp_path):
