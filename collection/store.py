@@ -222,12 +222,9 @@ class ResultStore:
 
     # -- lifecycle -------------------------------------------------------------------------
     def _lock(self) -> None:
-        fd = os.open(self.root / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise RuntimeError(f"another process is writing to the store {self.root}") from None
+        fd = _try_lock(self.root / LOCK_FILE, create=True)
+        if fd is None:
+            raise RuntimeError(f"another process is writing to the store {self.root}")
         self._lock_fd = fd
 
     def close(self) -> None:
@@ -433,16 +430,23 @@ def writer_active(root: str | Path) -> bool:
     path = Path(root) / LOCK_FILE
     if not path.exists():
         return False
-    fd = os.open(path, os.O_RDWR)
+    fd = _try_lock(path, create=False)
+    if fd is None:
+        return True
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)
+    return False
+
+
+def _try_lock(path: Path, create: bool) -> int | None:
+    """The writer lock's fd, held (``flock`` exclusive, non-blocking), or None if another holds it."""
+    fd = os.open(path, os.O_RDWR | (os.O_CREAT if create else 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        return True
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
         os.close(fd)
+        return None
+    return fd
 
 
 def _store_meta(root: Path) -> dict:

@@ -49,11 +49,9 @@ def train_argv(space: str) -> tuple[str, ...]:
     """
     from .report import _train_command
 
-    scenario = REPO / BUNDLED[space]
-    meta = json.loads((scenario / "meta.json").read_text(encoding="utf-8"))
-    command = _train_command(BUNDLED[space], space, meta)
+    command = _train_command(BUNDLED[space], space, _meta(space))
     if command is None:
-        raise ValueError(f"{scenario}/meta.json does not record how it was trained (dataset, trials)")
+        raise ValueError(f"{REPO / BUNDLED[space]}/meta.json does not record how it was trained (dataset, trials)")
     words = shlex.split(command)
     if "--until" in words:
         i = words.index("--until")
@@ -64,8 +62,11 @@ def train_argv(space: str) -> tuple[str, ...]:
 
 def data_dir(space: str) -> str:
     """The collection folder the bundled scenario was trained on (its provenance)."""
-    meta = json.loads((REPO / BUNDLED[space] / "meta.json").read_text(encoding="utf-8"))
-    return meta["provenance"]["dataset"]
+    return _meta(space)["provenance"]["dataset"]
+
+
+def _meta(space: str) -> dict:
+    return json.loads((REPO / BUNDLED[space] / "meta.json").read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True)

@@ -35,8 +35,7 @@ def new_runs_cell(report: dict[str, Any] | None) -> str:
         return "—"
 
     def mean(key: str) -> str:
-        vals = [r[key] for r in runs if r.get(key) is not None]
-        return _fmt(float(np.mean(vals))) if vals else "—"
+        return _mean([r.get(key) for r in runs])
 
     return (f"{mean('r2')} / {mean('kendall_tau')}; {mean('top_decile_true')}, {mean('top_decile_predicted')} "
             f"(mean of {len(runs)} runs)")
