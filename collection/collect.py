@@ -9,11 +9,12 @@ again, their stored objective accuracy is told instead, and the run continues on
 trajectory. Only configs that were in flight when the process died are evaluated again. The
 budget counts configs asked by this run (stored or new); raising it continues the run.
 Every stored row carries its slot in the run (generation, batch index), and the store, not
-the replay, is the truth about a slot: on another machine or with another BLAS, a replayed or
-restored sampler can ask the same configuration up to float round-off (CMA-ES's
-eigendecomposition), so a re-asked slot whose configuration agrees with the stored one within
-``SLOT_TOLERANCE`` reuses the stored row, and one that disagrees further stops the run with an
-error instead of forking a second trajectory into the same slots.
+the replay, is the truth about a slot: a replayed or restored sampler can ask the same
+configuration up to float round-off, so a re-asked slot whose configuration agrees with the
+stored one within ``SLOT_TOLERANCE`` reuses the stored row, and one that disagrees further
+stops the run with an error instead of forking a second trajectory into the same slots. That
+happens to a CMA-family run replayed on another BLAS kernel than it was collected on: from
+round 1 the same seed draws other configurations (``smm_bench_plugin.blas``).
 
 Replaying TPE costs as much sampling time as the original run (Optuna's TPE is O(n) per trial),
 so after every ``tell`` the driver also writes a sampler checkpoint
@@ -21,12 +22,12 @@ so after every ``tell`` the driver also writes a sampler checkpoint
 starts from it and replays only the rounds after it; a missing or unreadable checkpoint just
 means a longer replay, and so does a checkpoint whose last round has no rows in the store (a
 checkpoint committed without its shards). Checkpoint and replay give the same trajectory (tested).
-Known gap: the early bundled CMA-ES and CatCMA runs (PS cmaes-s0 ... s4, DFS catcma-s0 and s1)
-are not reproduced by a replay from their seed beyond round 0, while cmaes-s5 (the first run
-started after the slot rule above) and the random runs replay through all their rounds, with
-the same recorded library versions (``python -m smm_bench_collection.replay <run folder>``
-measures this; cause not found). Their checkpoints resume them; without one, the slot check
-above stops the run rather than mixing two trajectories.
+Measured (``python -m smm_bench_collection.replay --blas-kernel K <run folder>``): every bundled
+CMA-ES and CatCMA run replays from its seed on the kernel it was collected on (PS cmaes-s0 ... s4
+and DFS catcma-s0, s1 on Haswell, the AMD EPYC machines; cmaes-s5 and catcma-s2 on SkylakeX, an
+Intel Xeon) and diverges at round 1 on the other. A checkpoint resumes a run exactly on any
+kernel, but the rounds after a resume on another kernel follow that kernel's draws, so rows
+record their kernel (``versions["blas"]``) and ``replay`` names it.
 """
 from __future__ import annotations
 

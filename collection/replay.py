@@ -1,7 +1,8 @@
 """Does a stored sampler run follow from its seed? A provenance check that evaluates nothing.
 
     python -m smm_bench_collection.replay collection/data/mini_ps/cmaes-s5 [more run folders]
-                                          [--sampler-kwargs '{"population_size": 8}'] [--json]
+                                          [--sampler-kwargs '{"population_size": 8}']
+                                          [--blas-kernel Haswell] [--json]
 
 A fresh sampler with the run's seed is asked round by round; each round is compared with the
 stored slots (generation, batch index) and told the *stored* objective accuracies, as ``collect``
@@ -12,18 +13,32 @@ configurations differ from the stored ones by more than ``collect.SLOT_TOLERANCE
 matches through its last stored round can be regenerated from its seed and the stored values
 alone; one that diverges can only be resumed from its sampler checkpoint (``samplers/*.pkl``).
 
+CMA-ES and CatCMA runs depend on one machine fact besides their seed: numpy's BLAS kernel
+(``smm_bench_plugin.blas`` says why). A run replays on the kernel it was collected on and
+diverges from round 1 on another; ``--blas-kernel K`` reruns the check under
+``OPENBLAS_CORETYPE=K`` (``Haswell`` runs on any AVX2 CPU; ``SkylakeX`` needs AVX-512).
+Rows record their kernel in ``versions`` (since session 10), and a divergent run whose rows
+name another kernel says which one to pass.
+
 Why this exists: the data card and ``collect``'s docstring say which runs are reproducible
 from their seed; this command is where that statement comes from. It costs sampler time only:
 seconds for CMA-ES, but a TPE run costs as much sampling time as it did when collected.
-Exit status 1 when any run is not reproducible or cannot be checked.
+Exit status 1 when any run is not reproducible or cannot be checked, 2 when the requested
+kernel could not be loaded.
 """
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass
+import os
+import signal
+import subprocess
+import sys
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel
 
 from .collect import SLOT_TOLERANCE, config_deviation
 from .samplers import make_sampler
@@ -40,6 +55,8 @@ class ReplayCheck:
     stored_rounds: int  # generations with at least one stored row (the last may be cut by the budget)
     matched_rounds: int  # rounds whose asked configs equal the stored ones within the tolerance
     max_deviation: float  # at the first mismatching round (1.0 counts a changed categorical), else 0.0
+    blas: str | None = None  # numpy's BLAS kernel this check ran on
+    recorded_blas: list[str] = field(default_factory=list)  # kernels the run's rows record, by first round
 
     @property
     def reproducible(self) -> bool:
@@ -55,7 +72,8 @@ def check_run(folder: str | Path, sampler_kwargs: dict[str, Any] | None = None) 
     """
     store = open_store(folder)
     space = store.space
-    rows = store.read(columns=[*space.names, "config_id", *SLOT_COLUMNS, "objective_acc", "timestamp"]).to_pylist()
+    rows = store.read(columns=[*space.names, "config_id", *SLOT_COLUMNS, "objective_acc", "timestamp",
+                               "versions"]).to_pylist()
     runs = sorted({(r["sampler"], r["run_seed"]) for r in rows})
     if len(runs) != 1:
         raise ValueError(f"{folder}: a replay check needs exactly one (sampler, seed) run, found {runs}")
@@ -94,7 +112,47 @@ def check_run(folder: str | Path, sampler_kwargs: dict[str, Any] | None = None) 
         matched += 1
     else:
         deviation = 0.0
-    return ReplayCheck(str(folder), sampler_name, seed, stored_rounds, matched, deviation)
+    return ReplayCheck(str(folder), sampler_name, seed, stored_rounds, matched, deviation,
+                       blas=blas_kernel(), recorded_blas=recorded_kernels(rows))
+
+
+def recorded_kernels(rows: list[dict[str, Any]]) -> list[str]:
+    """The BLAS kernels a run's rows record (``versions["blas"]``), ordered by the first round
+    that names each; rows written before kernels were recorded count as ``"unrecorded"``."""
+    first: dict[str, int] = {}
+    for row in rows:
+        kernel = json.loads(row["versions"]).get("blas", "unrecorded")
+        first[kernel] = min(first.get(kernel, row["generation"]), row["generation"])
+    return sorted(first, key=lambda k: (first[k], k))
+
+
+def verdict(check: ReplayCheck) -> str:
+    """One line: how many rounds replay, on which kernel, and what to try when the run diverges."""
+    text = (f"{check.folder}: {check.sampler} seed {check.seed}, {check.matched_rounds}/{check.stored_rounds} "
+            f"stored rounds replay on {check.blas or 'an unidentified BLAS'}; ")
+    if check.reproducible:
+        return text + "reproducible from its seed"
+    text += f"diverges at round {check.matched_rounds} (max deviation {check.max_deviation:.3g})"
+    other = [k for k in check.recorded_blas if k not in ("unrecorded", check.blas)]
+    if other:
+        text += f"; its rows were collected on {', '.join(other)}: pass --blas-kernel {other[0].split()[-1]}"
+    elif "unrecorded" in check.recorded_blas and check.sampler in ("cmaes", "sepcma", "catcma"):
+        others = [k for k in ("Haswell", "SkylakeX") if not (check.blas or "").endswith(k)]
+        text += ("; its rows do not record their BLAS kernel, on which CMA-family runs depend: try "
+                 + " or ".join(f"--blas-kernel {k}" for k in others))
+    return text
+
+
+def _rerun_under_kernel(kernel: str, argv: list[str]) -> int:
+    """Run this command again in a process whose OpenBLAS loads ``kernel`` (it is chosen at load)."""
+    env = {**os.environ, CORETYPE_VARIABLE: kernel}
+    status = subprocess.call([sys.executable, "-m", "smm_bench_collection.replay", *argv], env=env)
+    if status < 0:  # killed by a signal: SIGILL when this CPU lacks the kernel's instructions
+        name = signal.Signals(-status).name
+        print(f"replay under {CORETYPE_VARIABLE}={kernel} died of {name}"
+              + (f": this CPU cannot run the {kernel} kernel" if name == "SIGILL" else ""), file=sys.stderr)
+        return 2
+    return status
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,8 +161,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", nargs="+", type=Path, help="run folders (mini_<space>/<sampler>-s<seed>)")
     ap.add_argument("--sampler-kwargs", type=json.loads, default=None,
                     help="the runs' sampler arguments as JSON, e.g. '{\"population_size\": 8}'")
+    ap.add_argument("--blas-kernel", metavar="K",
+                    help="replay on this OpenBLAS kernel (e.g. Haswell, SkylakeX) by rerunning under "
+                         f"{CORETYPE_VARIABLE}=K; CMA-family runs replay only on the kernel they were collected on")
     ap.add_argument("--json", action="store_true", help="one JSON object per run instead of a line of text")
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
+    if args.blas_kernel:
+        if os.environ.get(CORETYPE_VARIABLE) != args.blas_kernel:
+            return _rerun_under_kernel(args.blas_kernel, argv)
+        running = blas_kernel()
+        if running is None or running.split()[-1].lower() != args.blas_kernel.lower():
+            print(f"--blas-kernel {args.blas_kernel}: numpy's BLAS runs {running or 'an unidentified kernel'} "
+                  f"under {CORETYPE_VARIABLE}={args.blas_kernel} (OpenBLAS ignores a name it does not know; "
+                  "reading the kernel needs threadpoolctl)", file=sys.stderr)
+            return 2
     status = 0
     for folder in args.folders:
         try:
@@ -118,10 +189,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             print(json.dumps({**asdict(check), "reproducible": check.reproducible}), flush=True)
         else:
-            verdict = "reproducible from its seed" if check.reproducible else (
-                f"diverges at round {check.matched_rounds} (max deviation {check.max_deviation:.3g})")
-            print(f"{folder}: {check.sampler} seed {check.seed}, {check.matched_rounds}/{check.stored_rounds} "
-                  f"stored rounds replay; {verdict}", flush=True)
+            print(verdict(check), flush=True)
     return status
 
 

@@ -70,8 +70,12 @@ def config_id(space: str, family_id: str, config: Mapping[str, object]) -> str:
 
 @lru_cache(maxsize=1)
 def library_versions() -> str:
-    """JSON of the versions that can change a result (installed packages only)."""
+    """JSON of the versions that can change a result (installed packages only), and numpy's BLAS
+    kernel: a CMA-ES run replays from its seed only on the kernel it was collected on
+    (``smm_bench_plugin.blas``)."""
     from importlib import metadata
+
+    from smm_bench_plugin.blas import blas_kernel
 
     versions = {"python": platform.python_version()}
     for name in _VERSION_PACKAGES:
@@ -79,6 +83,9 @@ def library_versions() -> str:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    kernel = blas_kernel()
+    if kernel is not None:
+        versions["blas"] = kernel
     return json.dumps(versions, sort_keys=True)
 
 

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from smm_bench_plugin.blas import blas_kernel
 
 from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS
 
@@ -511,6 +512,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
                                     for k, v in ro_quality["targets"].items()},
         },
         "figure2": fig2,
+        "blas": blas_kernel(),  # the CMA-ES/CatCMA curves on the surrogate depend on it (smm_bench_plugin.blas)
         "reference_points": references,
         "learning_curve": curve,
         "leave_one_run_out": new_runs,
@@ -655,7 +657,10 @@ def render_markdown(r: dict[str, Any]) -> str:
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
               "True runs available: " + ", ".join(f"{s} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
               + "." + (f" The surrogate also ran with seeds {f1['unseen_seeds']}, which no true run used: with the "
-                       "true runs' seeds an optimiser's first asks are training rows." if f1.get("unseen_seeds") else ""),
+                       "true runs' seeds an optimiser's first asks are training rows." if f1.get("unseen_seeds") else "")
+              + (f" The surrogate's CMA-family runs drew through numpy's BLAS {r['blas']}: on another kernel the "
+                 "same seeds walk other trajectories of the same search (smm_bench_plugin/blas.py)."
+                 if r.get("blas") else ""),
               "", "| optimiser | true final best | surrogate final best | surrogate, seeds never collected | "
               "random-only surrogate |", "|---|---|---|---|---|"]
     for s in FIGURE1_SAMPLERS[r["space"]]:

@@ -109,7 +109,7 @@ def test_a_changed_config_shows_at_its_own_round_and_the_cli_reports_it(tmp_path
     assert out["matched_rounds"] == 2 and out["stored_rounds"] == 3 and out["reproducible"] is False
     assert out["max_deviation"] == pytest.approx(1e-6, rel=1e-3)
     main([str(tmp_path / "run")])
-    assert "2/3 stored rounds replay; diverges at round 2" in capsys.readouterr().out
+    assert "2/3 stored rounds replay on " in (out := capsys.readouterr().out) and "; diverges at round 2" in out
 
 
 def test_a_folder_with_two_runs_is_refused(tmp_path):

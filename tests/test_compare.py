@@ -152,6 +152,8 @@ def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path,
     assert np.array_equal(best, [float(r["best_objective"]) for r in sep])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["evaluations"] == 96 and 0 < summary["benchmark_share"] < 1
+    from smm_bench_plugin.blas import blas_kernel  # CMA-ES trajectories depend on it: recorded beside the versions
+    assert summary["library_versions"].get("blas") == blas_kernel()
     assert summary["benchmark_seconds_total"] + summary["optimizer_seconds_total"] == pytest.approx(
         summary["run_seconds_total"])
     assert (out / "best_so_far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

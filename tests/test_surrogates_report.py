@@ -141,6 +141,8 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
         if g.get("r2") is not None:  # the group's own ceiling in brackets
             assert f"| {name} | {g['n']} | {R._fmt(g['r2'])} ({R._fmt(g['noise_ceiling_r2'])}) / " in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
+    from smm_bench_plugin.blas import blas_kernel  # the surrogate's CMA-ES curves depend on it
+    assert r["blas"] == blas_kernel() and (r["blas"] is None or f"drew through numpy's BLAS {r['blas']}" in md)
     # tuning front: every target's recorded front, with exactly one kept trial, the one train exported
     assert "## Tuning: accuracy against size (Pareto front)" in md
     for name, t in r["quality"]["targets"].items():

@@ -1,0 +1,58 @@
+"""Which BLAS kernel numpy runs on: the one machine fact that changes a CMA-ES trajectory.
+
+CMA-ES draws its samples through the eigendecomposition of its covariance matrix
+(``numpy.linalg.eigh``, i.e. LAPACK inside numpy's OpenBLAS). After the first update that
+matrix still has a large eigenspace of (nearly) equal eigenvalues, and LAPACK may return any
+orthonormal basis of it. OpenBLAS picks a CPU-specific kernel at load time (``Haswell`` on
+AVX2 CPUs such as AMD EPYC, ``SkylakeX`` on AVX-512 Intel Xeons); the kernels round
+differently, so they return different bases. The search distribution is the same, but the
+draws are not: the same seed walks a different trajectory on a different kernel, from the
+second generation on. Measured on the bundled mini runs with ``python -m
+smm_bench_collection.replay --blas-kernel K``: every CMA-ES and CatCMA run replays from its
+seed on the kernel it was collected on, and none replays on the other one.
+
+``OPENBLAS_CORETYPE=Haswell`` (read once, when numpy loads OpenBLAS, so it must be in the
+environment before the process starts) pins the kernel on any x86 CPU with AVX2. Results of
+model-free samplers (random search) do not depend on it.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["blas_kernel", "CORETYPE_VARIABLE"]
+
+CORETYPE_VARIABLE = "OPENBLAS_CORETYPE"
+
+
+def blas_kernel() -> str | None:
+    """numpy's BLAS as ``"<library> <version> <kernel>"``, e.g. ``"openblas 0.3.31.188.0 SkylakeX"``.
+
+    None when ``threadpoolctl`` (which reads the loaded libraries) is not installed or no BLAS
+    is identified. When several BLAS libraries are loaded (torch or scipy bring their own),
+    the one shipped inside numpy's own folder is numpy's; otherwise a sole one is taken.
+    """
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return None
+    import numpy as np
+
+    np.linalg.eigh(np.eye(2))  # numpy loads its BLAS lazily on some builds; make sure it is loaded
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    numpy_dir = Path(np.__file__).resolve().parent
+    own = [lib for lib in blas if _inside_numpy(Path(lib.get("filepath", "")), numpy_dir)]
+    chosen = own or (blas if len(blas) == 1 else [])
+    if not chosen:
+        return None
+    lib = chosen[0]
+    parts = [lib.get("internal_api"), lib.get("version"), lib.get("architecture")]
+    return " ".join(str(p) for p in parts if p)
+
+
+def _inside_numpy(path: Path, numpy_dir: Path) -> bool:
+    """numpy wheels keep their OpenBLAS in ``numpy.libs`` beside the package (or inside it)."""
+    try:
+        path = path.resolve()
+    except OSError:
+        return False
+    return numpy_dir in path.parents or path.parent.name == f"{numpy_dir.name}.libs"

@@ -1,0 +1,98 @@
+"""numpy's BLAS kernel: read from the loaded library, recorded on every collected row, and the
+one machine fact besides the seed that a CMA-ES run's replay depends on (``smm_bench_plugin.blas``).
+
+The bundled mini runs are the evidence: PS cmaes-s0 was collected on the Haswell kernel (AMD
+EPYC) and cmaes-s5 on SkylakeX (an AVX-512 Intel Xeon); each replays only on its own kernel.
+Forcing a kernel needs a CPU that can run it, so those cases skip on CPUs without it."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from smm_bench_collection import store as S
+from smm_bench_collection.collect import collect
+from smm_bench_collection.replay import ReplayCheck, check_run, main, recorded_kernels, verdict
+from smm_bench_collection.synthetic import synthetic_spec
+from smm_bench_plugin.blas import blas_kernel
+
+pytest.importorskip("threadpoolctl")
+
+BUNDLED = Path(__file__).resolve().parents[1] / "collection" / "data"
+KERNEL_NEEDS = {"Haswell": {"avx2", "fma"},
+                "SkylakeX": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"}}
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        lines = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:
+        return set()
+    return next((set(line.split(":", 1)[1].split()) for line in lines if line.startswith("flags")), set())
+
+
+def _needs(kernel: str) -> None:
+    if not KERNEL_NEEDS[kernel] <= _cpu_flags():
+        pytest.skip(f"this CPU cannot run OpenBLAS's {kernel} kernel")
+
+
+def _kernel_in_subprocess(coretype: str) -> str:
+    code = "from smm_bench_plugin.blas import blas_kernel; print(blas_kernel())"
+    env = {"OPENBLAS_CORETYPE": coretype, "PATH": "/usr/bin:/bin"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          check=True).stdout.strip()
+
+
+def test_the_kernel_is_read_from_numpys_openblas_and_follows_the_coretype_variable():
+    kernel = blas_kernel()
+    assert kernel is not None and kernel.startswith("openblas ")  # numpy's wheels ship OpenBLAS
+    _needs("Haswell")
+    assert _kernel_in_subprocess("Haswell").endswith(" Haswell")
+
+
+def test_without_threadpoolctl_the_kernel_is_unknown_not_guessed(monkeypatch):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # import now raises ImportError
+    assert blas_kernel() is None
+
+
+def test_every_collected_row_records_the_kernel_and_replay_orders_them_by_round(tmp_path):
+    collect("ps", synthetic_spec("ps"), "cmaes", 32, tmp_path / "run", seed=3, progress=False)
+    rows = S.read_dataset(tmp_path / "run").to_pylist()
+    assert {json.loads(r["versions"])["blas"] for r in rows} == {blas_kernel()}
+    older = [{**r, "versions": json.dumps({"numpy": "2"})} if r["generation"] == 1 else r for r in rows]
+    assert recorded_kernels(older) == [blas_kernel(), "unrecorded"]
+    check = check_run(tmp_path / "run")
+    assert check.reproducible and check.blas == blas_kernel() and check.recorded_blas == [blas_kernel()]
+
+
+def test_a_divergent_run_names_the_kernel_to_replay_on():
+    base = dict(folder="f", sampler="cmaes", seed=0, stored_rounds=63, matched_rounds=1, max_deviation=0.7,
+                blas="openblas 0.3.31 SkylakeX")
+    recorded = verdict(ReplayCheck(**base, recorded_blas=["openblas 0.3.31 Haswell"]))
+    assert recorded.endswith("its rows were collected on openblas 0.3.31 Haswell: pass --blas-kernel Haswell")
+    unrecorded = verdict(ReplayCheck(**base, recorded_blas=["unrecorded"]))
+    assert unrecorded.endswith("try --blas-kernel Haswell")
+    same = verdict(ReplayCheck(**base, recorded_blas=["openblas 0.3.31 SkylakeX"]))
+    assert "--blas-kernel" not in same  # collected on this kernel: the kernel is not the reason
+
+
+@pytest.mark.parametrize("kernel, own, other", [("Haswell", "cmaes-s0", "cmaes-s5"),
+                                                ("SkylakeX", "cmaes-s5", "cmaes-s0")])
+def test_a_bundled_cma_run_replays_only_on_the_kernel_it_was_collected_on(kernel, own, other, capfd):
+    _needs(kernel)
+    status = main(["--blas-kernel", kernel, "--json", str(BUNDLED / "mini_ps" / own), str(BUNDLED / "mini_ps" / other)])
+    mine, theirs = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    assert status == 1  # one of the two does not replay
+    assert mine["reproducible"] and mine["matched_rounds"] == mine["stored_rounds"] == 63
+    assert mine["blas"].endswith(" " + kernel)
+    assert not theirs["reproducible"] and theirs["matched_rounds"] == 1 and theirs["max_deviation"] > 0.5
+
+
+def test_a_kernel_openblas_does_not_know_is_refused_by_name(capfd):
+    status = main(["--blas-kernel", "NoSuchKernel", str(BUNDLED / "mini_ps" / "cmaes-s0")])
+    err = capfd.readouterr().err
+    assert status == 2
+    assert "--blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in err and "OPENBLAS_CORETYPE=NoSuchKernel" in err
