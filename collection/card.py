@@ -4,8 +4,9 @@
 
 Writes ``DATASET_CARD.md`` and ``accuracy_histograms.png`` into the data folder: rows per
 sampler run against the collection plan, accuracy statistics and histograms per sampler, the
-parents' scores on the same evaluation sets (from the family's gates), and the library
-versions recorded in the rows. Nothing in the card is typed by hand.
+parents' scores on the same evaluation sets (from the family's gates), the library
+versions recorded in the rows, and each run's saved provenance verdict
+(``python -m smm_bench_collection.replay --save``: does it follow from its seed, on which BLAS kernel). Nothing in the card is typed by hand.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .plan import DATA_DIR, planned_runs, run_folder
+from .replay import load_check
 from .stats import run_folders
 from .store import read_dataset
 
@@ -35,6 +37,7 @@ def _space_rows(space_dir: Path) -> dict[str, dict]:
             "family": sorted(set(t.column("family_id").to_pylist())),
             "versions": collections.Counter(t.column("versions").to_pylist()),  # every row's library versions
             "inserted": _inserted_layers(t),
+            "replay": load_check(folder),
         }
     return runs
 
@@ -76,6 +79,23 @@ def path_length_table(runs: dict[str, dict]) -> list[str]:
     return lines
 
 
+def replay_cell(check: dict | None, rows: int) -> str:
+    """The saved provenance verdict (``replay --save``) of a run, and the rows it covers.
+
+    Why: whether a run follows from its seed (and on which BLAS kernel) is part of its provenance,
+    but a check costs sampler time, so it is saved, not recomputed here; a run that grew since
+    is shown with the row count its verdict covers.
+    """
+    if check is None:
+        return "not checked"
+    kernel = (check.get("blas") or "unidentified BLAS").split()[-1]
+    # random samplers draw no linear algebra: their verdict holds on every kernel
+    on = "" if str(check.get("sampler", "")).startswith("random") else f" on {kernel}"
+    cell = (f"yes{',' if on else ''}{on}" if check["reproducible"]
+            else f"no: {check['matched_rounds']}/{check['stored_rounds']} rounds{on}")
+    return cell + (f" (checked at {check['rows']:,} rows)" if check.get("rows") != rows else "")
+
+
 def _planned(space: str) -> dict[str, int]:
     """Final budget per store folder name of the plan."""
     return {run_folder(Path(), sampler, seed).name: budget for (sampler, seed), budget in planned_runs(space).items()}
@@ -113,13 +133,19 @@ def versions_sentence(runs: dict[str, dict]) -> str:
     """Library versions over every row: each library once, with row counts where rows disagree.
 
     Why: a dataset collected over weeks can span library upgrades; the card must show them, not
-    the versions of whichever row happens to be last.
+    the versions of whichever row happens to be last. An entry added later (``blas``) counts the
+    older rows as "not recorded" rather than claiming every row.
     """
     per_library: dict[str, collections.Counter] = {}
+    total = 0
     for r in runs.values():
         for text, n in (r.get("versions") or {}).items():
+            total += n
             for library, version in json.loads(text).items():
                 per_library.setdefault(library, collections.Counter())[version] += n
+    for counts in per_library.values():  # rows written before a library (or the BLAS kernel) was recorded
+        if (missing := total - sum(counts.values())) > 0:
+            counts["not recorded"] += missing
     if not per_library:
         return "Versions: —."
     same = [f"{k} {next(iter(c))}" for k, c in sorted(per_library.items()) if len(c) == 1]
@@ -150,16 +176,16 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
         total = sum(r["objective"].size for r in runs.values())
         lines += [f"## {space.upper()}: {total:,} rows of {sum(planned.values()):,} planned", "",
                   "| run | rows / planned | objective mean ± std | objective max | test of best | zeros | "
-                  "median s/eval |", "|---|---|---|---|---|---|---|"]
+                  "median s/eval | replays from its seed |", "|---|---|---|---|---|---|---|---|"]
         for name in sorted(set(planned) | set(runs)):
             r = runs.get(name)
             if r is None or r["objective"].size == 0:
-                lines.append(f"| {name} | 0 / {planned.get(name, 0):,} | — | — | — | — | — |")
+                lines.append(f"| {name} | 0 / {planned.get(name, 0):,} | — | — | — | — | — | — |")
                 continue
             o = r["objective"]
             lines.append(f"| {name} | {o.size:,} / {planned.get(name, 0):,} | {o.mean():.3f} ± {o.std():.3f} | "
                          f"{o.max():.3f} | {r['test'][o.argmax()]:.3f} | {(o == 0).mean():.1%} | "
-                         f"{np.median(r['seconds']):.2f} |")
+                         f"{np.median(r['seconds']):.2f} | {replay_cell(r.get('replay'), o.size)} |")
         table = path_length_table(runs)
         if table:
             lines += [""] + table

@@ -2,7 +2,7 @@
 
     python -m smm_bench_collection.replay collection/data/mini_ps/cmaes-s5 [more run folders]
                                           [--sampler-kwargs '{"population_size": 8}']
-                                          [--blas-kernel Haswell] [--json]
+                                          [--blas-kernel Haswell] [--json] [--save]
 
 A fresh sampler with the run's seed is asked round by round; each round is compared with the
 stored slots (generation, batch index) and told the *stored* objective accuracies, as ``collect``
@@ -21,7 +21,9 @@ Rows record their kernel in ``versions`` (since session 10), and a divergent run
 name another kernel says which one to pass.
 
 Why this exists: the data card and ``collect``'s docstring say which runs are reproducible
-from their seed; this command is where that statement comes from. It costs sampler time only:
+from their seed; this command is where that statement comes from. ``--save`` writes each
+verdict to ``REPLAY.json`` in the run folder, with the row count it covers, and the card
+(``python -m smm_bench_collection.card``) shows it, marked with that count once the run grows. It costs sampler time only:
 seconds for CMA-ES, but a TPE run costs as much sampling time as it did when collected.
 Exit status 1 when any run is not reproducible or cannot be checked, 2 when the requested
 kernel could not be loaded.
@@ -42,7 +44,9 @@ from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel
 
 from .collect import SLOT_TOLERANCE, config_deviation
 from .samplers import make_sampler
-from .store import SLOT_COLUMNS, open_store, slot_holders
+from .store import SLOT_COLUMNS, _atomic_write_text, open_store, slot_holders
+
+VERDICT_FILE = "REPLAY.json"
 
 
 @dataclass
@@ -57,6 +61,7 @@ class ReplayCheck:
     max_deviation: float  # at the first mismatching round (1.0 counts a changed categorical), else 0.0
     blas: str | None = None  # numpy's BLAS kernel this check ran on
     recorded_blas: list[str] = field(default_factory=list)  # kernels the run's rows record, by first round
+    rows: int = 0  # rows in the store when checked: a verdict covers these rows only
 
     @property
     def reproducible(self) -> bool:
@@ -113,7 +118,21 @@ def check_run(folder: str | Path, sampler_kwargs: dict[str, Any] | None = None) 
     else:
         deviation = 0.0
     return ReplayCheck(str(folder), sampler_name, seed, stored_rounds, matched, deviation,
-                       blas=blas_kernel(), recorded_blas=recorded_kernels(rows))
+                       blas=blas_kernel(), recorded_blas=recorded_kernels(rows), rows=len(value_of))
+
+
+def save_check(check: ReplayCheck) -> Path:
+    """Write the verdict into the run folder (atomically), where the data card reads it."""
+    path = Path(check.folder) / VERDICT_FILE
+    _atomic_write_text(json.dumps({**asdict(check), "folder": Path(check.folder).name,
+                                   "reproducible": check.reproducible}, indent=1) + "\n", path)
+    return path
+
+
+def load_check(folder: str | Path) -> dict[str, Any] | None:
+    """The saved verdict of a run folder, or None when it was never checked with ``--save``."""
+    path = Path(folder) / VERDICT_FILE
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def recorded_kernels(rows: list[dict[str, Any]]) -> list[str]:
@@ -165,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="replay on this OpenBLAS kernel (e.g. Haswell, SkylakeX) by rerunning under "
                          f"{CORETYPE_VARIABLE}=K; CMA-family runs replay only on the kernel they were collected on")
     ap.add_argument("--json", action="store_true", help="one JSON object per run instead of a line of text")
+    ap.add_argument("--save", action="store_true",
+                    help=f"write each verdict to <run folder>/{VERDICT_FILE}, which the data card shows")
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     if args.blas_kernel:
@@ -186,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
             continue
         status |= not check.reproducible
+        if args.save:
+            save_check(check)
         if args.json:
             print(json.dumps({**asdict(check), "reproducible": check.reproducible}), flush=True)
         else:

@@ -177,11 +177,23 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
 def test_dataset_card_counts_rows_against_the_plan(data, tmp_path, monkeypatch):
     from smm_bench_collection import card
 
+    from smm_bench_collection import replay
+    from smm_bench_plugin.blas import blas_kernel
+
     monkeypatch.setitem(plan.PLAN, "ps", [("random", 0, 100), ("cmaes", 0, BUDGET), ("cmaes", 5, 10)])
+    assert replay.main([str(data / "cmaes-s1"), "--save"]) == 0  # a saved provenance verdict, shown by the card
     out = card.write_card(data.parent)
+    (data / "cmaes-s1" / replay.VERDICT_FILE).unlink()  # the fixture is shared
     md = out.read_text()
-    assert f"| random-s0 | {3 * BUDGET} / 100 |" in md
-    assert "| cmaes-s5 | 0 / 10 |" in md  # planned, not collected: shown as such
+    assert f"| random-s0 | {3 * BUDGET} / 100 |" in md and md.count(" | not checked |") == 4
+    assert "| cmaes-s5 | 0 / 10 | — | — | — | — | — | — |" in md  # planned, not collected: shown as such
+    kernel = (blas_kernel() or "unidentified BLAS").split()[-1]
+    assert [line for line in md.splitlines() if line.startswith("| cmaes-s1 | ")][0].endswith(f" | yes, on {kernel} |")
+    check = {"reproducible": False, "matched_rounds": 1, "stored_rounds": 63, "blas": "openblas 0.3.31 Haswell",
+             "rows": 504}
+    assert card.replay_cell(check, 1000) == "no: 1/63 rounds on Haswell (checked at 504 rows)"
+    assert card.replay_cell({**check, "rows": 1000}, 1000) == "no: 1/63 rounds on Haswell"
+    assert card.replay_cell({**check, "rows": 1000, "sampler": "random", "reproducible": True}, 1000) == "yes"
     assert "Versions (every row): " in md and "pyarrow" in md
     assert (data.parent / "accuracy_histograms.png").stat().st_size > 0
 
@@ -197,6 +209,11 @@ def test_card_lists_every_version_the_rows_carry():
     runs = {"a-s0": {"versions": Counter({old: 1000})}, "b-s0": {"versions": Counter({old: 5, new: 1200})}}
     assert versions_sentence(runs) == ("Versions (every row): numpy 2.4.6. Rows differ in: "
                                        "transformers 5.23.0 (1,005 rows) / 5.24.0 (1,200 rows).")
+    kernel = json.dumps({"numpy": "2.4.6", "transformers": "5.24.0", "blas": "openblas 0.3.31 SkylakeX"})
+    runs["b-s0"]["versions"][kernel] = 300  # an entry recorded only by the newer rows is not claimed for all
+    assert versions_sentence(runs) == ("Versions (every row): numpy 2.4.6. Rows differ in: "
+                                       "blas not recorded (2,205 rows) / openblas 0.3.31 SkylakeX (300 rows); "
+                                       "transformers 5.23.0 (1,005 rows) / 5.24.0 (1,500 rows).")
 
 
 def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
