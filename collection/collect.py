@@ -43,9 +43,11 @@ from typing import Any, Mapping
 import pyarrow.compute as pc
 
 from .executors import Executor, LocalExecutor, make_executor
-from .samplers import SAMPLERS, Sampler, make_sampler, sampler_from_state
+from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel
+
+from .samplers import BLAS_DEPENDENT, SAMPLERS, Sampler, make_sampler, sampler_from_state
 from .space import FloatParam, Space, load_space
-from .store import SLOT_COLUMNS, Record, ResultStore, RowMeta, slot_holders
+from .store import SLOT_COLUMNS, Record, ResultStore, RowMeta, recorded_kernels, slot_holders
 from .types import EvaluatorFactory, EvaluatorSpec
 
 
@@ -145,10 +147,26 @@ def _run_rows(store: ResultStore, sampler_name: str, seed: int) -> list[dict]:
     ``collect`` is called once per slice of a long run, so converting every row of a
     13,000-row store to Python twice per call cost about a second each time.
     """
-    columns = [*store.space.names, "config_id", *SLOT_COLUMNS, "objective_acc", "test_acc", "timestamp"]
+    columns = [*store.space.names, "config_id", *SLOT_COLUMNS, "objective_acc", "test_acc", "timestamp", "versions"]
     table = store.read(columns=columns)
     mine = pc.and_(pc.equal(table.column("sampler"), sampler_name), pc.equal(table.column("run_seed"), seed))
     return table.filter(mine).to_pylist()
+
+
+def _warn_on_kernel_change(rows: list[dict], sampler_name: str, seed: int, out_dir: str | Path) -> None:
+    """Say so when a CMA-family run resumes on another BLAS kernel than its latest rows record.
+
+    Why a warning, not an error: a checkpoint resumes the run exactly, and the rounds after it
+    are a valid run of the same search; but they draw through this kernel, so the run will
+    replay from its seed only in two parts. Pinning the kernel keeps a run on one.
+    """
+    if sampler_name not in BLAS_DEPENDENT or not rows or (now := blas_kernel()) is None:
+        return
+    last = recorded_kernels(rows)[-1]
+    if last not in ("unrecorded", now):
+        warnings.warn(f"{out_dir}: {sampler_name} seed {seed} was collected on {last} and resumes on {now}; "
+                      f"its later rounds will draw through this kernel (smm_bench_plugin.blas). To stay on one "
+                      f"kernel, start the process with {CORETYPE_VARIABLE}={last.split()[-1]}")
 
 
 def _stored_slots(rows: list[dict], names: list[str]) -> dict[tuple[int, int], tuple[str, dict]]:
@@ -194,6 +212,7 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
                 "family_id": family_factory.family_id, "sampler_kwargs": dict(sampler_kwargs or {})}
     restored = _read_checkpoint(ckpt_path, ckpt_key) if checkpoint else None
     run_rows = _run_rows(store, sampler_name, seed)
+    _warn_on_kernel_change(run_rows, sampler_name, seed, out_dir)
     slots = _stored_slots(run_rows, store.space.names)
     if restored is not None and restored[2] > 0 and not any(g == restored[2] - 1 for g, _ in slots):
         warnings.warn(f"sampler checkpoint {ckpt_path} is at generation {restored[2]} but the store has no row of "

@@ -43,8 +43,8 @@ from typing import Any
 from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel
 
 from .collect import SLOT_TOLERANCE, config_deviation
-from .samplers import make_sampler
-from .store import SLOT_COLUMNS, _atomic_write_text, open_store, slot_holders
+from .samplers import BLAS_DEPENDENT, make_sampler
+from .store import SLOT_COLUMNS, _atomic_write_text, open_store, recorded_kernels, slot_holders
 
 VERDICT_FILE = "REPLAY.json"
 
@@ -135,16 +135,6 @@ def load_check(folder: str | Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def recorded_kernels(rows: list[dict[str, Any]]) -> list[str]:
-    """The BLAS kernels a run's rows record (``versions["blas"]``), ordered by the first round
-    that names each; rows written before kernels were recorded count as ``"unrecorded"``."""
-    first: dict[str, int] = {}
-    for row in rows:
-        kernel = json.loads(row["versions"]).get("blas", "unrecorded")
-        first[kernel] = min(first.get(kernel, row["generation"]), row["generation"])
-    return sorted(first, key=lambda k: (first[k], k))
-
-
 def verdict(check: ReplayCheck) -> str:
     """One line: how many rounds replay, on which kernel, and what to try when the run diverges."""
     text = (f"{check.folder}: {check.sampler} seed {check.seed}, {check.matched_rounds}/{check.stored_rounds} "
@@ -155,7 +145,7 @@ def verdict(check: ReplayCheck) -> str:
     other = [k for k in check.recorded_blas if k not in ("unrecorded", check.blas)]
     if other:
         text += f"; its rows were collected on {', '.join(other)}: pass --blas-kernel {other[0].split()[-1]}"
-    elif "unrecorded" in check.recorded_blas and check.sampler in ("cmaes", "sepcma", "catcma"):
+    elif "unrecorded" in check.recorded_blas and check.sampler in BLAS_DEPENDENT:
         others = [k for k in ("Haswell", "SkylakeX") if not (check.blas or "").endswith(k)]
         text += ("; its rows do not record their BLAS kernel, on which CMA-family runs depend: try "
                  + " or ".join(f"--blas-kernel {k}" for k in others))

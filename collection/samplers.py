@@ -33,6 +33,10 @@ from .space import FloatParam, Space, load_space
 from .types import Config
 
 SAMPLERS = ("random", "random_modelwise", "random_stratified", "cmaes", "sepcma", "catcma", "tpe")
+# Samplers that draw through the eigendecomposition of a full covariance (numpy's LAPACK): the same
+# seed walks another trajectory on another BLAS kernel (smm_bench_plugin.blas). Sep-CMA (diagonal
+# covariance), TPE and the random samplers draw the same on Haswell and SkylakeX (tested).
+BLAS_DEPENDENT = ("cmaes", "catcma")
 DEFAULT_BATCH = 8  # TPE batch of the paper; also the chunk of random draws per ask()
 CMA_SIGMA0 = 1.0 / 6.0
 

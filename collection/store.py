@@ -89,6 +89,16 @@ def library_versions() -> str:
     return json.dumps(versions, sort_keys=True)
 
 
+def recorded_kernels(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The BLAS kernels a run's rows record (``versions["blas"]``), ordered by the first round
+    that names each; rows written before kernels were recorded count as ``"unrecorded"``."""
+    first: dict[str, int] = {}
+    for row in rows:
+        kernel = json.loads(row["versions"]).get("blas", "unrecorded")
+        first[kernel] = min(first.get(kernel, row["generation"]), row["generation"])
+    return sorted(first, key=lambda k: (first[k], k))
+
+
 def pack_bits(bits: np.ndarray) -> bytes:
     return np.packbits(np.asarray(bits, dtype=bool), bitorder="little").tobytes()
 

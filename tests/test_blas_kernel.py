@@ -96,3 +96,67 @@ def test_a_kernel_openblas_does_not_know_is_refused_by_name(capfd):
     err = capfd.readouterr().err
     assert status == 2
     assert "--blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in err and "OPENBLAS_CORETYPE=NoSuchKernel" in err
+
+
+_TRAJECTORIES = """
+import hashlib, json
+from smm_bench_collection.samplers import make_sampler
+from smm_bench_collection.synthetic import SyntheticEvaluator
+out = {}
+for space, name in [("ps", "random"), ("ps", "random_modelwise"), ("ps", "cmaes"), ("ps", "sepcma"), ("ps", "tpe"),
+                    ("dfs", "random"), ("dfs", "random_stratified"), ("dfs", "catcma"), ("dfs", "tpe")]:
+    ev = SyntheticEvaluator(space)
+    sampler, digest = make_sampler(name, space, 7), hashlib.sha1()
+    for _ in range(12):
+        configs = sampler.ask()
+        digest.update(json.dumps(configs, sort_keys=True).encode())
+        sampler.tell(configs, [ev.evaluate(c).objective.accuracy for c in configs])
+    out[f"{space}/{name}"] = digest.hexdigest()
+print(json.dumps(out))
+"""
+
+
+def test_exactly_the_full_covariance_samplers_depend_on_the_kernel():
+    """12 rounds of every sampler on a synthetic objective, once per kernel: BLAS_DEPENDENT is measured."""
+    from smm_bench_collection.samplers import BLAS_DEPENDENT
+
+    _needs("Haswell")
+    _needs("SkylakeX")
+    runs = {}
+    for kernel in ("Haswell", "SkylakeX"):
+        env = {"OPENBLAS_CORETYPE": kernel, "PATH": "/usr/bin:/bin"}
+        runs[kernel] = json.loads(subprocess.run([sys.executable, "-c", _TRAJECTORIES], env=env, capture_output=True,
+                                                 text=True, check=True).stdout)
+    differ = {key.split("/")[1] for key in runs["Haswell"] if runs["Haswell"][key] != runs["SkylakeX"][key]}
+    assert differ == set(BLAS_DEPENDENT)
+    from smm_bench_collection.samplers import SAMPLERS
+
+    assert {key.split("/")[1] for key in runs["Haswell"]} == set(SAMPLERS)  # every sampler was run
+
+
+def _claim_kernel(folder: Path, kernel: str) -> None:
+    """Rewrite every row's recorded kernel (what a store collected on another machine looks like)."""
+    import pyarrow.parquet as pq
+
+    (shard,) = S._data_files(folder / "shards")
+    table = pq.read_table(shard)
+    versions = [json.dumps({**json.loads(v), "blas": kernel}) for v in table.column("versions").to_pylist()]
+    pq.write_table(table.set_column(table.schema.get_field_index("versions"), "versions", [versions]), shard)
+
+
+@pytest.mark.parametrize("sampler, warned", [("cmaes", True), ("random", False)])
+def test_resuming_a_cma_run_on_another_kernel_says_so(tmp_path, sampler, warned, recwarn):
+    run = tmp_path / "run"
+    collect("ps", synthetic_spec("ps"), sampler, 16, run, seed=1, progress=False)
+    collect("ps", synthetic_spec("ps"), sampler, 24, run, seed=1, progress=False)  # same kernel: silent
+    assert not [w for w in recwarn if "resumes on" in str(w.message)]
+    _claim_kernel(run, "openblas 0.0 Elsewhere")
+    collect("ps", synthetic_spec("ps"), sampler, 32, run, seed=1, progress=False)
+    messages = [str(w.message) for w in recwarn if "resumes on" in str(w.message)]
+    if warned:
+        (message,) = messages
+        assert f"cmaes seed 1 was collected on openblas 0.0 Elsewhere and resumes on {blas_kernel()}" in message
+        assert message.endswith("start the process with OPENBLAS_CORETYPE=Elsewhere")
+    else:  # random draws do not depend on the kernel
+        assert messages == []
+    assert len(S.read_dataset(run)) == 32  # the run went on either way
