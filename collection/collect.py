@@ -27,7 +27,8 @@ CMA-ES and CatCMA run replays from its seed on the kernel it was collected on (P
 and DFS catcma-s0, s1 on Haswell, the AMD EPYC machines; cmaes-s5 and catcma-s2 on SkylakeX, an
 Intel Xeon) and diverges at round 1 on the other. A checkpoint resumes a run exactly on any
 kernel, but the rounds after a resume on another kernel follow that kernel's draws, so rows
-record their kernel (``versions["blas"]``) and ``replay`` names it.
+record their kernel (``versions["blas"]``), ``replay`` names it, and resuming a CMA-ES or
+CatCMA run on another kernel than its latest rows warns (``samplers.BLAS_DEPENDENT``).
 """
 from __future__ import annotations
 
