@@ -338,6 +338,10 @@ def test_key_figures_say_when_the_ranking_was_not_compared():
     assert "same ranking" not in line
     fig["complete_on_true"] = ["a", "b"]
     assert "(same ranking as true over a, b)" in "".join(key_figures({"name": "x"}, {"figure1": fig, "budget": 10, "seeds": [0]}))
+    assert "BLAS kernel" not in "".join(lines)  # an older report.json without the kernel: nothing claimed
+    (line,) = [x for x in key_figures({"name": "x"}, {"figure1": fig, "budget": 10, "seeds": [0],
+                                                      "blas": "openblas 0.3.31 Haswell"}) if x.startswith("- Figure 1")]
+    assert "true runs: a 1/1, b 0/1; the surrogate's CMA-ES/CatCMA runs drew on numpy's Haswell BLAS kernel" in line
 
 
 def test_key_figures_survive_every_report_shape_the_report_can_write():
