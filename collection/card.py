@@ -16,11 +16,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+from smm_bench_plugin.blas import kernel_name
 
 from .plan import DATA_DIR, planned_runs, run_folder
-from .replay import load_check
+from .samplers import BLAS_DEPENDENT
 from .stats import run_folders
-from .store import read_dataset
+from .store import load_verdict, read_dataset
 
 GATES = Path(__file__).resolve().parent / "mini" / "gates.json"
 
@@ -37,7 +38,7 @@ def _space_rows(space_dir: Path) -> dict[str, dict]:
             "family": sorted(set(t.column("family_id").to_pylist())),
             "versions": collections.Counter(t.column("versions").to_pylist()),  # every row's library versions
             "inserted": _inserted_layers(t),
-            "replay": load_check(folder),
+            "replay": load_verdict(folder),
         }
     return runs
 
@@ -88,9 +89,9 @@ def replay_cell(check: dict | None, rows: int) -> str:
     """
     if check is None:
         return "not checked"
-    kernel = (check.get("blas") or "unidentified BLAS").split()[-1]
-    # random samplers draw no linear algebra: their verdict holds on every kernel
-    on = "" if str(check.get("sampler", "")).startswith("random") else f" on {kernel}"
+    # only CMA-ES and CatCMA draw through the kernel: other verdicts hold on every kernel
+    kernel = kernel_name(check.get("blas")) or check.get("blas") or "an unidentified BLAS"
+    on = f" on {kernel}" if check.get("sampler") in BLAS_DEPENDENT else ""
     cell = (f"yes{',' if on else ''}{on}" if check["reproducible"]
             else f"no: {check['matched_rounds']}/{check['stored_rounds']} rounds{on}")
     return cell + (f" (checked at {check['rows']:,} rows)" if check.get("rows") != rows else "")

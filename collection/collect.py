@@ -44,11 +44,11 @@ from typing import Any, Mapping
 import pyarrow.compute as pc
 
 from .executors import Executor, LocalExecutor, make_executor
-from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel
+from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel, kernel_name
 
 from .samplers import BLAS_DEPENDENT, SAMPLERS, Sampler, make_sampler, sampler_from_state
 from .space import FloatParam, Space, load_space
-from .store import SLOT_COLUMNS, Record, ResultStore, RowMeta, recorded_kernels, slot_holders
+from .store import SLOT_COLUMNS, Record, ResultStore, RowMeta, latest_kernel, slot_holders
 from .types import EvaluatorFactory, EvaluatorSpec
 
 
@@ -161,13 +161,13 @@ def _warn_on_kernel_change(rows: list[dict], sampler_name: str, seed: int, out_d
     are a valid run of the same search; but they draw through this kernel, so the run will
     replay from its seed only in two parts. Pinning the kernel keeps a run on one.
     """
-    if sampler_name not in BLAS_DEPENDENT or not rows or (now := blas_kernel()) is None:
+    if sampler_name not in BLAS_DEPENDENT or not rows:
         return
-    last = recorded_kernels(rows)[-1]
-    if last not in ("unrecorded", now):
+    now, last = blas_kernel(), latest_kernel(rows)
+    if kernel_name(last) is not None and kernel_name(now) is not None and kernel_name(last) != kernel_name(now):
         warnings.warn(f"{out_dir}: {sampler_name} seed {seed} was collected on {last} and resumes on {now}; "
                       f"its later rounds will draw through this kernel (smm_bench_plugin.blas). To stay on one "
-                      f"kernel, start the process with {CORETYPE_VARIABLE}={last.split()[-1]}")
+                      f"kernel, start the process with {CORETYPE_VARIABLE}={kernel_name(last)}")
 
 
 def _stored_slots(rows: list[dict], names: list[str]) -> dict[tuple[int, int], tuple[str, dict]]:

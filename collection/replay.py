@@ -40,13 +40,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel
+from smm_bench_plugin.blas import COMMON_KERNELS, CORETYPE_VARIABLE, blas_kernel, kernel_name
 
 from .collect import SLOT_TOLERANCE, config_deviation
 from .samplers import BLAS_DEPENDENT, make_sampler
-from .store import SLOT_COLUMNS, _atomic_write_text, open_store, recorded_kernels, slot_holders
-
-VERDICT_FILE = "REPLAY.json"
+from .store import SLOT_COLUMNS, VERDICT_FILE, open_store, recorded_kernels, save_verdict, slot_holders
 
 
 @dataclass
@@ -122,17 +120,9 @@ def check_run(folder: str | Path, sampler_kwargs: dict[str, Any] | None = None) 
 
 
 def save_check(check: ReplayCheck) -> Path:
-    """Write the verdict into the run folder (atomically), where the data card reads it."""
-    path = Path(check.folder) / VERDICT_FILE
-    _atomic_write_text(json.dumps({**asdict(check), "folder": Path(check.folder).name,
-                                   "reproducible": check.reproducible}, indent=1) + "\n", path)
-    return path
-
-
-def load_check(folder: str | Path) -> dict[str, Any] | None:
-    """The saved verdict of a run folder, or None when it was never checked with ``--save``."""
-    path = Path(folder) / VERDICT_FILE
-    return json.loads(path.read_text()) if path.exists() else None
+    """Write the verdict into the run folder (``store.VERDICT_FILE``), where the data card reads it."""
+    return save_verdict(check.folder, {**asdict(check), "folder": Path(check.folder).name,
+                                       "reproducible": check.reproducible})
 
 
 def verdict(check: ReplayCheck) -> str:
@@ -142,13 +132,15 @@ def verdict(check: ReplayCheck) -> str:
     if check.reproducible:
         return text + "reproducible from its seed"
     text += f"diverges at round {check.matched_rounds} (max deviation {check.max_deviation:.3g})"
-    other = [k for k in check.recorded_blas if k not in ("unrecorded", check.blas)]
-    if other:
-        text += f"; its rows were collected on {', '.join(other)}: pass --blas-kernel {other[0].split()[-1]}"
-    elif "unrecorded" in check.recorded_blas and check.sampler in BLAS_DEPENDENT:
-        others = [k for k in ("Haswell", "SkylakeX") if not (check.blas or "").endswith(k)]
+    if check.sampler not in BLAS_DEPENDENT:
+        return text
+    here = kernel_name(check.blas)
+    other = [k for k in check.recorded_blas if k != "unrecorded" and kernel_name(k) not in (None, here)]
+    if other:  # kernels, not library versions, decide: an OpenBLAS upgrade on the same kernel is no hint
+        text += f"; its rows were collected on {', '.join(other)}: pass --blas-kernel {kernel_name(other[0])}"
+    elif "unrecorded" in check.recorded_blas:
         text += ("; its rows do not record their BLAS kernel, on which CMA-family runs depend: try "
-                 + " or ".join(f"--blas-kernel {k}" for k in others))
+                 + " or ".join(f"--blas-kernel {k}" for k in COMMON_KERNELS if k != here))
     return text
 
 
@@ -157,7 +149,10 @@ def _rerun_under_kernel(kernel: str, argv: list[str]) -> int:
     env = {**os.environ, CORETYPE_VARIABLE: kernel}
     status = subprocess.call([sys.executable, "-m", "smm_bench_collection.replay", *argv], env=env)
     if status < 0:  # killed by a signal: SIGILL when this CPU lacks the kernel's instructions
-        name = signal.Signals(-status).name
+        try:
+            name = signal.Signals(-status).name
+        except ValueError:  # a signal number without a name (real-time signals)
+            name = f"signal {-status}"
         print(f"replay under {CORETYPE_VARIABLE}={kernel} died of {name}"
               + (f": this CPU cannot run the {kernel} kernel" if name == "SIGILL" else ""), file=sys.stderr)
         return 2
@@ -172,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
                     help="the runs' sampler arguments as JSON, e.g. '{\"population_size\": 8}'")
     ap.add_argument("--blas-kernel", metavar="K",
                     help="replay on this OpenBLAS kernel (e.g. Haswell, SkylakeX) by rerunning under "
-                         f"{CORETYPE_VARIABLE}=K; CMA-family runs replay only on the kernel they were collected on")
+                         f"{CORETYPE_VARIABLE}=K; CMA-ES and CatCMA runs replay only on the kernel they were collected on")
     ap.add_argument("--json", action="store_true", help="one JSON object per run instead of a line of text")
     ap.add_argument("--save", action="store_true",
                     help=f"write each verdict to <run folder>/{VERDICT_FILE}, which the data card shows")
@@ -182,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get(CORETYPE_VARIABLE) != args.blas_kernel:
             return _rerun_under_kernel(args.blas_kernel, argv)
         running = blas_kernel()
-        if running is None or running.split()[-1].lower() != args.blas_kernel.lower():
+        if (kernel_name(running) or "").lower() != args.blas_kernel.lower():
             print(f"--blas-kernel {args.blas_kernel}: numpy's BLAS runs {running or 'an unidentified kernel'} "
                   f"under {CORETYPE_VARIABLE}={args.blas_kernel} (OpenBLAS ignores a name it does not know; "
                   "reading the kernel needs threadpoolctl)", file=sys.stderr)

@@ -28,6 +28,7 @@ import platform
 import socket
 import time
 import uuid
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -75,7 +76,7 @@ def library_versions() -> str:
     (``smm_bench_plugin.blas``)."""
     from importlib import metadata
 
-    from smm_bench_plugin.blas import blas_kernel
+    from smm_bench_plugin.blas import with_kernel
 
     versions = {"python": platform.python_version()}
     for name in _VERSION_PACKAGES:
@@ -83,10 +84,35 @@ def library_versions() -> str:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    kernel = blas_kernel()
-    if kernel is not None:
-        versions["blas"] = kernel
-    return json.dumps(versions, sort_keys=True)
+    return json.dumps(with_kernel(versions), sort_keys=True)
+
+
+def latest_kernel(rows: Iterable[Mapping[str, Any]]) -> str:
+    """The BLAS kernel recorded by a run's latest round (``"unrecorded"`` for older rows)."""
+    last = max(rows, key=lambda row: (row["generation"], row["batch_index"]))
+    return json.loads(last["versions"]).get("blas", "unrecorded")
+
+
+VERDICT_FILE = "REPLAY.json"  # a run folder's saved provenance verdict (smm_bench_collection.replay --save)
+
+
+def save_verdict(folder: str | Path, verdict: Mapping[str, Any]) -> Path:
+    """Write a run's replay verdict into its folder, atomically, where the data card reads it."""
+    path = Path(folder) / VERDICT_FILE
+    _atomic_write_text(json.dumps(dict(verdict), indent=1) + "\n", path)
+    return path
+
+
+def load_verdict(folder: str | Path) -> dict[str, Any] | None:
+    """A run folder's saved verdict; None when never saved, or unreadable (with a warning)."""
+    path = Path(folder) / VERDICT_FILE
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        warnings.warn(f"ignoring unreadable {path} ({exc}); rerun replay --save for this run")
+        return None
 
 
 def recorded_kernels(rows: Iterable[Mapping[str, Any]]) -> list[str]:

@@ -4,12 +4,12 @@ CMA-ES draws its samples through the eigendecomposition of its covariance matrix
 (``numpy.linalg.eigh``, i.e. LAPACK inside numpy's OpenBLAS). After the first update that
 matrix still has a large eigenspace of (nearly) equal eigenvalues, and LAPACK may return any
 orthonormal basis of it. OpenBLAS picks a CPU-specific kernel at load time (``Haswell`` on
-AVX2 CPUs such as AMD EPYC, ``SkylakeX`` on AVX-512 Intel Xeons); the kernels round
-differently, so they return different bases. The search distribution is the same, but the
-draws are not: the same seed walks a different trajectory on a different kernel, from the
-second generation on. Measured on the bundled mini runs with ``python -m
-smm_bench_collection.replay --blas-kernel K``: every CMA-ES and CatCMA run replays from its
-seed on the kernel it was collected on, and none replays on the other one.
+AVX2 CPUs such as AMD EPYC before Zen 4; ``SkylakeX``, ``Cooperlake`` or ``SapphireRapids`` on
+AVX-512 Intel Xeons); the kernels round differently, so they return different bases. The
+search distribution is the same, but the draws are not: the same seed walks a different
+trajectory on a different kernel, from the second generation on. Measured on the bundled mini
+runs with ``python -m smm_bench_collection.replay --blas-kernel K``: every CMA-ES and CatCMA
+run replays from its seed on the kernel it was collected on, and none replays on the other one.
 
 ``OPENBLAS_CORETYPE=Haswell`` (read once, when numpy loads OpenBLAS, so it must be in the
 environment before the process starts) pins the kernel on any x86 CPU with AVX2. Results of
@@ -19,17 +19,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["blas_kernel", "CORETYPE_VARIABLE"]
+__all__ = ["blas_kernel", "kernel_name", "with_kernel", "CORETYPE_VARIABLE", "COMMON_KERNELS"]
 
 CORETYPE_VARIABLE = "OPENBLAS_CORETYPE"
+COMMON_KERNELS = ("Haswell", "SkylakeX")  # OpenBLAS's AVX2 and AVX-512 x86 kernels
 
 
 def blas_kernel() -> str | None:
     """numpy's BLAS as ``"<library> <version> <kernel>"``, e.g. ``"openblas 0.3.31.188.0 SkylakeX"``.
 
-    None when ``threadpoolctl`` (which reads the loaded libraries) is not installed or no BLAS
-    is identified. When several BLAS libraries are loaded (torch or scipy bring their own),
-    the one shipped inside numpy's own folder is numpy's; otherwise a sole one is taken.
+    None when ``threadpoolctl`` (>= 3.5 reads numpy 2's ``scipy_openblas``) is not installed or
+    no BLAS is identified. When several BLAS libraries are loaded (torch or scipy bring their
+    own), the one shipped inside numpy's own folder is numpy's; otherwise a sole one is taken.
     """
     try:
         from threadpoolctl import threadpool_info
@@ -47,6 +48,20 @@ def blas_kernel() -> str | None:
     lib = chosen[0]
     parts = [lib.get("internal_api"), lib.get("version"), lib.get("architecture")]
     return " ".join(str(p) for p in parts if p)
+
+
+def kernel_name(blas: str | None) -> str | None:
+    """The OpenBLAS kernel of a :func:`blas_kernel` string (``"SkylakeX"``), or None for another
+    BLAS (MKL has no kernel to name) or an unknown one. Kernels, not library versions, decide
+    whether a CMA-ES run replays, so comparisons use this name."""
+    parts = (blas or "").split()
+    return parts[2] if len(parts) == 3 and parts[0] == "openblas" else None
+
+
+def with_kernel(versions: dict[str, str]) -> dict[str, str]:
+    """``versions`` plus ``"blas"``: numpy's BLAS, when it can be read."""
+    kernel = blas_kernel()
+    return {**versions, "blas": kernel} if kernel is not None else dict(versions)
 
 
 def _inside_numpy(path: Path, numpy_dir: Path) -> bool:

@@ -132,14 +132,10 @@ def _std(x: np.ndarray) -> float:
 
 def _versions() -> dict[str, str]:
     """Library versions and numpy's BLAS kernel, on which CMA-family trajectories depend (see ``blas``)."""
-    from .blas import blas_kernel
+    from .blas import with_kernel
     from .scenario import library_versions
 
-    versions = library_versions("smm-bench-plugin", "numpy", "onnxruntime", "cmaes", "optuna", "scipy")
-    kernel = blas_kernel()
-    if kernel is not None:
-        versions["blas"] = kernel
-    return versions
+    return with_kernel(library_versions("smm-bench-plugin", "numpy", "onnxruntime", "cmaes", "optuna", "scipy"))
 
 
 def _resolve(scenario: str | Path | Benchmark) -> Benchmark:

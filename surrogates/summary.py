@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from smm_bench_plugin.blas import kernel_name
 
 from .report import _fmt, _is_chosen, _times
 
@@ -181,8 +182,8 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
             parts.append("with seeds no true run used "
                          f"{_ranking(final['surrogate_unseen_seeds'], [k for k, _ in rankings['surrogate_unseen_seeds']])} "
                          f"({_same(same.get('surrogate_unseen_seeds'), compared)})")
-        kernel = (f"; the surrogate's CMA-ES/CatCMA runs drew on numpy's {report['blas'].split()[-1]} BLAS kernel, "
-                  "other kernels draw other trajectories from the same seeds" if report.get("blas") else "")
+        kernel = (f"; the surrogate's CMA-ES/CatCMA runs drew on numpy's {kernel_name(report['blas'])} BLAS kernel, "
+                  "other kernels draw other trajectories from the same seeds" if kernel_name(report.get("blas")) else "")
         lines.append(f"- Figure 1 (final best of {report['budget']:,} evaluations, mean ± std over seeds; true runs: "
                      f"{have}{kernel}): " + "; ".join(parts) + ".")
         q = (fig.get("random_only_quality") or {}).get(objective) or {}

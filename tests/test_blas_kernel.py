@@ -7,6 +7,7 @@ Forcing a kernel needs a CPU that can run it, so those cases skip on CPUs withou
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,9 +18,11 @@ from smm_bench_collection import store as S
 from smm_bench_collection.collect import collect
 from smm_bench_collection.replay import ReplayCheck, check_run, main, recorded_kernels, verdict
 from smm_bench_collection.synthetic import synthetic_spec
-from smm_bench_plugin.blas import blas_kernel
+from smm_bench_plugin.blas import blas_kernel, kernel_name
 
 pytest.importorskip("threadpoolctl")
+if kernel_name(blas_kernel()) is None:
+    pytest.skip("numpy's BLAS here is not OpenBLAS (e.g. MKL): it has no kernel to switch", allow_module_level=True)
 
 BUNDLED = Path(__file__).resolve().parents[1] / "collection" / "data"
 KERNEL_NEEDS = {"Haswell": {"avx2", "fma"},
@@ -39,18 +42,23 @@ def _needs(kernel: str) -> None:
         pytest.skip(f"this CPU cannot run OpenBLAS's {kernel} kernel")
 
 
+def _env(kernel: str) -> dict[str, str]:
+    return {**os.environ, "OPENBLAS_CORETYPE": kernel}
+
+
 def _kernel_in_subprocess(coretype: str) -> str:
     code = "from smm_bench_plugin.blas import blas_kernel; print(blas_kernel())"
-    env = {"OPENBLAS_CORETYPE": coretype, "PATH": "/usr/bin:/bin"}
+    env = _env(coretype)
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.strip()
 
 
 def test_the_kernel_is_read_from_numpys_openblas_and_follows_the_coretype_variable():
     kernel = blas_kernel()
-    assert kernel is not None and kernel.startswith("openblas ")  # numpy's wheels ship OpenBLAS
+    assert kernel.startswith("openblas ") and kernel_name(kernel) == kernel.split()[-1]
+    assert kernel_name("mkl 2024.1") is None and kernel_name(None) is None  # no OpenBLAS kernel to name
     _needs("Haswell")
-    assert _kernel_in_subprocess("Haswell").endswith(" Haswell")
+    assert kernel_name(_kernel_in_subprocess("Haswell")) == "Haswell"
 
 
 def test_without_threadpoolctl_the_kernel_is_unknown_not_guessed(monkeypatch):
@@ -77,17 +85,24 @@ def test_a_divergent_run_names_the_kernel_to_replay_on():
     assert unrecorded.endswith("try --blas-kernel Haswell")
     same = verdict(ReplayCheck(**base, recorded_blas=["openblas 0.3.31 SkylakeX"]))
     assert "--blas-kernel" not in same  # collected on this kernel: the kernel is not the reason
+    upgraded = verdict(ReplayCheck(**base, recorded_blas=["openblas 0.3.27 SkylakeX"]))
+    assert "--blas-kernel" not in upgraded  # another OpenBLAS version on the same kernel is no hint either
+    tpe = verdict(ReplayCheck(**{**base, "sampler": "tpe"}, recorded_blas=["openblas 0.3.31 Haswell"]))
+    assert "--blas-kernel" not in tpe  # TPE draws the same on every kernel
 
 
-@pytest.mark.parametrize("kernel, own, other", [("Haswell", "cmaes-s0", "cmaes-s5"),
-                                                ("SkylakeX", "cmaes-s5", "cmaes-s0")])
+@pytest.mark.parametrize("kernel, own, other", [
+    ("Haswell", ["mini_ps/cmaes-s0", "mini_dfs/catcma-s0", "mini_ps/random_modelwise-s0"], "mini_ps/cmaes-s5"),
+    ("SkylakeX", ["mini_ps/cmaes-s5", "mini_dfs/catcma-s2", "mini_ps/random_modelwise-s0"], "mini_ps/cmaes-s0")])
 def test_a_bundled_cma_run_replays_only_on_the_kernel_it_was_collected_on(kernel, own, other, capfd):
+    """PS and DFS CMA runs replay on their own kernel only; a random run replays on both."""
     _needs(kernel)
-    status = main(["--blas-kernel", kernel, "--json", str(BUNDLED / "mini_ps" / own), str(BUNDLED / "mini_ps" / other)])
-    mine, theirs = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
-    assert status == 1  # one of the two does not replay
-    assert mine["reproducible"] and mine["matched_rounds"] == mine["stored_rounds"] == 63
-    assert mine["blas"].endswith(" " + kernel)
+    status = main(["--blas-kernel", kernel, "--json", *(str(BUNDLED / f) for f in [*own, other])])
+    *mine, theirs = [json.loads(line) for line in capfd.readouterr().out.splitlines()]
+    assert status == 1  # the other kernel's run does not replay
+    for check in mine:
+        assert check["reproducible"] and check["matched_rounds"] == check["stored_rounds"] > 30
+        assert kernel_name(check["blas"]) == kernel
     assert not theirs["reproducible"] and theirs["matched_rounds"] == 1 and theirs["max_deviation"] > 0.5
 
 
@@ -124,7 +139,7 @@ def test_exactly_the_full_covariance_samplers_depend_on_the_kernel():
     _needs("SkylakeX")
     runs = {}
     for kernel in ("Haswell", "SkylakeX"):
-        env = {"OPENBLAS_CORETYPE": kernel, "PATH": "/usr/bin:/bin"}
+        env = _env(kernel)
         runs[kernel] = json.loads(subprocess.run([sys.executable, "-c", _TRAJECTORIES], env=env, capture_output=True,
                                                  text=True, check=True).stdout)
     differ = {key.split("/")[1] for key in runs["Haswell"] if runs["Haswell"][key] != runs["SkylakeX"][key]}
@@ -144,19 +159,51 @@ def _claim_kernel(folder: Path, kernel: str) -> None:
     pq.write_table(table.set_column(table.schema.get_field_index("versions"), "versions", [versions]), shard)
 
 
+def _claim_kernel_from(folder: Path, generation: int, kernel: str) -> None:
+    """As :func:`_claim_kernel`, for the rows of ``generation`` and later only."""
+    import pyarrow.parquet as pq
+
+    (shard,) = S._data_files(folder / "shards")
+    table = pq.read_table(shard)
+    versions = [json.dumps({**json.loads(v), "blas": kernel}) if g >= generation else v
+                for v, g in zip(table.column("versions").to_pylist(), table.column("generation").to_pylist())]
+    pq.write_table(table.set_column(table.schema.get_field_index("versions"), "versions", [versions]), shard)
+
+
+def _kernel_warnings(recwarn) -> list[str]:
+    return [str(w.message) for w in recwarn if "resumes on" in str(w.message)]
+
+
 @pytest.mark.parametrize("sampler, warned", [("cmaes", True), ("random", False)])
 def test_resuming_a_cma_run_on_another_kernel_says_so(tmp_path, sampler, warned, recwarn):
     run = tmp_path / "run"
+    here = blas_kernel()
     collect("ps", synthetic_spec("ps"), sampler, 16, run, seed=1, progress=False)
     collect("ps", synthetic_spec("ps"), sampler, 24, run, seed=1, progress=False)  # same kernel: silent
-    assert not [w for w in recwarn if "resumes on" in str(w.message)]
+    assert _kernel_warnings(recwarn) == []
+    _claim_kernel(run, f"openblas 0.0 {kernel_name(here)}")  # an OpenBLAS upgrade on the same kernel: silent
+    collect("ps", synthetic_spec("ps"), sampler, 28, run, seed=1, progress=False)
+    assert _kernel_warnings(recwarn) == []
     _claim_kernel(run, "openblas 0.0 Elsewhere")
     collect("ps", synthetic_spec("ps"), sampler, 32, run, seed=1, progress=False)
-    messages = [str(w.message) for w in recwarn if "resumes on" in str(w.message)]
+    messages = _kernel_warnings(recwarn)
     if warned:
         (message,) = messages
-        assert f"cmaes seed 1 was collected on openblas 0.0 Elsewhere and resumes on {blas_kernel()}" in message
+        assert f"cmaes seed 1 was collected on openblas 0.0 Elsewhere and resumes on {here}" in message
         assert message.endswith("start the process with OPENBLAS_CORETYPE=Elsewhere")
     else:  # random draws do not depend on the kernel
         assert messages == []
     assert len(S.read_dataset(run)) == 32  # the run went on either way
+
+
+def test_the_warning_reads_the_kernel_of_the_latest_round(tmp_path, recwarn):
+    """Rounds on Elsewhere, then back on this machine's kernel: resuming here is silent."""
+    run = tmp_path / "run"
+    collect("ps", synthetic_spec("ps"), "cmaes", 48, run, seed=2, progress=False)
+    _claim_kernel(run, "openblas 0.0 Elsewhere")
+    _claim_kernel_from(run, 1, blas_kernel())  # rounds 1 and 2 were written here
+    collect("ps", synthetic_spec("ps"), "cmaes", 64, run, seed=2, progress=False)
+    assert _kernel_warnings(recwarn) == []
+    _claim_kernel_from(run, 3, "openblas 0.0 Elsewhere")  # now the latest round is Elsewhere's
+    collect("ps", synthetic_spec("ps"), "cmaes", 80, run, seed=2, progress=False)
+    assert len(_kernel_warnings(recwarn)) == 1

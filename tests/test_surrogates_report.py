@@ -178,22 +178,30 @@ def test_dataset_card_counts_rows_against_the_plan(data, tmp_path, monkeypatch):
     from smm_bench_collection import card
 
     from smm_bench_collection import replay
-    from smm_bench_plugin.blas import blas_kernel
+    from smm_bench_collection.store import VERDICT_FILE
+    from smm_bench_plugin.blas import blas_kernel, kernel_name
 
     monkeypatch.setitem(plan.PLAN, "ps", [("random", 0, 100), ("cmaes", 0, BUDGET), ("cmaes", 5, 10)])
-    assert replay.main([str(data / "cmaes-s1"), "--save"]) == 0  # a saved provenance verdict, shown by the card
-    out = card.write_card(data.parent)
-    (data / "cmaes-s1" / replay.VERDICT_FILE).unlink()  # the fixture is shared
+    try:
+        assert replay.main([str(data / "cmaes-s1"), "--save"]) == 0  # a saved provenance verdict, shown by the card
+        (data / "tpe-s1" / VERDICT_FILE).write_text("{not json")  # an unreadable one is skipped, with a warning
+        with pytest.warns(UserWarning, match="ignoring unreadable .*tpe-s1/REPLAY.json"):
+            out = card.write_card(data.parent)
+    finally:  # the fixture is shared
+        for run in ("cmaes-s1", "tpe-s1"):
+            (data / run / VERDICT_FILE).unlink(missing_ok=True)
     md = out.read_text()
     assert f"| random-s0 | {3 * BUDGET} / 100 |" in md and md.count(" | not checked |") == 4
     assert "| cmaes-s5 | 0 / 10 | — | — | — | — | — | — |" in md  # planned, not collected: shown as such
-    kernel = (blas_kernel() or "unidentified BLAS").split()[-1]
+    kernel = kernel_name(blas_kernel()) or blas_kernel() or "an unidentified BLAS"
     assert [line for line in md.splitlines() if line.startswith("| cmaes-s1 | ")][0].endswith(f" | yes, on {kernel} |")
-    check = {"reproducible": False, "matched_rounds": 1, "stored_rounds": 63, "blas": "openblas 0.3.31 Haswell",
-             "rows": 504}
+    check = {"sampler": "cmaes", "reproducible": False, "matched_rounds": 1, "stored_rounds": 63,
+             "blas": "openblas 0.3.31 Haswell", "rows": 504}
     assert card.replay_cell(check, 1000) == "no: 1/63 rounds on Haswell (checked at 504 rows)"
     assert card.replay_cell({**check, "rows": 1000}, 1000) == "no: 1/63 rounds on Haswell"
-    assert card.replay_cell({**check, "rows": 1000, "sampler": "random", "reproducible": True}, 1000) == "yes"
+    assert card.replay_cell({**check, "rows": 1000, "sampler": "tpe", "reproducible": True}, 1000) == "yes"
+    assert card.replay_cell({**check, "blas": None, "reproducible": True}, 504) == "yes, on an unidentified BLAS"
+    assert card.replay_cell({**check, "blas": "mkl 2024.1", "reproducible": True}, 504) == "yes, on mkl 2024.1"
     assert "Versions (every row): " in md and "pyarrow" in md
     assert (data.parent / "accuracy_histograms.png").stat().st_size > 0
 
