@@ -207,3 +207,27 @@ def test_the_warning_reads_the_kernel_of_the_latest_round(tmp_path, recwarn):
     _claim_kernel_from(run, 3, "openblas 0.0 Elsewhere")  # now the latest round is Elsewhere's
     collect("ps", synthetic_spec("ps"), "cmaes", 80, run, seed=2, progress=False)
     assert len(_kernel_warnings(recwarn)) == 1
+
+
+_COMPARE = """
+import hashlib, json
+import numpy as np
+from smm_bench_plugin import load
+from smm_bench_plugin.compare import compare
+out = {}
+for scenario, names in (("smm_ps_mini", ["random", "cmaes", "sepcma", "tpe", "de"]), ("smm_dfs_mini", ["catcma"])):
+    for run in compare(load(scenario), names, budget=160, seeds=[0], jobs=1).runs:
+        out[run.optimizer] = hashlib.sha1(np.asarray(run.objective).tobytes()).hexdigest()
+print(json.dumps(out))
+"""
+
+
+def test_compare_runs_depend_on_the_kernel_for_exactly_the_same_optimisers():
+    """What README's compare section says: seeds fix runs, except CMA-ES and CatCMA across kernels."""
+    from smm_bench_collection.samplers import BLAS_DEPENDENT
+
+    _needs("Haswell")
+    _needs("SkylakeX")
+    runs = {k: json.loads(subprocess.run([sys.executable, "-c", _COMPARE], env=_env(k), capture_output=True,
+                                         text=True, check=True).stdout) for k in ("Haswell", "SkylakeX")}
+    assert {name for name in runs["Haswell"] if runs["Haswell"][name] != runs["SkylakeX"][name]} == set(BLAS_DEPENDENT)
