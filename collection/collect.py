@@ -42,10 +42,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import pyarrow.compute as pc
-
-from .executors import Executor, LocalExecutor, make_executor
 from smm_bench_plugin.blas import CORETYPE_VARIABLE, blas_kernel, kernel_name
 
+from .executors import Executor, LocalExecutor, make_executor
 from .samplers import BLAS_DEPENDENT, SAMPLERS, Sampler, make_sampler, sampler_from_state
 from .space import FloatParam, Space, load_space
 from .store import SLOT_COLUMNS, Record, ResultStore, RowMeta, latest_kernel, slot_holders
@@ -164,10 +163,11 @@ def _warn_on_kernel_change(rows: list[dict], sampler_name: str, seed: int, out_d
     if sampler_name not in BLAS_DEPENDENT or not rows:
         return
     now, last = blas_kernel(), latest_kernel(rows)
-    if kernel_name(last) is not None and kernel_name(now) is not None and kernel_name(last) != kernel_name(now):
+    was, here = kernel_name(last), kernel_name(now)
+    if was is not None and here is not None and was != here:
         warnings.warn(f"{out_dir}: {sampler_name} seed {seed} was collected on {last} and resumes on {now}; "
                       f"its later rounds will draw through this kernel (smm_bench_plugin.blas). To stay on one "
-                      f"kernel, start the process with {CORETYPE_VARIABLE}={kernel_name(last)}")
+                      f"kernel, start the process with {CORETYPE_VARIABLE}={was}")
 
 
 def _stored_slots(rows: list[dict], names: list[str]) -> dict[tuple[int, int], tuple[str, dict]]:

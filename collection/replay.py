@@ -17,14 +17,15 @@ CMA-ES and CatCMA runs depend on one machine fact besides their seed: numpy's BL
 (``smm_bench_plugin.blas`` says why). A run replays on the kernel it was collected on and
 diverges from round 1 on another; ``--blas-kernel K`` reruns the check under
 ``OPENBLAS_CORETYPE=K`` (``Haswell`` runs on any AVX2 CPU; ``SkylakeX`` needs AVX-512).
-Rows record their kernel in ``versions`` (those written since 2026-11-25), and a divergent run whose rows
-name another kernel says which one to pass.
+Rows record their kernel in ``versions`` (those written since 2026-11-25), and a divergent run
+whose rows name another kernel says which one to pass.
 
 Why this exists: the data card and ``collect``'s docstring say which runs are reproducible
 from their seed; this command is where that statement comes from. ``--save`` writes each
 verdict to ``REPLAY.json`` in the run folder, with the row count it covers, and the card
-(``python -m smm_bench_collection.card``) shows it, marked with that count once the run grows. It costs sampler time only:
-seconds for CMA-ES, but a TPE run costs as much sampling time as it did when collected.
+(``python -m smm_bench_collection.card``) shows it, marked with that count once the run grows.
+It costs sampler time only: seconds for CMA-ES, but a TPE run costs as much sampling time as
+it did when collected.
 Exit status 1 when any run is not reproducible or cannot be checked, 2 when the requested
 kernel could not be loaded.
 """
@@ -60,6 +61,10 @@ class ReplayCheck:
     blas: str | None = None  # numpy's BLAS kernel this check ran on
     recorded_blas: list[str] = field(default_factory=list)  # kernels the run's rows record, by first round
     rows: int = 0  # rows in the store when checked: a verdict covers these rows only
+
+    def as_json(self) -> dict[str, Any]:
+        """The fields and the verdict, as ``--json`` prints and ``--save`` stores them."""
+        return {**asdict(self), "reproducible": self.reproducible}
 
     @property
     def reproducible(self) -> bool:
@@ -121,8 +126,7 @@ def check_run(folder: str | Path, sampler_kwargs: dict[str, Any] | None = None) 
 
 def save_check(check: ReplayCheck) -> Path:
     """Write the verdict into the run folder (``store.VERDICT_FILE``), where the data card reads it."""
-    return save_verdict(check.folder, {**asdict(check), "folder": Path(check.folder).name,
-                                       "reproducible": check.reproducible})
+    return save_verdict(check.folder, {**check.as_json(), "folder": Path(check.folder).name})
 
 
 def verdict(check: ReplayCheck) -> str:
@@ -195,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.save:
             save_check(check)
         if args.json:
-            print(json.dumps({**asdict(check), "reproducible": check.reproducible}), flush=True)
+            print(json.dumps(check.as_json()), flush=True)
         else:
             print(verdict(check), flush=True)
     return status
