@@ -38,7 +38,10 @@ PLAN = {
     # Figure 1's three random slices of 1,000 already existed.)
     "ps": [("random", 0, 500), ("cmaes", 0, 1000), ("cmaes", 1, 1000), ("tpe", 0, 1000), ("cmaes", 2, 1000),
            ("tpe", 1, 1000), ("tpe", 2, 1000), ("random", 0, 4000), *[("cmaes", s, 1000) for s in range(3, 6)],
-           ("tpe", 3, 600), ("random_modelwise", 0, 500), ("random", 0, 16100)],
+           ("tpe", 3, 600), ("random_modelwise", 0, 500), ("random", 0, 10100), ("random", 1, 6000)],
+    # Both spaces: the bulk of uniform random is split over two seeds. A run folder is written by one process,
+    # so two runs let two runners share a space's last hours instead of leaving a core idle.
+    # Figure 1's random slices are random-s0's first 3,000 rows either way.
     # DFS: uniform random paths mostly break model A (half of them score exactly 0), so the
     # model-based runs, which find the region that matters, come before the bulk of random.
     # random_stratified (our addition, see samplers.py) covers model A's neighbourhood, the
@@ -47,7 +50,7 @@ PLAN = {
     # the TPE runs (first planned 600 long) are grown to 1000 and a third seed is added.
     "dfs": [("random", 0, 500), ("catcma", 0, 1000), ("tpe", 0, 600), ("random_stratified", 0, 500),
             ("random", 0, 2000), ("catcma", 1, 1000), ("tpe", 0, 1000), ("tpe", 1, 1000), ("catcma", 2, 1000),
-            ("tpe", 2, 1000), ("random", 0, 8000)],
+            ("tpe", 2, 1000), ("random", 0, 5000), ("random", 1, 3000)],
 }
 
 

@@ -361,6 +361,24 @@ def _times(a: float, b: float) -> str:
     return f" ({a / b:.1f}x the kept one)" if a >= b else f" ({b / a:.1f}x fewer than the kept one)"
 
 
+def front_phrases(tuning: dict[str, Any]) -> tuple[str, str]:
+    """Where the kept trial sits on its tuning front: beside the most accurate trial, and beside the cheapest.
+
+    One wording for the report and the README's key figures, so the two never describe the same
+    front differently.
+    """
+    front = tuning["pareto_front"]
+    best, cheapest = max(front, key=lambda p: p["cv_r2"]), front[0]
+    accurate = ("it is the most accurate trial" if _is_chosen(best, tuning) else
+                f"the most accurate trial (CV R² {_fmt(best['cv_r2'])}) needs {best['node_visits']:,.0f} visits"
+                f"{_times(best['node_visits'], tuning['node_visits'])} and {best['leaves']:,} leaves"
+                f"{_times(best['leaves'], tuning['leaves'])}")
+    cheap = ("it is also the cheapest on the front" if _is_chosen(cheapest, tuning) else
+             f"the cheapest on the front needs {cheapest['node_visits']:,.0f} visits"
+             f"{_times(cheapest['node_visits'], tuning['node_visits'])} at CV R² {_fmt(cheapest['cv_r2'])}")
+    return accurate, cheap
+
+
 def _tuning_front_lines(quality: dict[str, Any]) -> list[str]:
     """The accuracy-vs-size trade-off that tuning found, per target, and where the kept model sits on it."""
     tuned = _tuned_targets(quality)
@@ -372,17 +390,8 @@ def _tuning_front_lines(quality: dict[str, Any]) -> list[str]:
              "measure the file size. `train` keeps the cheapest trial within the tolerance of the best CV R² "
              "(marked ★). The front below is every trial that no other trial beat on both.", ""]
     for name, tu in tuned.items():
-        front = tu["pareto_front"]
-        best = max(front, key=lambda p: p["cv_r2"])
-        cheapest = front[0]
         kept = f"- {name}: kept CV R² {_fmt(tu['cv_r2'])} at {tu['node_visits']:,.0f} node visits and {tu['leaves']:,} leaves"
-        accurate = ("it is the most accurate trial" if _is_chosen(best, tu) else
-                    f"the most accurate trial (CV R² {_fmt(best['cv_r2'])}) needs {best['node_visits']:,.0f} visits"
-                    f"{_times(best['node_visits'], tu['node_visits'])} and {best['leaves']:,} leaves"
-                    f"{_times(best['leaves'], tu['leaves'])}")
-        cheap = ("it is also the cheapest on the front" if _is_chosen(cheapest, tu) else
-                 f"the cheapest on the front needs {cheapest['node_visits']:,.0f} visits"
-                 f"{_times(cheapest['node_visits'], tu['node_visits'])} at CV R² {_fmt(cheapest['cv_r2'])}")
+        accurate, cheap = front_phrases(tu)
         lines.append(f"{kept}; {accurate}; {cheap} (tolerance {tu['r2_tolerance']}, {tu['n_trials']} trials).")
     lines += ["", "| target | trial | CV R² | trees | leaves | node visits per row | kept |", "|---|---|---|---|---|---|---|"]
     for name, tu in tuned.items():

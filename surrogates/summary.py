@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 from smm_bench_plugin.blas import kernel_name
 
-from .report import _fmt, _is_chosen, _times
+from .report import _fmt, front_phrases
 
 HEADER = ("| scenario | trained on | objective R² (ceiling) / tau (ceiling) | test R² (ceiling) / tau (ceiling) "
           "| model | paper objective / test (R² / tau) | new optimiser runs: objective R² / tau; top 10% true, surrogate |")
@@ -103,17 +103,10 @@ def _mean(values: list[float | None]) -> str:
 def _size_line(target: dict[str, Any], shipped: str | None) -> str | None:
     """The objective's tuning front in one sentence, and the size of the model actually shipped."""
     tu = target.get("tuning") or {}
-    front = tu.get("pareto_front")
-    if not front:
+    if not tu.get("pareto_front"):
         return None
-    best, cheapest = max(front, key=lambda q: q["cv_r2"]), front[0]
     kept = f"the kept trial (CV R² {_fmt(tu['cv_r2'])}, as a 5-fold CV ensemble) makes {tu['node_visits']:,.0f} node visits"
-    accurate = ("it is the most accurate trial" if _is_chosen(best, tu) else
-                f"the most accurate trial (CV R² {_fmt(best['cv_r2'])}) makes {best['node_visits']:,.0f}"
-                f"{_times(best['node_visits'], tu['node_visits'])}")
-    cheap = ("it is also the cheapest on the front" if _is_chosen(cheapest, tu) else
-             f"the front's cheapest point makes {cheapest['node_visits']:,.0f}"
-             f"{_times(cheapest['node_visits'], tu['node_visits'])} at CV R² {_fmt(cheapest['cv_r2'])}")
+    accurate, cheap = front_phrases(tu)
     line = f"- Accuracy against size (objective, tuning front): {kept}; {accurate}; {cheap}."
     model = (target.get("ensembles") or {}).get(shipped or "") or {}
     if model.get("node_visits") is not None:

@@ -369,7 +369,8 @@ def test_key_figures_survive_every_report_shape_the_report_can_write():
     assert "cmaes R² — (tau —)" in text and "refit minus cv: —." in text and "largest miss" not in text
     assert "seeds no true run used" not in text and "Figure 2" not in text and "Learning curve" not in text
     best = max(obj["tuning"]["pareto_front"], key=lambda q: q["cv_r2"])
-    assert f"makes 0 node visits; the most accurate trial (CV R² {best['cv_r2']:.3f}) makes {best['node_visits']:,.0f};" in text
+    assert (f"makes 0 node visits; the most accurate trial (CV R² {best['cv_r2']:.3f}) needs {best['node_visits']:,.0f} "
+            f"visits and {best['leaves']:,} leaves" in text)  # beside a zero, no "x the kept one" ratio
 
 
 def test_unknown_ensemble_is_refused(store, tmp_path):
