@@ -39,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .space import CategoricalParam, FloatParam, Space, load_space
+from .space import FloatParam, Space, load_space
 from .types import Config, EvalResult, SetResult
 
 FORMAT_VERSION = 1

@@ -84,7 +84,7 @@ def add_nodes(name: str, cat_codes: str, cont: str, n_cat: int, n_cont: int, pre
 
     Returns ``(nodes, initializers, output_name)``; the output is double [N, len(names)].
     """
-    from onnx import TensorProto, helper, numpy_helper
+    from onnx import helper, numpy_helper
 
     spec = _spec(name)
     if (n_cat, n_cont) != (spec["n_cat"], spec["n_cont"]):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 import torch  # noqa: E402 - [collect] extra: a missing install must fail, not skip
-import transformers  # noqa: E402
+import transformers  # noqa: E402,F401 - imported so that a missing install fails here
 
 from smm_bench_collection.backends import HFBackend, NonFiniteLogitsError, VLLMBackend  # noqa: E402
 

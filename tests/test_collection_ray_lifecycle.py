@@ -4,8 +4,6 @@ Kept apart from test_collection_executors.py, whose module-scoped fixture keeps 
 """
 from __future__ import annotations
 
-import pytest
-
 from smm_bench_collection.executors import RayExecutor
 from smm_bench_collection.synthetic import synthetic_spec
 from test_collection_executors import configs

@@ -5,7 +5,6 @@ The evaluator here is the synthetic infrastructure stand-in (no model involved).
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import subprocess

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-import smm_bench_plugin as smm
 from conftest import user_scenario_names
 from smm_bench_plugin.benchmark import Benchmark
 from smm_bench_plugin.importer import import_lightgbm

@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from conftest import skip_unless_ci
 
 from smm_bench_plugin import spaces
