@@ -29,6 +29,7 @@ Intel Xeon) and diverges at round 1 on the other. A checkpoint resumes a run exa
 kernel, but the rounds after a resume on another kernel follow that kernel's draws, so rows
 record their kernel (``versions["blas"]``), ``replay`` names it, and resuming a CMA-ES or
 CatCMA run on another kernel than its latest rows warns (``samplers.BLAS_DEPENDENT``).
+``smm-bench collect --blas-kernel K`` (and the plan's) keeps a run on kernel K on any machine.
 """
 from __future__ import annotations
 
@@ -167,7 +168,7 @@ def _warn_on_kernel_change(rows: list[dict], sampler_name: str, seed: int, out_d
     if was is not None and here is not None and was != here:
         warnings.warn(f"{out_dir}: {sampler_name} seed {seed} was collected on {last} and resumes on {now}; "
                       f"its later rounds will draw through this kernel (smm_bench_plugin.blas). To stay on one "
-                      f"kernel, start the process with {CORETYPE_VARIABLE}={was}")
+                      f"kernel, pass --blas-kernel {was} (or start the process with {CORETYPE_VARIABLE}={was})")
 
 
 def _stored_slots(rows: list[dict], names: list[str]) -> dict[tuple[int, int], tuple[str, dict]]:

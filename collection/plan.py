@@ -10,7 +10,9 @@ Runs execute in the order below, each through ``collect`` (so each is resumable 
 written the moment they exist). The random run is grown in two steps so that a partially
 collected dataset already holds every sampler. Each run writes its own store folder
 (``mini_<space>/<sampler>-s<seed>``), so several runner processes can share the plan, one per
-core. ``--hours`` stops cleanly after that much wall time; the same command continues.
+core. ``--hours`` stops cleanly after that much wall time (exit status 3); the same command continues.
+``--blas-kernel K`` runs the plan on OpenBLAS kernel K, so its CMA-ES and CatCMA runs replay from
+their seeds on any machine that runs K (``smm_bench_plugin.blas``).
 
     python -m smm_bench_collection.plan --space ps --seal
 
@@ -23,8 +25,11 @@ refuses (and names the folder) while a runner still holds a store's lock.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
+
+from smm_bench_plugin.blas import pin_kernel
 
 from .collect import collect, family_factory
 from .store import ResultStore, ValidationReport, _store_meta, validate
@@ -137,7 +142,7 @@ def seal(space: str, data_dir: Path = DATA_DIR) -> dict[str, ValidationReport]:
     return reports
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--space", required=True, choices=sorted(PLAN))
     ap.add_argument("--data", type=Path, default=DATA_DIR)
@@ -146,7 +151,15 @@ def main() -> None:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--seal", action="store_true",
                     help="compact and validate every run folder of the space, then exit (runners stopped)")
-    a = ap.parse_args()
+    ap.add_argument("--blas-kernel", metavar="K",
+                    help="run on this OpenBLAS kernel (e.g. Haswell) by rerunning under OPENBLAS_CORETYPE=K, so that "
+                         "CMA-ES and CatCMA runs replay from their seed on every machine (smm_bench_plugin.blas)")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    a = ap.parse_args(argv)
+    if a.blas_kernel and not a.seal:
+        pinned = pin_kernel(a.blas_kernel, "smm_bench_collection.plan", argv)
+        if pinned is not None:
+            return pinned
     if a.seal:
         try:
             reports = seal(a.space, a.data)
@@ -158,11 +171,9 @@ def main() -> None:
             print(f"{a.space} {name}: {r.n_rows} rows in {r.n_files} file(s), {status}{notes}")
         total = sum(r.n_rows for r in reports.values())
         print(f"{a.space}: {total} rows, {planned_total(a.space)} planned")
-        if not all(r.ok for r in reports.values()):
-            raise SystemExit(1)
-        return
-    run_plan(a.space, a.data, a.hours, a.family, not a.no_progress)
+        return 0 if all(r.ok for r in reports.values()) else 1
+    return 0 if run_plan(a.space, a.data, a.hours, a.family, not a.no_progress) else 3
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

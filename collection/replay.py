@@ -33,15 +33,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
-import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from smm_bench_plugin.blas import COMMON_KERNELS, CORETYPE_VARIABLE, blas_kernel, kernel_name
+from smm_bench_plugin.blas import COMMON_KERNELS, CORETYPE_VARIABLE, blas_kernel, kernel_name, pin_kernel
 
 from .collect import SLOT_TOLERANCE, config_deviation
 from .samplers import BLAS_DEPENDENT, make_sampler
@@ -148,21 +145,6 @@ def verdict(check: ReplayCheck) -> str:
     return text
 
 
-def _rerun_under_kernel(kernel: str, argv: list[str]) -> int:
-    """Run this command again in a process whose OpenBLAS loads ``kernel`` (it is chosen at load)."""
-    env = {**os.environ, CORETYPE_VARIABLE: kernel}
-    status = subprocess.call([sys.executable, "-m", "smm_bench_collection.replay", *argv], env=env)
-    if status < 0:  # killed by a signal: SIGILL when this CPU lacks the kernel's instructions
-        try:
-            name = signal.Signals(-status).name
-        except ValueError:  # a signal number without a name (real-time signals)
-            name = f"signal {-status}"
-        print(f"replay under {CORETYPE_VARIABLE}={kernel} died of {name}"
-              + (f": this CPU cannot run the {kernel} kernel" if name == "SIGILL" else ""), file=sys.stderr)
-        return 2
-    return status
-
-
 def main(argv: list[str] | None = None) -> int:
     """Check every folder named; print one line (or JSON object) each; 1 if any is not reproducible."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -178,14 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = ap.parse_args(argv)
     if args.blas_kernel:
-        if os.environ.get(CORETYPE_VARIABLE) != args.blas_kernel:
-            return _rerun_under_kernel(args.blas_kernel, argv)
-        running = blas_kernel()
-        if (kernel_name(running) or "").lower() != args.blas_kernel.lower():
-            print(f"--blas-kernel {args.blas_kernel}: numpy's BLAS runs {running or 'an unidentified kernel'} "
-                  f"under {CORETYPE_VARIABLE}={args.blas_kernel} (OpenBLAS ignores a name it does not know; "
-                  "reading the kernel needs threadpoolctl)", file=sys.stderr)
-            return 2
+        pinned = pin_kernel(args.blas_kernel, "smm_bench_collection.replay", argv)
+        if pinned is not None:
+            return pinned
     status = 0
     for folder in args.folders:
         try:

@@ -13,13 +13,20 @@ run replays from its seed on the kernel it was collected on, and none replays on
 
 ``OPENBLAS_CORETYPE=Haswell`` (read once, when numpy loads OpenBLAS, so it must be in the
 environment before the process starts) pins the kernel on any x86 CPU with AVX2. Results of
-model-free samplers (random search) do not depend on it.
+model-free samplers (random search) do not depend on it. The commands that run CMA-ES or
+CatCMA (``smm-bench collect``, ``smm-bench compare``, the collection plan and replay) take
+``--blas-kernel K``, which reruns the command under that variable (:func:`pin_kernel`).
 """
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
-__all__ = ["blas_kernel", "kernel_name", "with_kernel", "CORETYPE_VARIABLE", "COMMON_KERNELS"]
+__all__ = ["blas_kernel", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE", "COMMON_KERNELS"]
 
 CORETYPE_VARIABLE = "OPENBLAS_CORETYPE"
 COMMON_KERNELS = ("Haswell", "SkylakeX")  # OpenBLAS's AVX2 and AVX-512 x86 kernels
@@ -62,6 +69,61 @@ def with_kernel(versions: dict[str, str]) -> dict[str, str]:
     """``versions`` plus ``"blas"``: numpy's BLAS, when it can be read."""
     kernel = blas_kernel()
     return {**versions, "blas": kernel} if kernel is not None else dict(versions)
+
+
+def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
+    """Keep the command ``python -m module argv`` on OpenBLAS kernel ``kernel``.
+
+    Why a second process: OpenBLAS picks its kernel once, when numpy loads it, so a running
+    process cannot switch. Outside ``OPENBLAS_CORETYPE=kernel`` this runs the same command again
+    under it and returns that process's exit status (2, with the reason, when the CPU lacks the
+    kernel's instructions). Inside, it returns None when numpy runs ``kernel``, so the caller goes
+    on, and 2 with a message naming the kernel when OpenBLAS ignored the name (it silently falls
+    back to the CPU's own kernel for a name it does not know). Child processes (``--jobs``, Ray
+    workers started here) inherit the variable.
+    """
+    if os.environ.get(CORETYPE_VARIABLE) != kernel:
+        status = _run_forwarding_signals([sys.executable, "-m", module, *argv], {**os.environ, CORETYPE_VARIABLE: kernel})
+        if status >= 0:
+            return status
+        if -status in (*_FORWARDED, signal.SIGINT):  # stopped as asked (kill, hang-up, Ctrl-C): not the kernel's doing
+            return 128 - status
+        try:  # killed by a signal: SIGILL when this CPU lacks the kernel's instructions
+            name = signal.Signals(-status).name
+        except ValueError:  # a signal number without a name (real-time signals)
+            name = f"signal {-status}"
+        print(f"{module} under {CORETYPE_VARIABLE}={kernel} died of {name}"
+              + (f": this CPU cannot run the {kernel} kernel" if name == "SIGILL" else ""), file=sys.stderr)
+        return 2
+    running = blas_kernel()
+    if (kernel_name(running) or "").lower() != kernel.lower():
+        print(f"--blas-kernel {kernel}: numpy's BLAS runs {running or 'an unidentified kernel'} under "
+              f"{CORETYPE_VARIABLE}={kernel} (OpenBLAS ignores a name it does not know; reading the kernel "
+              "needs threadpoolctl)", file=sys.stderr)
+        return 2
+    return None
+
+
+_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+
+
+def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
+    """Run ``command`` and wait; a SIGTERM or SIGHUP sent to this process is passed on to it.
+
+    Why: the rerun does the work, so ``kill <pid>`` of the command the user started must stop it
+    too, not leave it running without its parent (and holding a store's lock). Ctrl-C reaches both
+    through the terminal's process group, so SIGINT is not passed on twice.
+    """
+    child = subprocess.Popen(command, env=env)
+    if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
+        return child.wait()
+    previous = {s: signal.signal(s, lambda signum, _frame: child.send_signal(signum)) for s in _FORWARDED}
+    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return child.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def _inside_numpy(path: Path, numpy_dir: Path) -> bool:

@@ -38,6 +38,21 @@ def command(name: str, help: str, *arguments: tuple[tuple, dict]):
     return register
 
 
+BLAS_KERNEL_ARG = arg("--blas-kernel", metavar="K", default=None,
+                      help="run on this OpenBLAS kernel (e.g. Haswell, SkylakeX) by rerunning under "
+                           "OPENBLAS_CORETYPE=K: CMA-ES and CatCMA draw differently on different kernels "
+                           "(smm_bench_plugin.blas)")
+
+
+def _pin_kernel(args: argparse.Namespace) -> int | None:
+    """With ``--blas-kernel K``, the exit status of this command rerun on kernel K (None: go on here)."""
+    if not args.blas_kernel:
+        return None
+    from .blas import pin_kernel
+
+    return pin_kernel(args.blas_kernel, "smm_bench_plugin.cli", args.argv)
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
@@ -127,8 +142,12 @@ def _import_lightgbm(args: argparse.Namespace) -> int:
          arg("--executor", default="local", choices=("local", "ray")),
          arg("--workers", type=int, default=None, help="Ray workers (default: one per GPU, else per CPU)"),
          arg("--objective-data", default=None, help="local parquet/jsonl of gsm8k-ja (7B families)"),
-         arg("--test-data", default=None, help="local parquet/jsonl of MGSM-ja (7B families)"))
+         arg("--test-data", default=None, help="local parquet/jsonl of MGSM-ja (7B families)"),
+         BLAS_KERNEL_ARG)
 def _collect(args: argparse.Namespace) -> int:
+    pinned = _pin_kernel(args)
+    if pinned is not None:
+        return pinned
     from smm_bench_collection.collect import cli_collect  # needs the [collect] extra
 
     summary = cli_collect(args.space, args.family, args.sampler, args.budget, args.out, executor=args.executor,
@@ -175,8 +194,12 @@ def _train(args: argparse.Namespace) -> int:
          arg("--jobs", type=int, default=0, help="parallel processes for the runs (default 0: one per core, max 8)"),
          arg("--format", default="csv", choices=("csv", "parquet"), help="trajectory file format"),
          arg("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)"),
-         arg("--quiet", action="store_true", help="no progress bar"))
+         arg("--quiet", action="store_true", help="no progress bar"),
+         BLAS_KERNEL_ARG)
 def _compare(args: argparse.Namespace) -> int:
+    pinned = _pin_kernel(args)
+    if pinned is not None:
+        return pinned
     from .compare import main as compare_main  # lazy: optimiser libraries, matplotlib
 
     return compare_main(args)
@@ -222,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv  # the command line itself, for a command that reruns itself (--blas-kernel)
     try:
         return int(args._fn(args) or 0)
     except (ValueError, TypeError, OSError, NotImplementedError, ModuleNotFoundError) as e:

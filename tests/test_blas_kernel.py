@@ -26,7 +26,8 @@ if kernel_name(blas_kernel()) is None:
 
 BUNDLED = Path(__file__).resolve().parents[1] / "collection" / "data"
 KERNEL_NEEDS = {"Haswell": {"avx2", "fma"},
-                "SkylakeX": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"}}
+                "SkylakeX": {"avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"},
+                "Nehalem": {"sse4_2"}}  # an old kernel no current CPU picks by itself: only a pin puts it there
 
 
 def _cpu_flags() -> set[str]:
@@ -190,7 +191,7 @@ def test_resuming_a_cma_run_on_another_kernel_says_so(tmp_path, sampler, warned,
     if warned:
         (message,) = messages
         assert f"cmaes seed 1 was collected on openblas 0.0 Elsewhere and resumes on {here}" in message
-        assert message.endswith("start the process with OPENBLAS_CORETYPE=Elsewhere")
+        assert message.endswith("pass --blas-kernel Elsewhere (or start the process with OPENBLAS_CORETYPE=Elsewhere)")
     else:  # random draws do not depend on the kernel
         assert messages == []
     assert len(S.read_dataset(run)) == 32  # the run went on either way
@@ -231,3 +232,77 @@ def test_compare_runs_depend_on_the_kernel_for_exactly_the_same_optimisers():
     runs = {k: json.loads(subprocess.run([sys.executable, "-c", _COMPARE], env=_env(k), capture_output=True,
                                          text=True, check=True).stdout) for k in ("Haswell", "SkylakeX")}
     assert {name for name in runs["Haswell"] if runs["Haswell"][name] != runs["SkylakeX"][name]} == set(BLAS_DEPENDENT)
+
+
+def _kernels_of(folder: Path) -> set[str]:
+    return {json.loads(v)["blas"] for v in S.read_dataset(folder).column("versions").to_pylist()}
+
+
+def test_collect_pinned_to_a_kernel_records_it_and_replays_on_it(tmp_path, capfd):
+    """``smm-bench collect --blas-kernel K`` reruns itself under OPENBLAS_CORETYPE=K: a CMA-ES run
+    collected so records K on every row and replays from its seed on K."""
+    from smm_bench_plugin.cli import main as cli
+
+    _needs("Nehalem")
+    run = tmp_path / "cmaes-s4"
+    assert cli(["collect", "--space", "ps", "--family", "synthetic", "--sampler", "cmaes", "--budget", "40",
+                "--seed", "4", "--out", str(run), "--blas-kernel", "Nehalem"]) == 0
+    assert {kernel_name(k) for k in _kernels_of(run)} == {"Nehalem"}
+    capfd.readouterr()
+    assert main(["--blas-kernel", "Nehalem", "--json", str(run)]) == 0
+    check = json.loads(capfd.readouterr().out)
+    assert check["reproducible"] and check["matched_rounds"] == check["stored_rounds"] == 3
+
+
+def test_compare_and_plan_run_on_the_kernel_they_are_given(tmp_path, capfd):
+    """compare's summary and the plan's rows name the pinned kernel; the plan's --hours stop exits 3."""
+    from smm_bench_plugin.cli import main as cli
+
+    _needs("Nehalem")
+    out = tmp_path / "compare"
+    assert cli(["compare", "--scenario", "smm_ps_mini", "--optimizers", "cmaes", "--budget", "8", "--seeds", "1",
+                "--jobs", "1", "--no-plot", "--quiet", "--out", str(out), "--blas-kernel", "Nehalem"]) == 0
+    assert kernel_name(json.loads((out / "summary.json").read_text())["library_versions"]["blas"]) == "Nehalem"
+    status = subprocess.call([sys.executable, "-m", "smm_bench_collection.plan", "--space", "ps", "--family",
+                              "synthetic", "--data", str(tmp_path / "data"), "--hours", "0.0001", "--no-progress",
+                              "--blas-kernel", "Nehalem"])
+    assert status == 3  # stopped by --hours, the plan unfinished
+    assert {kernel_name(k) for k in _kernels_of(tmp_path / "data" / "mini_ps" / "random-s0")} == {"Nehalem"}
+
+
+def test_a_kernel_openblas_does_not_take_stops_collect_before_it_starts(tmp_path, capfd):
+    from smm_bench_plugin.cli import main as cli
+
+    run = tmp_path / "run"
+    assert cli(["collect", "--space", "ps", "--family", "synthetic", "--sampler", "cmaes", "--budget", "8",
+                "--out", str(run), "--blas-kernel", "NoSuchKernel"]) == 2
+    assert "--blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in capfd.readouterr().err
+    assert not run.exists()  # nothing was collected on a kernel nobody asked for
+
+
+def test_killing_a_pinned_command_stops_its_rerun_too(tmp_path):
+    """``kill <pid>`` of the command a user started reaches the rerun that does the work: nothing is
+    left running without its parent, holding the store's lock."""
+    import signal
+    import time
+
+    _needs("Nehalem")
+    data = tmp_path / "data"
+    parent = subprocess.Popen([sys.executable, "-m", "smm_bench_collection.plan", "--space", "ps", "--family",
+                               "synthetic", "--data", str(data), "--no-progress", "--blas-kernel", "Nehalem"],
+                              stdout=subprocess.DEVNULL)
+    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
+    deadline = time.monotonic() + 120
+    while not (data / "mini_ps" / "random-s0").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the rerun has started collecting
+    (child,) = [int(p) for p in children.read_text().split()]
+    try:
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=60) == 128 + signal.SIGTERM
+        assert not Path(f"/proc/{child}").exists()  # the parent waited for it: gone, not orphaned
+    finally:
+        for pid in (parent.pid, child):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
