@@ -83,10 +83,11 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
     workers started here) inherit the variable.
     """
     if os.environ.get(CORETYPE_VARIABLE) != kernel:
-        status = _run_forwarding_signals([sys.executable, "-m", module, *argv], {**os.environ, CORETYPE_VARIABLE: kernel})
+        command, env = [sys.executable, "-m", module, *argv], {**os.environ, CORETYPE_VARIABLE: kernel}
+        status = _run_forwarding_signals(command, env)
         if status >= 0:
             return status
-        if -status in (*_FORWARDED, signal.SIGINT):  # stopped as asked (kill, hang-up, Ctrl-C): not the kernel's doing
+        if -status in (*_FORWARDED, signal.SIGINT):  # stopped as asked (kill, hang-up, Ctrl-C), not by the kernel
             return 128 - status
         try:  # killed by a signal: SIGILL when this CPU lacks the kernel's instructions
             name = signal.Signals(-status).name
@@ -104,7 +105,8 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
     return None
 
 
-_FORWARDED = (signal.SIGTERM, signal.SIGHUP)
+# signals passed on to the rerun (Windows has no SIGHUP)
+_FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
