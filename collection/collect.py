@@ -29,7 +29,8 @@ Intel Xeon) and diverges at round 1 on the other. A checkpoint resumes a run exa
 kernel, but the rounds after a resume on another kernel follow that kernel's draws, so rows
 record their kernel (``versions["blas"]``), ``replay`` names it, and resuming a CMA-ES or
 CatCMA run on another kernel than its latest rows warns (``samplers.BLAS_DEPENDENT``).
-``smm-bench collect --blas-kernel K`` (and the plan's) keeps a run on kernel K on any machine.
+``smm-bench collect --blas-kernel K`` (and the plan's) keeps a run on kernel K on any machine that
+can run K (elsewhere the command stops and says so).
 """
 from __future__ import annotations
 

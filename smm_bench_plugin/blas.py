@@ -80,14 +80,17 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
     kernel's instructions). Inside, it returns None when numpy runs ``kernel``, so the caller goes
     on, and 2 with a message naming the kernel when OpenBLAS ignored the name (it silently falls
     back to the CPU's own kernel for a name it does not know). Child processes (``--jobs``, Ray
-    workers started here) inherit the variable.
+    workers started here) inherit the variable. A rerun stopped by a signal passed on to it
+    returns 128 + the signal's number, the shell's convention.
     """
     if os.environ.get(CORETYPE_VARIABLE) != kernel:
-        command, env = [sys.executable, "-m", module, *argv], {**os.environ, CORETYPE_VARIABLE: kernel}
+        # PYTHONSAFEPATH: the rerun imports the installed package, as the command did, never a folder in the cwd
+        command = [sys.executable, "-m", module, *argv]
+        env = {**os.environ, CORETYPE_VARIABLE: kernel, "PYTHONSAFEPATH": "1"}
         status = _run_forwarding_signals(command, env)
         if status >= 0:
             return status
-        if -status in (*_FORWARDED, signal.SIGINT):  # stopped as asked (kill, hang-up, Ctrl-C), not by the kernel
+        if -status in _FORWARDED:  # stopped as asked (Ctrl-C, kill, hang-up), not by the kernel
             return 128 - status
         try:  # killed by a signal: SIGILL when this CPU lacks the kernel's instructions
             name = signal.Signals(-status).name
@@ -106,22 +109,35 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
 
 
 # signals passed on to the rerun (Windows has no SIGHUP)
-_FORWARDED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
-    """Run ``command`` and wait; a SIGTERM or SIGHUP sent to this process is passed on to it.
+    """Run ``command`` in a session of its own and wait; SIGINT, SIGTERM and SIGHUP sent to this
+    process are passed on to it, once each.
 
-    Why: the rerun does the work, so ``kill <pid>`` of the command the user started must stop it
-    too, not leave it running without its parent (and holding a store's lock). Ctrl-C reaches both
-    through the terminal's process group, so SIGINT is not passed on twice.
+    Why: the rerun does the work, so stopping the command the user started (Ctrl-C, ``kill``, a
+    closed terminal) must stop the rerun too, not leave it running without its parent and holding
+    a store's lock. In its own session the rerun hears the terminal only through this process, so
+    a Ctrl-C reaches it once, not twice. The handlers are in place before the rerun exists, so a
+    signal that arrives while it starts is passed on as soon as it does.
     """
-    child = subprocess.Popen(command, env=env)
     if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
-        return child.wait()
-    previous = {s: signal.signal(s, lambda signum, _frame: child.send_signal(signum)) for s in _FORWARDED}
-    previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        return subprocess.call(command, env=env)
+    child: subprocess.Popen | None = None
+    pending: list[int] = []
+
+    def forward(signum: int, _frame) -> None:
+        if child is None:
+            pending.append(signum)
+        else:
+            child.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in _FORWARDED}
     try:
+        child = subprocess.Popen(command, env=env, start_new_session=True)
+        for signum in pending:
+            child.send_signal(signum)
         return child.wait()
     finally:
         for s, handler in previous.items():
