@@ -170,7 +170,7 @@ def _collect(args: argparse.Namespace) -> int:
              help="cv: mean of the 5 fold models (the paper); refit: one model on the training split, 5x cheaper; "
                   "auto: refit if its held-out R² is within 0.005 of cv on both accuracy targets, else cv"),
          arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
-             help="derived features computed inside the graph (auto: the space's default set, dfs-path-v1 on "
+             help="derived features computed inside the graph (auto: the space's default set, dfs-path-v2 on "
                   "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
          arg("--until", default=None,
              help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "

@@ -9,6 +9,9 @@ Giving it the log-scale sums, a few partial sums along the path, the extreme sca
 numbers of inserted A / B layers lifts the held-out R² of the mini DFS surrogate a lot: the
 validity report's learning curve shows both feature sets on the same rows with the same
 parameters, and ``smm-bench train --derived none`` trains the paper's raw-feature model.
+``dfs-path-v2`` adds the shape of that running product along the path (its low and high
+points, recovery, steepest windows, areas); ``python -m smm_bench_surrogates.features``
+compares the sets on the same rows.
 
 Exactness: every value is computed with correctly rounded IEEE operations only (add, multiply,
 divide, compare, min / max) and sequential sums (``CumSum``), never with a vectorised
@@ -64,7 +67,17 @@ FEATURE_SETS["ps-mean-v1"] = {
               *[f"w{m}_mean_l{a:02d}_{b - 1:02d}" for m in (0, 1) for a, b in _PS_THIRDS],
               "w_sum_mean", "w_diff_mean", "w0_min", "w0_max", "w1_min", "w1_max"],
 }
-DEFAULT_SET = {"dfs": "dfs-path-v1", "ps": "ps-mean-v1"}  # what ``smm-bench train --derived auto`` uses
+# dfs-path-v2: v1, then the shape of the running log-product of the scales along the path, c_0 = 0,
+# c_j = log e_1 + ... + log e_j (j = 1..63): how deep it dips, how high it climbs, how much it
+# recovers by the end, its lowest suffix, its steepest 8- and 16-position falls and rises, its
+# mean, where its low point is, and its area below and above zero.
+FEATURE_SETS["dfs-path-v2"] = {
+    "n_cat": 32, "n_cont": 63,
+    "names": [*FEATURE_SETS["dfs-path-v1"]["names"], "cum_min", "cum_max", "cum_recovery", "suffix_min",
+              "win8_min", "win8_max", "win16_min", "win16_max", "prefix_sum_mean", "cum_argmin", "area_neg",
+              "area_pos"],
+}
+DEFAULT_SET = {"dfs": "dfs-path-v2", "ps": "ps-mean-v1"}  # what ``smm-bench train --derived auto`` uses
 
 
 def feature_names(name: str | None) -> list[str]:
@@ -108,6 +121,68 @@ def add_nodes(name: str, cat_codes: str, cont: str, n_cat: int, n_cont: int, pre
 
 
 def _dfs_path_v1(n, c, cat_codes: str, cont: str, n_cont: int) -> list[str]:
+    return _dfs_path(n, c, cat_codes, cont, n_cont)[0]
+
+
+def _dfs_path_v2(n, c, cat_codes: str, cont: str, n_cont: int) -> list[str]:
+    columns, log_cum, axes = _dfs_path(n, c, cat_codes, cont, n_cont)
+    return columns + _running_product_shape(n, c, log_cum, n_cont, *axes)
+
+
+def _running_product_shape(n, c, log_cum: str, n_cont: int, axis1: str, axis_scalar: str) -> list[str]:
+    """dfs-path-v2's columns from the running log-sum ``log_cum`` [N, 63] (c_1..c_63).
+
+    Why: a merge whose scale product dips deep somewhere along the path starves the later layers
+    of signal even when later scales above 1 bring the product back, so the path's shape says
+    more than its end value (``log_scale_sum``). ``prefix_sum_mean`` equals (``area_neg`` +
+    ``area_pos``) x 64/63: kept, since a tree cannot add two columns. Only exact operations:
+    min / max in any order, one subtraction or division per value, sequential CumSum.
+    """
+    zero = c("rp_zero", 0.0, np.float64)
+
+    def reduce(op: str, x: str, out: str) -> str:
+        return n(op, [x, axis1], out, keepdims=1)
+
+    first = _columns(n, c, log_cum, 0, 1, "rp_c1", axis1)
+    c0 = n("Concat", [n("Sub", [first, first], "rp_c0"), log_cum], "rp_path", axis=1)  # [N, 64], c_0 = +0.0
+    width = n_cont + 1
+    low, high = reduce("ReduceMin", c0, "cum_min"), reduce("ReduceMax", c0, "cum_max")
+    end = _columns(n, c, c0, n_cont, width, "rp_end", axis1)
+    # c_j - c_(j-k), j = k..63: how much the path's product changes over k consecutive positions
+    windows = {k: n("Sub", [_columns(n, c, c0, k, width, f"rp_win{k}_to", axis1),
+                            _columns(n, c, c0, 0, width - k, f"rp_win{k}_from", axis1)], f"rp_win{k}")
+               for k in (8, 16)}
+    positions = c("rp_positions", np.arange(width, dtype=np.float64)[None, :], np.float64)
+    at_low = n("Where", [n("Equal", [c0, low], "rp_at_low"), positions, c("rp_width", float(width), np.float64)],
+               "rp_low_positions")
+    before_end = reduce("ReduceMax", _columns(n, c, c0, 0, n_cont, "rp_before_end", axis1), "rp_max_before_end")
+    return [
+        low, high, n("Sub", [end, low], "cum_recovery"),
+        n("Min", [n("Sub", [end, before_end], "rp_suffix"), zero], "suffix_min"),
+        reduce("ReduceMin", windows[8], "win8_min"), reduce("ReduceMax", windows[8], "win8_max"),
+        reduce("ReduceMin", windows[16], "win16_min"), reduce("ReduceMax", windows[16], "win16_max"),
+        _row_mean(n, c, log_cum, n_cont, "prefix_sum_mean", axis_scalar),
+        reduce("ReduceMin", at_low, "cum_argmin"),
+        _row_mean(n, c, n("Min", [c0, zero], "rp_below"), width, "area_neg", axis_scalar),
+        _row_mean(n, c, n("Max", [c0, zero], "rp_above"), width, "area_pos", axis_scalar),
+    ]
+
+
+def _columns(n, c, x: str, start: int, end: int, out: str, axis1: str) -> str:
+    """Columns ``start`` .. ``end - 1`` of ``x``."""
+    return n("Slice", [x, c(f"{out}_s", [start], np.int64), c(f"{out}_e", [end], np.int64), axis1], out)
+
+
+def _row_mean(n, c, x: str, width: int, out: str, axis_scalar: str) -> str:
+    """The mean of each row's ``width`` values: a sequential sum, then one correctly rounded divide."""
+    total = n("Gather", [n("CumSum", [x, axis_scalar], f"{out}_cum"), c(f"{out}_last", [width - 1], np.int64)],
+              f"{out}_sum", axis=1)
+    return n("Div", [total, c(f"{out}_n", float(width), np.float64)], out)
+
+
+def _dfs_path(n, c, cat_codes: str, cont: str, n_cont: int) -> tuple[list[str], str, tuple[str, str]]:
+    """dfs-path-v1's columns, the running log-sum of the scales along the path that v2 reads, and
+    the axis initializers (as a list and as a scalar) for v2 to reuse."""
     from onnx import TensorProto
 
     lo, hi = _DFS_SLOT_SCALES
@@ -151,7 +226,7 @@ def _dfs_path_v1(n, c, cat_codes: str, cont: str, n_cont: int) -> list[str]:
         n("Gather", [log_cum, c("cum_at", list(_DFS_CUM_POSITIONS), np.int64)], "cum_at_positions", axis=1),
         count(n("Equal", [cat_codes, c("a", 0.0, np.float64)], "is_a"), "n_a"),
         count(n("Equal", [cat_codes, c("b", 1.0, np.float64)], "is_b"), "n_b"),
-    ]
+    ], log_cum, (axis1, axis_scalar)
 
 
 def _ps_mean_v1(n, c, cat_codes: str, cont: str, n_cont: int) -> list[str]:
@@ -159,12 +234,10 @@ def _ps_mean_v1(n, c, cat_codes: str, cont: str, n_cont: int) -> list[str]:
     axis_scalar = c("axis1_scalar", 1, np.int64)
 
     def part(x: str, start: int, end: int, out: str) -> str:
-        return n("Slice", [x, c(f"{out}_s", [start], np.int64), c(f"{out}_e", [end], np.int64), axis1], out)
+        return _columns(n, c, x, start, end, out, axis1)
 
-    def mean(x: str, width: int, out: str) -> str:  # sequential sum, then one correctly rounded divide
-        total = n("Gather", [n("CumSum", [x, axis_scalar], f"{out}_cum"), c(f"{out}_last", [width - 1], np.int64)],
-                  f"{out}_sum", axis=1)
-        return n("Div", [total, c(f"{out}_n", float(width), np.float64)], out)
+    def mean(x: str, width: int, out: str) -> str:
+        return _row_mean(n, c, x, width, out, axis_scalar)
 
     w0 = part(cont, 0, _PS_LAYERS, "w0")
     w1 = part(cont, _PS_LAYERS, 2 * _PS_LAYERS, "w1")
@@ -183,7 +256,7 @@ def _ps_mean_v1(n, c, cat_codes: str, cont: str, n_cont: int) -> list[str]:
     ]
 
 
-_BUILDERS = {"dfs-path-v1": _dfs_path_v1, "ps-mean-v1": _ps_mean_v1}  # set name -> its columns' nodes
+_BUILDERS = {"dfs-path-v1": _dfs_path_v1, "dfs-path-v2": _dfs_path_v2, "ps-mean-v1": _ps_mean_v1}  # set name -> its columns' nodes
 
 
 def feature_model(name: str, n_cat: int, n_cont: int) -> bytes:

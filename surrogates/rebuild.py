@@ -1,6 +1,6 @@
 """Rebuild the bundled scenarios from the collected data: one command for the whole chain.
 
-    python -m smm_bench_surrogates.rebuild [--spaces ps dfs] [--from STEP] [--bench] [--dry-run]
+    python -m smm_bench_surrogates.rebuild [--spaces ps dfs] [--from STEP] [--bench] [--dry-run] [--derived dfs=auto]
 
 The chain, in the order data flows (README, "Bundled scenarios"):
 
@@ -40,12 +40,14 @@ STEPS = ("seal", "card", "train", "report", "readme", "bench")
 BUNDLED = {"ps": "surrogates/scenarios/smm_ps_mini", "dfs": "surrogates/scenarios/smm_dfs_mini"}
 
 
-def train_argv(space: str) -> tuple[str, ...]:
+def train_argv(space: str, derived: str | None = None) -> tuple[str, ...]:
     """The bundled scenario's own train command (its REPORT.md prints it), on every row there is now.
 
     Built from the scenario's ``meta.json`` by the report's ``_train_command``, so trials, seed,
     ensemble rule and derived features are what the shipped model recorded, not a second copy
-    of them here; ``--until`` (which pins the rows of the last build) is dropped.
+    of them here; ``--until`` (which pins the rows of the last build) is dropped. ``derived``
+    replaces the recorded feature set: the one deliberate change a rebuild can make, to adopt a
+    new default set (``python -m smm_bench_surrogates.features`` compares them first).
     """
     from .report import _train_command
 
@@ -57,6 +59,11 @@ def train_argv(space: str) -> tuple[str, ...]:
         i = words.index("--until")
         del words[i:i + 2]
     assert words[:2] == ["smm-bench", "train"], words
+    if derived is not None:
+        if "--derived" in words:
+            i = words.index("--derived")
+            del words[i:i + 2]
+        words += ["--derived", derived]
     return (sys.executable, "-m", "smm_bench_plugin.cli", *words[1:])
 
 
@@ -82,7 +89,8 @@ class Job:
         return f"{self.step}-{self.space or 'all'}"
 
 
-def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False) -> list[list[Job]]:
+def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False,
+              derived: dict[str, str] | None = None) -> list[list[Job]]:
     """The chain from ``start`` on, as stages; the jobs of one stage run side by side.
 
     Stages are built only from ``start`` on, so a resumed chain does not need what earlier
@@ -93,7 +101,7 @@ def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False) -> li
         "seal": lambda: [Job("seal", s, (py, "-m", "smm_bench_collection.plan", "--space", s, "--seal"))
                          for s in spaces],
         "card": lambda: [Job("card", None, (py, "-m", "smm_bench_collection.card"))],
-        "train": lambda: [Job("train", s, train_argv(s)) for s in spaces],
+        "train": lambda: [Job("train", s, train_argv(s, (derived or {}).get(s))) for s in spaces],
         "report": lambda: [Job("report", s, (py, "-m", "smm_bench_surrogates.report", "--scenario", BUNDLED[s],
                                              "--data", data_dir(s))) for s in spaces],
         "readme": lambda: [Job("readme", None, (py, "-m", "smm_bench_surrogates.summary", "--readme", "README.md"))],
@@ -101,6 +109,31 @@ def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False) -> li
     }
     order = [step for step in STEPS if step != "bench" or bench]
     return [stages[step]() for step in order[order.index(start):]]
+
+
+def _derived_problem(space: str, name: str, spaces: list[str], start: str) -> str | None:
+    """Why a ``--derived`` override would fail or do nothing, found before sealing touches a store."""
+    from smm_bench_plugin.derived_features import FEATURE_SETS
+    from smm_bench_plugin.spaces import space_json
+
+    from .train import resolve_derived
+
+    if space not in spaces:
+        return f"{space} is not rebuilt (--spaces {' '.join(spaces)})"
+    if STEPS.index(start) > STEPS.index("train"):
+        return f"the chain starts at {start}, after train: nothing would be trained"
+    try:
+        resolved = resolve_derived(name, space)
+    except ValueError as exc:
+        return str(exc)
+    if resolved is not None:
+        from smm_bench_plugin.scenario import space_tables
+
+        cat, _, cont, _, _ = space_tables(space_json(space))
+        layout = FEATURE_SETS[resolved]
+        if (layout["n_cat"], layout["n_cont"]) != (len(cat), len(cont)):
+            return f"set {resolved} is for another space's layout ({layout['n_cat']} + {layout['n_cont']} columns)"
+    return None
 
 
 def active_writers(root: Path = REPO / "collection" / "data") -> list[Path]:
@@ -141,10 +174,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench", action="store_true", help="also rerun the performance suite and its README block")
     ap.add_argument("--log-dir", type=Path, default=REPO / "surrogates" / "rebuild-logs")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
+    ap.add_argument("--derived", action="append", default=[], metavar="SPACE=SET",
+                    help="train SPACE with derived feature set SET (a name, none or auto) instead of the one its "
+                         "bundled model recorded, e.g. dfs=auto to adopt the current default; repeatable")
     args = ap.parse_args(argv)
     if args.start == "bench":
         args.bench = True
-    stages = plan_jobs(args.spaces, args.start, args.bench)
+    derived = {}
+    for item in args.derived:
+        space, _, name = item.partition("=")
+        if space not in BUNDLED or not name:
+            ap.error(f"--derived {item!r}: expected SPACE=SET with SPACE one of {sorted(BUNDLED)}")
+        problem = _derived_problem(space, name, args.spaces, args.start)
+        if problem:
+            ap.error(f"--derived {item!r}: {problem}")
+        derived[space] = name
+    stages = plan_jobs(args.spaces, args.start, args.bench, derived)
     busy = [] if args.dry_run else active_writers()
     if busy:
         print(f"error: collection runners are writing {', '.join(str(f.relative_to(REPO)) for f in busy)}; "

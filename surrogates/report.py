@@ -43,7 +43,7 @@ from typing import Any, Sequence
 import numpy as np
 from smm_bench_plugin.blas import blas_kernel
 
-from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS
+from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS, tuned_params_of
 
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
 # the samplers of the collection plan (SPEC §4): CMA-ES on PS, CatCMA on the mixed DFS space
@@ -488,8 +488,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     references = reference_points(bench, space, (meta.get("provenance") or {}).get("family_id", "?"), family)
 
     # Learning curve: the scenario's tuned parameters on growing shares of the data
-    tuned = {t["role"]: t["tuning"]["params"] for t in quality.get("targets", {}).values()
-             if t["role"] in ACCURACY_COLUMNS and t.get("tuning", {}).get("params")}
+    tuned = tuned_params_of(quality)
     curve = new_runs = None
     rows = load_dataset(data_dir, space, until)  # read once: the data check and both curves on the same rows
     if tuned:

@@ -411,7 +411,7 @@ def learner_matrix(data: Dataset, derived: str | None) -> np.ndarray:
 
 
 def resolve_derived(derived: str | None, space: str) -> str | None:
-    """``"auto"`` -> the space's default set (DFS: ``dfs-path-v1``; PS: ``ps-mean-v1``); ``"none"`` -> None."""
+    """``"auto"`` -> the space's default set (DFS: ``dfs-path-v2``; PS: ``ps-mean-v1``); ``"none"`` -> None."""
     if derived == "auto":
         return DEFAULT_SET.get(space)
     if derived in (None, "none"):
@@ -467,9 +467,15 @@ def run_name(sampler: str, run_seed: int) -> str:
     return run_folder(Path(), sampler, run_seed).name
 
 
+def tuned_params_of(quality: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """A scenario's tuned LightGBM parameters per accuracy target role, from its meta.json ``quality``."""
+    return {t["role"]: t["tuning"]["params"] for t in quality.get("targets", {}).values()
+            if t.get("role") in ACCURACY_COLUMNS and (t.get("tuning") or {}).get("params")}
+
+
 def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, dict[str, Any]],
                       samplers: tuple[str, ...], seed: int = 0, derived: str | None = None,
-                      min_rows: int = MIN_RUN_ROWS) -> dict[str, Any]:
+                      min_rows: int = MIN_RUN_ROWS, one_run_fewer: bool = True) -> dict[str, Any]:
     """Quality on a whole optimiser run that training never saw: each run of ``samplers`` held out in turn.
 
     Why: the 9:1 split scores rows whose neighbours on the same optimiser trajectory are in
@@ -485,7 +491,7 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
     For the objective, the run is also scored by a model trained without one more run of the
     same sampler (the other run with the highest seed; ``one_run_fewer``): the gap between the
     two says whether another run of that optimiser would still improve the surrogate where
-    optimisers go, as the learning curve does for rows.
+    optimisers go, as the learning curve does for rows (``one_run_fewer=False`` skips it).
     """
     if not isinstance(data, Dataset):
         data = load_dataset(data, space)
@@ -515,7 +521,7 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
                                        "best_true": float(y[held][best]), "predicted_at_best": float(pred[best])}
             out["predictions"].setdefault(name, {"sampler": sampler})[role] = {"true": y[held].tolist(),
                                                                                "predicted": pred.tolist()}
-            if role == "objective" and others:
+            if one_run_fewer and role == "objective" and others:
                 dropped = masks[(sampler, max(others))]
                 fewer, _ = _fit_predict(X, y, ~held & ~dropped, held, target_params, data.n_cat, seed)
                 record["targets"][role]["one_run_fewer"] = {
@@ -676,7 +682,7 @@ def main(argv: list[str] | None = None) -> int:
                          "rows_until rebuilds a bundled model while collection goes on)")
     ap.add_argument("--derived", choices=DERIVED_CHOICES, default="auto",
                     help="derived features computed inside the graph (auto: the space's default set, "
-                         "dfs-path-v1 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
+                         "dfs-path-v2 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
     q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
                        derived=a.derived, until=a.until)

@@ -37,6 +37,45 @@ def test_dfs_path_features_match_an_independent_numpy_version_bit_for_bit():
     assert np.abs(got[:, 0] - np.log(scales).sum(1)).max() < 63e-3
 
 
+def reference_v2(X: np.ndarray) -> np.ndarray:
+    """dfs-path-v2's extra columns with numpy: the shape of the running log-sum c_0 = 0, c_1..c_63."""
+    cat, scales = X[:, :32], X[:, 32:]
+    eff = scales.copy()
+    eff[:, 30:62] = np.where(cat == 2, 1.0, scales[:, 30:62])
+    z = (eff - 1.0) / (eff + 1.0)
+    z3 = (z * z) * z
+    log = ((z + z3 * (1.0 / 3.0)) + (z3 * (z * z)) * (1.0 / 5.0)) * 2.0  # the graph's series, as in reference()
+    c = np.column_stack([np.zeros(len(X)), np.cumsum(log, axis=1)])  # 64 values
+    low, end = c.min(1), c[:, -1]
+    win8, win16 = c[:, 8:] - c[:, :-8], c[:, 16:] - c[:, :-16]
+    return np.column_stack([low, c.max(1), end - low, np.minimum(end - c[:, :-1].max(1), 0.0),
+                            win8.min(1), win8.max(1), win16.min(1), win16.max(1),
+                            np.cumsum(c[:, 1:], axis=1)[:, -1] / 63.0, np.argmin(c, axis=1),
+                            np.cumsum(np.minimum(c, 0.0), axis=1)[:, -1] / 64.0,
+                            np.cumsum(np.maximum(c, 0.0), axis=1)[:, -1] / 64.0])
+
+
+def test_dfs_path_v2_is_v1_plus_the_running_products_shape_bit_for_bit():
+    X = dfs_rows(2000, seed=4)
+    got = compute("dfs-path-v2", X, 32)
+    assert got.shape == (2000, len(feature_names("dfs-path-v2"))) == (2000, 24)
+    np.testing.assert_array_equal(got[:, :12], compute("dfs-path-v1", X, 32))
+    np.testing.assert_array_equal(got[:, 12:], reference_v2(X))
+
+
+def test_dfs_path_v2_sees_a_dip_that_the_end_value_hides():
+    """Scales 0.5 at A_1..A_10, then 1.5 at A_11..A_20, then 1: the product ends near 0.5^10 x 1.5^10
+    but dipped to 0.5^10 first, at position 10."""
+    X = np.column_stack([np.full((1, 32), 2.0), np.ones((1, 63))])
+    X[0, 32:42], X[0, 42:52] = 0.5, 1.5
+    f = dict(zip(feature_names("dfs-path-v2"), compute("dfs-path-v2", X, 32)[0]))
+    assert f["cum_argmin"] == 10 and f["cum_min"] == pytest.approx(10 * np.log(0.5), abs=1e-2)
+    assert f["log_scale_sum"] == pytest.approx(10 * np.log(0.75), abs=1e-2)  # the end value alone
+    assert f["cum_recovery"] == pytest.approx(10 * np.log(1.5), abs=1e-2) and f["cum_max"] == 0
+    assert f["win8_min"] == pytest.approx(8 * np.log(0.5), abs=1e-2)
+    assert f["suffix_min"] == f["log_scale_sum"]  # c_0 = 0 is the path's high point: the lowest suffix is all of it
+
+
 def ps_rows(n: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).random((n, 64))
 
@@ -63,6 +102,7 @@ def test_ps_weight_summaries_match_an_independent_numpy_version_bit_for_bit():
 
 
 @pytest.mark.parametrize("name,rows,n_cat", [("dfs-path-v1", dfs_rows(300, seed=2), 32),
+                                              ("dfs-path-v2", dfs_rows(300, seed=2), 32),
                                               ("ps-mean-v1", ps_rows(300, seed=2), 0)])
 def test_a_row_gets_the_same_bits_alone_or_in_any_batch(name, rows, n_cat):
     whole = compute(name, rows, n_cat)
@@ -78,10 +118,10 @@ def test_skipped_slots_do_not_count_and_the_default_path_is_neutral():
     X[1, :32] = 2  # every slot skipped: the slot scales have no effect...
     X[2] = X[1]
     X[2, 32 + 30:32 + 62] = 0.4  # ...whatever they are
-    f = compute("dfs-path-v1", X, 32)
-    np.testing.assert_array_equal(f[0], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0])
+    f = compute("dfs-path-v2", X, 32)
+    np.testing.assert_array_equal(f[0], [0, 0, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, *[0] * 12])  # flat path: no dip
     np.testing.assert_array_equal(f[1], f[2])  # bit for bit: no position-dependent arithmetic
-    assert f[1, -2:].tolist() == [0, 0]
+    assert f[1, 10:12].tolist() == [0, 0]
 
 
 def test_wrong_layouts_and_unknown_sets_are_refused_by_name():

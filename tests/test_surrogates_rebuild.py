@@ -63,3 +63,21 @@ def test_a_failed_job_stops_the_chain_and_names_its_log(tmp_path):
     with pytest.raises(RuntimeError, match=rf"bad-dfs failed \(exit 3\); see {tmp_path / 'bad-dfs.log'}"):
         rebuild.run_stage([ok, bad], tmp_path)
     assert (tmp_path / "bad-dfs.log").read_text() == "broken\n"
+
+
+def test_a_rebuild_can_adopt_another_derived_set_and_nothing_else_changes(capsys):
+    recorded = rebuild.train_argv("dfs")
+    adopted = rebuild.train_argv("dfs", "auto")
+    assert adopted.count("--derived") == 1 and adopted[adopted.index("--derived") + 1] == "auto"
+    strip = [w for i, w in enumerate(recorded) if w != "--derived" and (i == 0 or recorded[i - 1] != "--derived")]
+    assert [w for i, w in enumerate(adopted) if w != "--derived" and adopted[i - 1] != "--derived"] == strip
+    (train,) = rebuild.plan_jobs(["dfs"], "train", derived={"dfs": "dfs-path-v2"})[0]
+    assert train.argv[-2:] == ("--derived", "dfs-path-v2")
+    for bad, why in [(["--derived", "dfs"], "expected SPACE=SET"),
+                     (["--derived", "dfs=dfs-path-v9"], "derived must be 'auto', 'none' or one of"),
+                     (["--derived", "dfs=ps-mean-v1"], "set ps-mean-v1 is for another space's layout"),
+                     (["--derived", "ps=auto", "--spaces", "dfs"], "ps is not rebuilt"),
+                     (["--derived", "dfs=auto", "--from", "report"], "after train: nothing would be trained")]:
+        with pytest.raises(SystemExit):  # refused by argparse before anything runs, naming the flag
+            rebuild.main(["--dry-run", *bad])
+        assert why in capsys.readouterr().err

@@ -241,7 +241,7 @@ def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
     assert "| catcma |" in md
     # DFS trains with derived features: the learning curve also shows the raw-feature model
     lc = r["learning_curve"]
-    assert lc["derived_features"] == "dfs-path-v1" and set(lc["raw_features"]) == {"objective", "test"}
+    assert lc["derived_features"] == "dfs-path-v2" and set(lc["raw_features"]) == {"objective", "test"}
     assert [p["rows"] for p in lc["raw_features"]["objective"]["points"]] == \
            [p["rows"] for p in lc["targets"]["objective"]["points"]]
     assert "objective R² / tau, raw features" in md

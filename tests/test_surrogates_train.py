@@ -53,7 +53,7 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     assert load_dataset(store, "dfs", until=bench.meta["provenance"]["rows_until"]).rows_sha256 == \
         bench.meta["provenance"]["rows_sha256"]
     # DFS trains with its derived path features by default; the graph computes them from the raw inputs
-    assert bench.meta["provenance"]["derived_features"]["set"] == "dfs-path-v1"
+    assert bench.meta["provenance"]["derived_features"]["set"] == "dfs-path-v2"
     assert bench.meta["quality"]["export_max_abs_error"] <= 1e-12
 
 
@@ -75,7 +75,7 @@ def test_derived_none_is_the_papers_raw_feature_model(store, tmp_path):
 
     assert feature_inputs(raw) == ["cat_codes", "cont_clipped"]
     assert feature_inputs(derived) == ["cat_codes", "cont_clipped", "derived_features"]
-    assert load(str(derived)).meta["provenance"]["derived_features"]["names"] == feature_names("dfs-path-v1")
+    assert load(str(derived)).meta["provenance"]["derived_features"]["names"] == feature_names("dfs-path-v2")
 
 
 def test_quality_by_sampler_scores_each_group_on_its_own():
@@ -282,7 +282,7 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
 
     row = summary_row(bench.meta)
     obj = next(t for t in q["targets"].values() if t["role"] == "objective")
-    assert row.startswith("| `auto` | 240 rows (random 240) | ") and "`dfs-path-v1`" in row
+    assert row.startswith("| `auto` | 240 rows (random 240) | ") and "`dfs-path-v2`" in row
     assert f"{obj['r2']:.3f} ({obj['noise_ceiling_r2']:.3f}) / {obj['kendall_tau']:.3f} (" in row
     assert f"| {rule['chosen']}, " in row and row.endswith("| — |")  # no validity report yet: no new-run column
     runs = {"catcma-s0": {"targets": {"objective": {"r2": 0.2, "kendall_tau": 0.5, "top_decile_true": 0.6,
