@@ -97,8 +97,9 @@ def compare_share(scenario_name: str, data_dir: Path) -> dict:
     return {"wall_s": wall, "recorded_by_compare": found, "stdout_tail": res.stdout[-1500:]}
 
 
-def mini_true_evaluation(configs_per_space: int = 2) -> dict:
-    """Seconds per configuration of the TRUE mini objective (merge, generate, judge apart)."""
+def mini_true_evaluation(configs_per_space: int = 2, ab_repeats: int = 3) -> dict:
+    """Seconds per configuration of the TRUE mini objective (merge, generate, judge apart), and the
+    decoding attention's speed-up over the reference formulation (``engine_version.DECODE_ATTENTION``)."""
     models = REPO / "collection" / "mini" / "models"
     need = {"ps": ("base", "ja", "math"), "dfs": ("A", "ja")}
     out = {}
@@ -125,5 +126,26 @@ def mini_true_evaluation(configs_per_space: int = 2) -> dict:
         parts = {k: statistics.median(r.timings[k] for r in runs) for k in runs[0].timings}
         out[space] = {"configs": len(runs), "setup_s": setup, "total_s": statistics.median(r.seconds for r in runs),
                       **{f"{k}_s": v for k, v in parts.items()},
-                      "items_per_config": len(ev._rows["objective"]) + len(ev._rows["test"])}
+                      "items_per_config": len(ev._rows["objective"]) + len(ev._rows["test"]),
+                      "decode_attention": _decode_attention_pair(ev, space, models, configs, ab_repeats)}
     return out
+
+
+def _decode_attention_pair(ev, space: str, models: Path, configs: list, repeats: int) -> dict:
+    """The engine's decoding attention (batched matmuls) against the reference (broadcast and sum),
+    timed interleaved on the same configurations; both must give the same per-item bits."""
+    from smm_bench_collection.evaluate import MergeEvaluator
+    from smm_bench_collection.family import mini_family
+
+    from .timing import measure_pair
+
+    ref = MergeEvaluator(space, mini_family(models), threads=1, decode_attention="broadcast")
+    def bits(result):
+        return [result.objective.correct.tolist(), result.test.correct.tolist()]
+
+    same = all(bits(ev.evaluate(c)) == bits(ref.evaluate(c)) for c in configs)
+    new_t, ref_t = measure_pair(lambda: [ev.evaluate(c) for c in configs], lambda: [ref.evaluate(c) for c in configs],
+                                repeats=repeats, min_time=0.0)
+    n = len(configs)
+    return {"bmm_s": new_t.median / n, "broadcast_s": ref_t.median / n, "speedup": ref_t.median / new_t.median,
+            "repeats": repeats, "same_bits": bool(same)}

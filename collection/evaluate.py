@@ -48,11 +48,13 @@ class MergeEvaluator:
 
     ``engine="hf"`` decodes with the Hugging Face model (any architecture, the 7B path);
     ``engine="fast"`` uses ``FastMistral`` (Mistral arithmetic, far less overhead; the mini path).
-    The default is the family's own choice (``Family.engine``).
+    The default is the family's own choice (``Family.engine``). ``decode_attention`` picks the
+    fast engine's decoding attention (``engine_version.DECODE_ATTENTION``; "broadcast" is the reference
+    that ``recheck`` and the benchmark compare with).
     """
 
     def __init__(self, space: str, family: Family, threads: int = 1, batch_size: int = 512,
-                 engine: str | None = None):
+                 engine: str | None = None, decode_attention: str = "bmm"):
         if space not in ("ps", "dfs"):
             raise ValueError(f"space must be 'ps' or 'dfs', got {space!r}")
         engine = engine or family.engine
@@ -60,18 +62,19 @@ class MergeEvaluator:
             raise ValueError(f"engine must be 'hf' or 'fast', got {engine!r}")
         torch.set_num_threads(threads)  # fixed threads: same config -> bit-identical result
         self.space, self.family, self.family_id, self.engine = space, family, family.family_id, engine
+        self.decode_attention = decode_attention if engine == "fast" else None
         self.batch_size = batch_size
         if space == "ps":
             base, sources = family.load_ps()
             self._merger = TaskArithmeticMerger(base, sources)
             if engine == "fast":  # views of the merge buffer: every merge_ps updates them in place
-                self._fast = FastMistral(self._merger.model)
+                self._fast = FastMistral(self._merger.model, decode_attention=decode_attention)
                 self._ps_layers = [LayerWeights.views_of(l) for l in self._merger.model.model.layers]
         else:
             a, b = family.load_dfs()
             self._merger = DataFlowMerger(a, b)
             if engine == "fast":
-                self._fast = FastMistral(a)
+                self._fast = FastMistral(a, decode_attention=decode_attention)
                 self._dfs_layers = {"A": [LayerWeights.from_hf(l) for l in a.model.layers],
                                     "B": [LayerWeights.from_hf(l) for l in b.model.layers]}
         tok = family.tokenizer

@@ -19,6 +19,7 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from .engine_version import DECODE_ATTENTION
 
 
 @dataclass
@@ -69,7 +70,10 @@ class LayerWeights:
 class FastMistral:
     """Greedy decoding with ``MistralForCausalLM`` arithmetic over any list of layers (see module doc)."""
 
-    def __init__(self, model, max_positions: int = 256):
+    def __init__(self, model, max_positions: int = 256, decode_attention: str = "bmm"):
+        if decode_attention not in DECODE_ATTENTION:
+            raise ValueError(f"decode_attention must be one of {DECODE_ATTENTION}, got {decode_attention!r}")
+        self.decode_attention = decode_attention
         cfg = model.config
         self.n_heads = cfg.num_attention_heads
         self.n_kv = cfg.num_key_value_heads
@@ -93,23 +97,32 @@ class FastMistral:
         return x * cos + rot * sin
 
     def _attention(self, q, k, v, mask):
-        """Grouped-query attention; prefill through SDPA, one-token decoding written out.
+        """Grouped-query attention; prefill through SDPA, one-token decoding as batched matmuls.
 
         Why not ``scaled_dot_product_attention`` everywhere: on CPU with a boolean mask and one
-        query per row it costs milliseconds of overhead per call for microseconds of arithmetic,
-        and as batched matmuls the per-matrix overhead of hundreds of 2x8 @ 8xL products
-        dominates; broadcasting multiplies and sums do the same arithmetic in a few large ops.
+        query per row it costs milliseconds of overhead per call for microseconds of arithmetic.
+        Decoding instead groups the H // K query heads that share a key/value head into one
+        [G, d] matrix, so each of the B * K (row, kv head) pairs is one small product with its
+        cached keys, read as a view of the cache (no copy). ``decode_attention="broadcast"``
+        keeps the earlier formulation (broadcast multiply and sum, which materialises a
+        [B, K, G, L, d] tensor) as the reference that tests and ``python -m bench`` compare with.
         """
         B, H, T, d = q.shape
         K = k.shape[1]
         if T > 1:  # prefill: causal, with an explicit mask only when rows are left-padded
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                                   enable_gqa=H != K)
-        g = q.view(B, K, H // K, 1, d)
-        scores = (g * k.unsqueeze(2)).sum(-1) * (d ** -0.5)  # [B, K, G, L]
-        scores = scores.masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
-        out = (scores.softmax(-1).unsqueeze(-1) * v.unsqueeze(2)).sum(-2)  # [B, K, G, d]
-        return out.reshape(B, H, 1, d)
+        G, L = H // K, k.shape[2]
+        if self.decode_attention == "broadcast":
+            g = q.view(B, K, G, 1, d)
+            scores = (g * k.unsqueeze(2)).sum(-1) * (d ** -0.5)  # [B, K, G, L]
+            scores = scores.masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
+            out = (scores.softmax(-1).unsqueeze(-1) * v.unsqueeze(2)).sum(-2)  # [B, K, G, d]
+            return out.reshape(B, H, 1, d)
+        scores = torch.bmm(q.reshape(B * K, G, d), k.reshape(B * K, L, d).transpose(1, 2)) * (d ** -0.5)
+        scores = scores.view(B, K, G, L).masked_fill(~mask.view(B, 1, 1, -1), float("-inf"))
+        out = torch.bmm(scores.softmax(-1).view(B * K, G, L), v.reshape(B * K, L, d))  # [B*K, G, d]
+        return out.view(B, H, 1, d)
 
     def _layer(self, x, lw: LayerWeights, scale: float, cos, sin, kcache, vcache, write, mask):
         """One decoder layer on x [B, T, D]; stores this step's keys/values in the caches.

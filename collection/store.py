@@ -39,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .engine_version import ENGINE_VERSION
 from .space import FloatParam, Space, load_space
 from .types import Config, EvalResult, SetResult
 
@@ -71,9 +72,11 @@ def config_id(space: str, family_id: str, config: Mapping[str, object]) -> str:
 
 @lru_cache(maxsize=1)
 def library_versions() -> str:
-    """JSON of the versions that can change a result (installed packages only), and numpy's BLAS
-    kernel: a CMA-ES run replays from its seed only on the kernel it was collected on
-    (``smm_bench_plugin.blas``)."""
+    """JSON of the versions that can change a result (installed packages only), numpy's BLAS
+    kernel (a CMA-ES run replays from its seed only on the kernel it was collected on,
+    ``smm_bench_plugin.blas``) and, as ``fastlm``, the version of the mini family's decoding
+    engine (``engine_version.ENGINE_VERSION``, rows written since 2026-12-03; Hugging Face-engine rows
+    carry it too and do not use it)."""
     from importlib import metadata
 
     from smm_bench_plugin.blas import with_kernel
@@ -84,6 +87,7 @@ def library_versions() -> str:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
+    versions["fastlm"] = ENGINE_VERSION
     return json.dumps(with_kernel(versions), sort_keys=True)
 
 

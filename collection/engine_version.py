@@ -1,0 +1,10 @@
+"""The version of the mini family's decoding engine (``fastlm.FastMistral``), recorded in every row.
+
+A torch-free module of its own so that the result store can write it into ``versions["fastlm"]``
+without loading torch. Version 2 (2026-12-03) decodes attention with batched matmuls; version 1
+broadcast and summed. Both do the same arithmetic in another order: re-evaluating stored rows
+of every run gave the same per-item bits (``python -m smm_bench_collection.recheck``; README,
+"Collecting data").
+"""
+ENGINE_VERSION = "2"
+DECODE_ATTENTION = ("bmm", "broadcast")  # the engine's decoding attention; "broadcast" is version 1's
