@@ -109,13 +109,14 @@ def markdown(results: dict) -> str:
                     f"{pc.get('evaluate_us', nan):.1f} µs | {best('throughput')} | {best('objective_throughput')} | "
                     f"{ld.get('load_s', nan):.3f} s | {ld.get('peak_rss_mb', nan):.0f} MB "
                     f"({ld.get('peak_rss_with_configspace_mb', nan):.0f} MB) |")
-    lines += ["Public API per call (`Benchmark.objective(dict)`, validated, distinct configs per call; it runs "
-              "`objective.onnx` when the scenario ships one, else the full graph) and `evaluate(dict)` (every target); "
-              "batch throughput of `evaluate_array` (every target) and `objective_array`; a fresh process's load "
-              "time / peak RSS:", "",
-              "| scenario | objective() | of which validation | of which onnxruntime | evaluate() | rows/s, every "
-              "target | rows/s, objective | load | peak RSS (with ConfigSpace) |",
-              "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    if rows:  # none when only the external cases ran
+        lines += ["Public API per call (`Benchmark.objective(dict)`, validated, distinct configs per call; it runs "
+                  "`objective.onnx` when the scenario ships one, else the full graph) and `evaluate(dict)` (every target); "
+                  "batch throughput of `evaluate_array` (every target) and `objective_array`; a fresh process's load "
+                  "time / peak RSS:", "",
+                  "| scenario | objective() | of which validation | of which onnxruntime | evaluate() | rows/s, every "
+                  "target | rows/s, objective | load | peak RSS (with ConfigSpace) |",
+                  "|---|---|---|---|---|---|---|---|---|", *rows, ""]
     imp = results.get("import")
     if imp:
         lines += [f"`import smm_bench_plugin`: {imp['median_s'] * 1e3:.0f} ms (fresh interpreter, median); heavy "
