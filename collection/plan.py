@@ -11,6 +11,13 @@ written the moment they exist). The random run is grown in two steps so that a p
 collected dataset already holds every sampler. Each run writes its own store folder
 (``mini_<space>/<sampler>-s<seed>``), so several runner processes can share the plan, one per
 core. ``--hours`` stops cleanly after that much wall time (exit status 3); the same command continues.
+
+    python -m smm_bench_collection.plan --space dfs,ps
+
+works through the spaces in that order: a runner that finds every remaining run of a space
+taken by other runners moves on to the next space instead of waiting, so no core idles while
+another finishes a space's last run (``--hours`` counts for all of them). Exit status 3 also
+when runs of an earlier space were left to other runners still writing them.
 ``--blas-kernel K`` runs the plan on OpenBLAS kernel K, so its CMA-ES and CatCMA runs replay from
 their seeds on any machine that runs K (``smm_bench_plugin.blas``).
 
@@ -78,15 +85,21 @@ def run_folder(space_dir: Path, sampler: str, seed: int) -> Path:
 
 
 def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, family: str = "mini",
-             progress: bool = True, poll_seconds: float = 30.0) -> bool:
+             progress: bool = True, poll_seconds: float = 30.0, deadline: float | None = None,
+             wait_for_others: bool = True) -> bool:
     """Work through ``PLAN[space]``; returns True when every run reached its budget.
 
     Several runner processes may share the plan: a run whose folder another process is writing
-    (the store's lock) is skipped and revisited later, so N processes use N cores.
+    (the store's lock) is skipped and revisited later, so N processes use N cores. When only
+    such runs remain, the runner waits for them (their budget may grow in a later step of the
+    plan) or, with ``wait_for_others=False``, returns False so that it can work on another
+    space. ``deadline`` (a ``time.time()`` value) replaces ``hours`` when a runner works
+    through several spaces on one clock.
     """
     space_dir = data_dir / f"mini_{space}"
     factory = family_factory(space, family)
-    deadline = time.time() + 3600 * hours if hours else None
+    if deadline is None and hours:
+        deadline = time.time() + 3600 * hours
     done: set[int] = set()
     while len(done) < len(PLAN[space]):
         progressed = False
@@ -94,7 +107,7 @@ def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, 
             if i in done:
                 continue
             if deadline is not None and time.time() > deadline:
-                print(f"stopping: {hours} h elapsed; run the same command to continue", flush=True)
+                print("stopping: the time is up (--hours); run the same command to continue", flush=True)
                 return False
             if any(j not in done and PLAN[space][j][:2] == (sampler, seed) for j in range(i)):
                 continue  # an earlier, smaller budget of the same run comes first
@@ -115,8 +128,21 @@ def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, 
             if asked >= budget:
                 done.add(i)
         if not progressed and len(done) < len(PLAN[space]):
+            if not wait_for_others:
+                print(f"{space}: the remaining runs are being written by other runners; moving on", flush=True)
+                return False
             time.sleep(poll_seconds)  # the remaining runs are being written by other processes
     return True
+
+
+def parse_spaces(text: str) -> list[str]:
+    """``"dfs,ps"`` -> ``["dfs", "ps"]``, each a planned space, none twice."""
+    spaces = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in spaces if s not in PLAN]
+    if not spaces or unknown or len(set(spaces)) != len(spaces):
+        raise argparse.ArgumentTypeError(f"--space takes {' or '.join(sorted(PLAN))}, or several in order "
+                                         f"separated by commas (e.g. dfs,ps), each once; got {text!r}")
+    return spaces
 
 
 def seal(space: str, data_dir: Path = DATA_DIR) -> dict[str, ValidationReport]:
@@ -144,7 +170,8 @@ def seal(space: str, data_dir: Path = DATA_DIR) -> dict[str, ValidationReport]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--space", required=True, choices=sorted(PLAN))
+    ap.add_argument("--space", required=True, type=parse_spaces,
+                    help=f"{' or '.join(sorted(PLAN))}, or several in order (e.g. dfs,ps)")
     ap.add_argument("--data", type=Path, default=DATA_DIR)
     ap.add_argument("--hours", type=float)
     ap.add_argument("--family", default="mini")
@@ -161,18 +188,30 @@ def main(argv: list[str] | None = None) -> int:
         if pinned is not None:
             return pinned
     if a.seal:
-        try:
-            reports = seal(a.space, a.data)
-        except RuntimeError as e:
-            raise SystemExit(f"error: {e}; stop the runners of --space {a.space} first") from None
-        for name, r in reports.items():
-            status = "ok" if r.ok else f"{len(r.errors)} error(s): " + "; ".join(r.errors[:3])
-            notes = "".join(f"; {w}" for w in r.warnings if w.startswith("dropped"))
-            print(f"{a.space} {name}: {r.n_rows} rows in {r.n_files} file(s), {status}{notes}")
-        total = sum(r.n_rows for r in reports.values())
-        print(f"{a.space}: {total} rows, {planned_total(a.space)} planned")
-        return 0 if all(r.ok for r in reports.values()) else 1
-    return 0 if run_plan(a.space, a.data, a.hours, a.family, not a.no_progress) else 3
+        return 0 if all([_seal_and_print(space, a.data) for space in a.space]) else 1
+    deadline = time.time() + 3600 * a.hours if a.hours else None
+    finished = []
+    for i, space in enumerate(a.space):
+        finished.append(run_plan(space, a.data, family=a.family, progress=not a.no_progress, deadline=deadline,
+                                 wait_for_others=i == len(a.space) - 1))
+        if deadline is not None and time.time() > deadline:
+            break
+    return 0 if len(finished) == len(a.space) and all(finished) else 3
+
+
+def _seal_and_print(space: str, data_dir: Path) -> bool:
+    """``--seal`` of one space: a line per run folder and the total; True when every folder validates."""
+    try:
+        reports = seal(space, data_dir)
+    except RuntimeError as e:
+        raise SystemExit(f"error: {e}; stop the runners of --space {space} first") from None
+    for name, r in reports.items():
+        status = "ok" if r.ok else f"{len(r.errors)} error(s): " + "; ".join(r.errors[:3])
+        notes = "".join(f"; {w}" for w in r.warnings if w.startswith("dropped"))
+        print(f"{space} {name}: {r.n_rows} rows in {r.n_files} file(s), {status}{notes}")
+    total = sum(r.n_rows for r in reports.values())
+    print(f"{space}: {total} rows, {planned_total(space)} planned")
+    return all(r.ok for r in reports.values())
 
 
 if __name__ == "__main__":

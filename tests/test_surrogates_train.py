@@ -189,6 +189,29 @@ def test_plan_runners_share_the_runs(tmp_path, monkeypatch):
     assert {s: samplers.count(s) for s in set(samplers)} == {"random": 60, "cmaes": 32, "tpe": 16}
 
 
+def test_a_runner_over_two_spaces_moves_on_instead_of_waiting(tmp_path, monkeypatch, capsys):
+    """``--space dfs,ps``: with the last DFS run taken by another runner (its lock held), the
+    runner collects PS instead of polling; it exits 3 because DFS was left unfinished, and the
+    same command finishes DFS once the lock is free."""
+    from smm_bench_collection import plan
+    from smm_bench_collection import store as S
+
+    monkeypatch.setitem(plan.PLAN, "dfs", [("random", 0, 10), ("random", 1, 10)])
+    monkeypatch.setitem(plan.PLAN, "ps", [("random", 0, 12)])
+    args = ["--space", "dfs,ps", "--family", "synthetic", "--data", str(tmp_path), "--no-progress"]
+    with S.ResultStore(tmp_path / "mini_dfs" / "random-s1", "dfs", "synthetic-v1"):  # another runner writes it
+        assert plan.main(args) == 3
+    assert "dfs: the remaining runs are being written by other runners; moving on" in capsys.readouterr().out
+    rows = {space: {run.name: S.read_dataset(run).num_rows for run in (tmp_path / f"mini_{space}").iterdir()}
+            for space in ("dfs", "ps")}
+    assert rows == {"dfs": {"random-s0": 10, "random-s1": 0}, "ps": {"random-s0": 12}}
+    assert plan.main(args) == 0
+    assert S.read_dataset(tmp_path / "mini_dfs" / "random-s1").num_rows == 10
+    with pytest.raises(SystemExit):
+        plan.main(["--space", "dfs,dfs", "--seal"])
+    assert "each once" in capsys.readouterr().err
+
+
 def test_ensemble_size_counts_trees_leaves_and_node_visits():
     """Stumps visit one node per tree; 4-leaf trees grown leaf-wise visit between 2 and 3."""
     from smm_bench_surrogates.train import _lgb_params, cv_ensemble
