@@ -84,7 +84,8 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
     returns 128 + the signal's number, the shell's convention.
     """
     if os.environ.get(CORETYPE_VARIABLE) != kernel:
-        # PYTHONSAFEPATH: the rerun imports the installed package, as the command did, never a folder in the cwd
+        # PYTHONSAFEPATH (Python >= 3.11; older versions ignore it): the rerun does not put the
+        # cwd first on sys.path, so a folder there named like the package cannot shadow it
         command = [sys.executable, "-m", module, *argv]
         env = {**os.environ, CORETYPE_VARIABLE: kernel, "PYTHONSAFEPATH": "1"}
         status = _run_forwarding_signals(command, env)
@@ -114,7 +115,7 @@ _FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGH
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
     """Run ``command`` in a session of its own and wait; SIGINT, SIGTERM and SIGHUP sent to this
-    process are passed on to it, once each.
+    process are passed on to it, once each (those this process ignores stay ignored).
 
     Why: the rerun does the work, so stopping the command the user started (Ctrl-C, ``kill``, a
     closed terminal) must stop the rerun too, not leave it running without its parent and holding
@@ -133,7 +134,10 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
         else:
             child.send_signal(signum)
 
-    previous = {s: signal.signal(s, forward) for s in _FORWARDED}
+    # A signal this process ignores (SIGHUP under nohup) stays ignored: the rerun inherits the
+    # disposition, and forwarding it would stop a job the user asked to survive a hang-up.
+    caught = [s for s in _FORWARDED if signal.getsignal(s) is not signal.SIG_IGN]
+    previous = {s: signal.signal(s, forward) for s in caught}
     try:
         child = subprocess.Popen(command, env=env, start_new_session=True)
         for signum in pending:

@@ -289,35 +289,72 @@ def test_a_kernel_openblas_does_not_take_stops_collect_before_it_starts(tmp_path
     assert not run.exists()  # nothing was collected on a kernel nobody asked for
 
 
+def _pinned_plan(data: Path, ignore_hangup: bool = False):
+    """A pinned plan (parent) and, once it has started collecting, its rerun's pid."""
+    import signal
+    import time
+
+    def ignore():  # what nohup does before it starts a command
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    parent = subprocess.Popen([sys.executable, "-m", "smm_bench_collection.plan", "--space", "ps", "--family",
+                               "synthetic", "--data", str(data), "--no-progress", "--blas-kernel", "Nehalem"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              preexec_fn=ignore if ignore_hangup else None)
+    try:
+        deadline = time.monotonic() + 120
+        while not (data / "mini_ps" / "random-s0").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)  # the rerun has started collecting
+        (child,) = [int(p) for p in Path(f"/proc/{parent.pid}/task/{parent.pid}/children").read_text().split()]
+    except BaseException:
+        parent.kill()
+        raise
+    return parent, child
+
+
+def _kill_both(parent: subprocess.Popen, child: int) -> None:
+    import signal
+
+    parent.kill()
+    try:
+        os.kill(child, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
 def test_stopping_a_pinned_command_stops_its_rerun_too(tmp_path, signame):
     """``kill <pid>`` (or an interrupt) of the command a user started reaches the rerun that does the
     work, once: nothing is left running without its parent, holding the store's lock."""
     import signal
-    import time
 
     _needs("Nehalem")
-    data = tmp_path / "data"
-    parent = subprocess.Popen([sys.executable, "-m", "smm_bench_collection.plan", "--space", "ps", "--family",
-                               "synthetic", "--data", str(data), "--no-progress", "--blas-kernel", "Nehalem"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    children = Path(f"/proc/{parent.pid}/task/{parent.pid}/children")
-    deadline = time.monotonic() + 120
-    while not (data / "mini_ps" / "random-s0").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)  # the rerun has started collecting
-    (child,) = [int(p) for p in children.read_text().split()]
-    stopped = False
+    parent, child = _pinned_plan(tmp_path / "data")
     try:
         parent.send_signal(getattr(signal, signame))  # to the parent only, not to its process group
         status = parent.wait(timeout=60)
         stopped = not Path(f"/proc/{child}").exists()  # the parent waited for it: gone, not orphaned
     finally:
-        if not stopped:
-            parent.kill()
-            try:
-                os.kill(child, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_both(parent, child)
     assert stopped
     # SIGTERM kills the rerun (143); Python turns SIGINT into KeyboardInterrupt, which ends in 130 or 1
     assert status == 128 + signal.SIGTERM if signame == "SIGTERM" else status in (1, 128 + signal.SIGINT)
+
+
+def test_a_pinned_command_under_nohup_survives_a_hang_up(tmp_path):
+    """A hang-up the user's command ignores (``nohup``) is not turned into a stop of its rerun."""
+    import signal
+    import time
+
+    _needs("Nehalem")
+    parent, child = _pinned_plan(tmp_path / "data", ignore_hangup=True)
+    try:
+        parent.send_signal(signal.SIGHUP)
+        time.sleep(2)
+        both_alive = parent.poll() is None and Path(f"/proc/{child}").exists()
+        parent.send_signal(signal.SIGTERM)  # still stoppable the usual way
+        status = parent.wait(timeout=60)
+    finally:
+        _kill_both(parent, child)
+    assert both_alive
+    assert status == 128 + signal.SIGTERM
