@@ -109,7 +109,7 @@ class FastMistral:
         """
         B, H, T, d = q.shape
         K = k.shape[1]
-        if T > 1:  # prefill: causal, with an explicit mask only when rows are left-padded
+        if T > 1 or mask is None:  # prefill (a one-token prompt too): causal, masked only when left-padded
             return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None,
                                                   enable_gqa=H != K)
         G, L = H // K, k.shape[2]

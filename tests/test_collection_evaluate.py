@@ -157,6 +157,20 @@ def test_both_decode_attentions_give_the_same_answers(family, space, make):
             assert all(near_tie_at_divergence(model, rows[i], a[i], b[i]) for i in differ)
 
 
+def test_one_token_prompts_generate_as_hugging_face_does(family):
+    """A prefill of one token is still a prefill (no decoding mask exists yet), in either attention."""
+    hf = MergeEvaluator("ps", family, engine="hf")
+    rows = [r[:1] for r in hf._rows["objective"][:6]]
+    model = hf.prepare(ps_config(2))
+    expected = greedy_generate(model, rows, family.max_new_tokens, family.stop_token_ids, 0)
+    for attention in ("bmm", "broadcast"):
+        fast = MergeEvaluator("ps", family, engine="fast", decode_attention=attention)
+        got = fast._generate_tokens(fast.prepare(ps_config(2)), rows)
+        assert any(got)  # something was generated
+        differ = [i for i in range(len(rows)) if got[i] != expected[i]]
+        assert all(near_tie_at_divergence(model, rows[i], expected[i], got[i]) for i in differ)
+
+
 def test_an_unknown_decode_attention_names_the_choices(family):
     with pytest.raises(ValueError, match=r"decode_attention must be one of \('bmm', 'broadcast'\), got 'sdpa'"):
         MergeEvaluator("ps", family, engine="fast", decode_attention="sdpa")
