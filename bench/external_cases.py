@@ -140,8 +140,9 @@ def _decode_attention_pair(ev, space: str, models: Path, configs: list, repeats:
     from .timing import measure_pair
 
     ref = MergeEvaluator(space, mini_family(models), threads=1, decode_attention="broadcast")
-    def bits(result):
-        return [result.objective.correct.tolist(), result.test.correct.tolist()]
+    def bits(result):  # every stored per-item bit: correct, number_ok, japanese_ok of both targets
+        return [getattr(part, flag).tolist() for part in (result.objective, result.test)
+                for flag in ("correct", "number_ok", "japanese_ok")]
 
     same = all(bits(ev.evaluate(c)) == bits(ref.evaluate(c)) for c in configs)
     new_t, ref_t = measure_pair(lambda: [ev.evaluate(c) for c in configs], lambda: [ref.evaluate(c) for c in configs],

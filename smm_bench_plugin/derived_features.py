@@ -70,7 +70,10 @@ FEATURE_SETS["ps-mean-v1"] = {
 # dfs-path-v2: v1, then the shape of the running log-product of the scales along the path, c_0 = 0,
 # c_j = log e_1 + ... + log e_j (j = 1..63): how deep it dips, how high it climbs, how much it
 # recovers by the end, its lowest suffix, its steepest 8- and 16-position falls and rises, its
-# mean, where its low point is, and its area below and above zero.
+# mean, where its low point is, and its area below and above zero. Positions are the path's 63
+# scale positions, skipped slots included: a skipped slot adds log 1 = 0, so a window of 8
+# positions spans 8 positions however many of them insert a layer, and cum_argmin is a position
+# index (0..63), not a count of layers.
 FEATURE_SETS["dfs-path-v2"] = {
     "n_cat": 32, "n_cont": 63,
     "names": [*FEATURE_SETS["dfs-path-v1"]["names"], "cum_min", "cum_max", "cum_recovery", "suffix_min",

@@ -16,7 +16,8 @@ the paper's 5-fold CV ensemble, on the same rows, and scored two ways:
   beats the first one.
 
 The parameters were tuned for the feature set the scenario was trained with, so the comparison
-leans towards that set: a new set that wins here would win by at least as much re-tuned.
+leans towards that set: a new set that wins here would likely win re-tuned as well (not
+checked here; ``rebuild`` re-tunes).
 Nothing is written except ``--json``; the numbers are printed as Markdown tables.
 """
 from __future__ import annotations
