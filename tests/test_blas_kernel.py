@@ -294,13 +294,16 @@ def _pinned_plan(data: Path, ignore_hangup: bool = False):
     import signal
     import time
 
-    def ignore():  # what nohup does before it starts a command
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    def dispositions():
+        # whatever pytest inherited (a shell starts a background job with SIGINT ignored), the
+        # plan starts as from a terminal; under nohup, with SIGHUP ignored
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN if ignore_hangup else signal.SIG_DFL)
 
     parent = subprocess.Popen([sys.executable, "-m", "smm_bench_collection.plan", "--space", "ps", "--family",
                                "synthetic", "--data", str(data), "--no-progress", "--blas-kernel", "Nehalem"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              preexec_fn=ignore if ignore_hangup else None)
+                              preexec_fn=dispositions)
     try:
         deadline = time.monotonic() + 120
         while not (data / "mini_ps" / "random-s0").exists() and time.monotonic() < deadline:
@@ -316,6 +319,7 @@ def _kill_both(parent: subprocess.Popen, child: int) -> None:
     import signal
 
     parent.kill()
+    parent.wait()
     try:
         os.kill(child, signal.SIGKILL)
     except ProcessLookupError:
