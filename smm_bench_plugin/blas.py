@@ -111,6 +111,8 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
 
 # signals passed on to the rerun (Windows has no SIGHUP)
 _FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
+# seconds a rerun has to end after an interrupt before it is sent SIGTERM
+INTERRUPT_GRACE_S = 30.0
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
@@ -122,17 +124,36 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
     a store's lock. In its own session the rerun hears the terminal only through this process, so
     a Ctrl-C reaches it once, not twice. The handlers are in place before the rerun exists, so a
     signal that arrives while it starts is passed on as soon as it does.
+
+    An interrupt is a request the rerun's Python turns into ``KeyboardInterrupt``, which code can
+    delay (an import or a library call it lands in); a rerun still running
+    :data:`INTERRUPT_GRACE_S` seconds after one is sent SIGTERM, so a Ctrl-C always stops the
+    command. Nothing is lost by that: stores write each row as it is evaluated.
     """
     if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
         return subprocess.call(command, env=env)
     child: subprocess.Popen | None = None
     pending: list[int] = []
+    deadline: list[threading.Timer] = []
+
+    def terminate_if_running() -> None:
+        if child is not None and child.poll() is None:
+            print(f"the command did not stop within {INTERRUPT_GRACE_S:g} s of the interrupt; sending it SIGTERM",
+                  file=sys.stderr)
+            child.terminate()
+
+    def deliver(signum: int) -> None:
+        child.send_signal(signum)
+        if signum == signal.SIGINT and not deadline:
+            deadline.append(threading.Timer(INTERRUPT_GRACE_S, terminate_if_running))
+            deadline[0].daemon = True
+            deadline[0].start()
 
     def forward(signum: int, _frame) -> None:
         if child is None:
             pending.append(signum)
         else:
-            child.send_signal(signum)
+            deliver(signum)
 
     # A signal this process ignores (SIGHUP under nohup) stays ignored: the rerun inherits the
     # disposition, and forwarding it would stop a job the user asked to survive a hang-up.
@@ -141,9 +162,11 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
     try:
         child = subprocess.Popen(command, env=env, start_new_session=True)
         for signum in pending:
-            child.send_signal(signum)
+            deliver(signum)
         return child.wait()
     finally:
+        for timer in deadline:
+            timer.cancel()
         for s, handler in previous.items():
             signal.signal(s, handler)
 

@@ -362,3 +362,30 @@ def test_a_pinned_command_under_nohup_survives_a_hang_up(tmp_path):
         _kill_both(parent, child)
     assert both_alive
     assert status == 128 + signal.SIGTERM
+
+
+def test_a_rerun_that_ignores_an_interrupt_is_terminated_after_the_grace_period(tmp_path):
+    """Ctrl-C always stops the command: a rerun still running INTERRUPT_GRACE_S after the forwarded
+    interrupt (here one that ignores it outright) gets SIGTERM."""
+    import signal
+    import time
+
+    ready = tmp_path / "ready"
+    rerun = ("import pathlib, signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+             f"pathlib.Path({str(ready)!r}).touch(); time.sleep(120)")
+    driver = ("import sys; from smm_bench_plugin import blas; blas.INTERRUPT_GRACE_S = 1.0; "
+              f"print(blas._run_forwarding_signals([sys.executable, '-c', {rerun!r}], {{}}))")
+    started = time.monotonic()
+    parent = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        while not ready.exists() and time.monotonic() - started < 60:
+            time.sleep(0.05)
+        parent.send_signal(signal.SIGINT)
+        out, err = parent.communicate(timeout=60)
+    finally:
+        parent.kill()
+        parent.wait()
+    assert int(out) == -signal.SIGTERM  # the rerun's status as pin_kernel receives it: ended by SIGTERM
+    assert "did not stop within 1 s of the interrupt; sending it SIGTERM" in err
+    assert time.monotonic() - started < 60  # ended by the escalation, not by the rerun's sleep
