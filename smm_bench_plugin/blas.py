@@ -81,7 +81,8 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
     on, and 2 with a message naming the kernel when OpenBLAS ignored the name (it silently falls
     back to the CPU's own kernel for a name it does not know). Child processes (``--jobs``, Ray
     workers started here) inherit the variable. A rerun stopped by a signal passed on to it
-    returns 128 + the signal's number, the shell's convention.
+    returns 128 + the signal's number, the shell's convention (130 for a Ctrl-C, also when the
+    rerun had to be terminated after it).
     """
     if os.environ.get(CORETYPE_VARIABLE) != kernel:
         # PYTHONSAFEPATH (Python >= 3.11; older versions ignore it): the rerun does not put the
@@ -111,43 +112,62 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
 
 # signals passed on to the rerun (Windows has no SIGHUP)
 _FORWARDED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-# seconds a rerun has to end after an interrupt before it is sent SIGTERM
+# seconds a rerun has to end after an interrupt before it is sent SIGTERM, and after that SIGKILL
 INTERRUPT_GRACE_S = 30.0
 
 
 def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
     """Run ``command`` in a session of its own and wait; SIGINT, SIGTERM and SIGHUP sent to this
-    process are passed on to it, once each (those this process ignores stay ignored).
+    process are passed on to its process group (those this process ignores stay ignored).
 
     Why: the rerun does the work, so stopping the command the user started (Ctrl-C, ``kill``, a
     closed terminal) must stop the rerun too, not leave it running without its parent and holding
     a store's lock. In its own session the rerun hears the terminal only through this process, so
-    a Ctrl-C reaches it once, not twice. The handlers are in place before the rerun exists, so a
-    signal that arrives while it starts is passed on as soon as it does.
+    a Ctrl-C reaches it once, not twice; it is passed on to the whole group, as the terminal would,
+    so the workers the rerun started (``--jobs``) hear it too. The handlers are in place before the
+    rerun exists, so a signal that arrives while it starts is passed on as soon as it does.
 
     An interrupt is a request the rerun's Python turns into ``KeyboardInterrupt``, which code can
-    delay (an import or a library call it lands in); a rerun still running
-    :data:`INTERRUPT_GRACE_S` seconds after one is sent SIGTERM, so a Ctrl-C always stops the
-    command. Nothing is lost by that: stores write each row as it is evaluated.
+    delay (an import, a library call it lands in, a pool waiting for its workers); a group still
+    running :data:`INTERRUPT_GRACE_S` seconds after one is sent SIGTERM, and SIGKILL as long again
+    after that (a handler can delay SIGTERM too), so a Ctrl-C always stops the command. It then
+    returns as an interrupted rerun does (``-SIGINT``). Nothing is lost: stores write each row as
+    it is evaluated and survive SIGKILL.
     """
     if threading.current_thread() is not threading.main_thread():  # handlers can only be set there
         return subprocess.call(command, env=env)
     child: subprocess.Popen | None = None
     pending: list[int] = []
-    deadline: list[threading.Timer] = []
+    ended = threading.Event()  # set when the rerun has been waited for
+    escalating: list[bool] = []  # an interrupt has started the countdown to SIGTERM
+    escalated: list[int] = []  # the signals sent because an interrupt was not obeyed
 
-    def terminate_if_running() -> None:
-        if child is not None and child.poll() is None:
-            print(f"the command did not stop within {INTERRUPT_GRACE_S:g} s of the interrupt; sending it SIGTERM",
+    def signal_group(signum: int) -> None:
+        try:
+            if hasattr(os, "killpg"):  # the rerun leads its own group (start_new_session)
+                os.killpg(child.pid, signum)
+            else:
+                child.send_signal(signum)
+        except ProcessLookupError:  # everything in the group has ended
+            pass
+
+    def escalate() -> None:
+        after = "the interrupt"
+        for signum in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
+            if ended.wait(INTERRUPT_GRACE_S):
+                return
+            name = signal.Signals(signum).name
+            print(f"the command did not stop within {INTERRUPT_GRACE_S:g} s of {after}; sending it {name}",
                   file=sys.stderr)
-            child.terminate()
+            escalated.append(signum)
+            signal_group(signum)
+            after = name
 
     def deliver(signum: int) -> None:
-        child.send_signal(signum)
-        if signum == signal.SIGINT and not deadline:
-            deadline.append(threading.Timer(INTERRUPT_GRACE_S, terminate_if_running))
-            deadline[0].daemon = True
-            deadline[0].start()
+        signal_group(signum)
+        if signum == signal.SIGINT and not escalating:
+            escalating.append(True)  # before the thread exists: a second Ctrl-C starts no second one
+            threading.Thread(target=escalate, daemon=True).start()
 
     def forward(signum: int, _frame) -> None:
         if child is None:
@@ -163,10 +183,10 @@ def _run_forwarding_signals(command: list[str], env: dict[str, str]) -> int:
         child = subprocess.Popen(command, env=env, start_new_session=True)
         for signum in pending:
             deliver(signum)
-        return child.wait()
+        status = child.wait()
+        return -signal.SIGINT if escalated and status < 0 else status
     finally:
-        for timer in deadline:
-            timer.cancel()
+        ended.set()
         for s, handler in previous.items():
             signal.signal(s, handler)
 

@@ -364,28 +364,101 @@ def test_a_pinned_command_under_nohup_survives_a_hang_up(tmp_path):
     assert status == 128 + signal.SIGTERM
 
 
-def test_a_rerun_that_ignores_an_interrupt_is_terminated_after_the_grace_period(tmp_path):
-    """Ctrl-C always stops the command: a rerun still running INTERRUPT_GRACE_S after the forwarded
-    interrupt (here one that ignores it outright) gets SIGTERM."""
+def _forwarding_driver(tmp_path, rerun_body: str, grace: float = 1.0) -> tuple[subprocess.Popen, Path]:
+    """A process running ``blas._run_forwarding_signals`` on a Python rerun that first executes
+    ``rerun_body``, then writes the pids of itself and of a worker it started into ``ready`` and
+    sleeps; returns the driver once ``ready`` exists (the pids are in it)."""
     import signal
     import time
 
     ready = tmp_path / "ready"
-    rerun = ("import pathlib, signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-             f"pathlib.Path({str(ready)!r}).touch(); time.sleep(120)")
-    driver = ("import sys; from smm_bench_plugin import blas; blas.INTERRUPT_GRACE_S = 1.0; "
+    rerun = ("import os, pathlib, signal, subprocess, sys, time; " + rerun_body + "; "
+             "w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
+             f"tmp = pathlib.Path({str(ready)!r} + '.tmp'); tmp.write_text(f'{{os.getpid()}} {{w.pid}}'); "
+             f"tmp.rename({str(ready)!r}); time.sleep(120)")
+    driver = (f"import sys; from smm_bench_plugin import blas; blas.INTERRUPT_GRACE_S = {grace}; "
               f"print(blas._run_forwarding_signals([sys.executable, '-c', {rerun!r}], {{}}))")
-    started = time.monotonic()
     parent = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    started = time.monotonic()
+    while not ready.exists() and time.monotonic() - started < 60 and parent.poll() is None:
+        time.sleep(0.05)
+    return parent, ready
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody has reaped yet."""
     try:
-        while not ready.exists() and time.monotonic() - started < 60:
-            time.sleep(0.05)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def _reap_all(parent: subprocess.Popen, ready: Path) -> None:
+    import signal
+
+    parent.kill()
+    parent.wait()
+    for pid in (ready.read_text().split() if ready.exists() else []):
+        try:
+            os.kill(int(pid), signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@pytest.mark.parametrize("ignored, last", [(("SIGINT",), "SIGTERM"), (("SIGINT", "SIGTERM"), "SIGKILL")])
+def test_a_rerun_that_ignores_an_interrupt_is_terminated_after_the_grace_period(tmp_path, ignored, last):
+    """Ctrl-C always stops the command: a rerun still running INTERRUPT_GRACE_S after the forwarded
+    interrupt (here one that ignores it outright) gets SIGTERM, and one that ignores SIGTERM too
+    gets SIGKILL as long after; the command ends as an interrupted one does."""
+    import signal
+    import time
+
+    _needs_posix_groups()
+    body = "; ".join(f"signal.signal(signal.{name}, signal.SIG_IGN)" for name in ignored)
+    started = time.monotonic()
+    parent, ready = _forwarding_driver(tmp_path, body)
+    try:
+        rerun, worker = (int(p) for p in ready.read_text().split())
         parent.send_signal(signal.SIGINT)
         out, err = parent.communicate(timeout=60)
+        worker_gone = _wait_gone(worker)
     finally:
-        parent.kill()
-        parent.wait()
-    assert int(out) == -signal.SIGTERM  # the rerun's status as pin_kernel receives it: ended by SIGTERM
+        _reap_all(parent, ready)
+    assert int(out) == -signal.SIGINT  # as pin_kernel receives it: an interrupted rerun (exit 130)
     assert "did not stop within 1 s of the interrupt; sending it SIGTERM" in err
+    assert ("did not stop within 1 s of SIGTERM; sending it SIGKILL" in err) == (last == "SIGKILL")
+    assert worker_gone  # the worker the rerun started went with it
     assert time.monotonic() - started < 60  # ended by the escalation, not by the rerun's sleep
+
+
+def test_a_stop_reaches_the_workers_the_rerun_started(tmp_path):
+    """``kill <pid>`` of a pinned command reaches its rerun's whole process group (``--jobs``
+    workers), as a Ctrl-C at a terminal would: no worker is left computing without its parent."""
+    import signal
+
+    _needs_posix_groups()
+    parent, ready = _forwarding_driver(tmp_path, "pass")
+    try:
+        rerun, worker = (int(p) for p in ready.read_text().split())
+        parent.send_signal(signal.SIGTERM)
+        out, _ = parent.communicate(timeout=60)
+        worker_gone = _wait_gone(worker)
+    finally:
+        _reap_all(parent, ready)
+    assert int(out) == -signal.SIGTERM
+    assert worker_gone
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not _gone(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return _gone(pid)
+
+
+def _needs_posix_groups() -> None:
+    if not hasattr(os, "killpg") or not Path("/proc/self/stat").exists():
+        pytest.skip("process groups and /proc are needed")

@@ -160,7 +160,10 @@ def test_both_decode_attentions_give_the_same_answers(family, space, make):
 def test_one_token_prompts_generate_as_hugging_face_does(family):
     """A prefill of one token is still a prefill (no decoding mask exists yet), in either attention."""
     hf = MergeEvaluator("ps", family, engine="hf")
-    rows = [r[:1] for r in hf._rows["objective"][:6]]
+    # six different one-token prompts (every prompt starts with the same BOS, so not r[:1])
+    tokens = list(dict.fromkeys(t for r in hf._rows["objective"][:6] for t in r))[:6]
+    rows = [[t] for t in tokens]
+    assert len(rows) == 6
     model = hf.prepare(ps_config(2))
     expected = greedy_generate(model, rows, family.max_new_tokens, family.stop_token_ids, 0)
     for attention in ("bmm", "broadcast"):
