@@ -417,14 +417,7 @@ def test_a_rerun_that_ignores_an_interrupt_is_terminated_after_the_grace_period(
     _needs_posix_groups()
     body = "; ".join(f"signal.signal(signal.{name}, signal.SIG_IGN)" for name in ignored)
     started = time.monotonic()
-    parent, ready = _forwarding_driver(tmp_path, body)
-    try:
-        rerun, worker = (int(p) for p in ready.read_text().split())
-        parent.send_signal(signal.SIGINT)
-        out, err = parent.communicate(timeout=60)
-        worker_gone = _wait_gone(worker)
-    finally:
-        _reap_all(parent, ready)
+    out, err, worker_gone = _stop(_forwarding_driver(tmp_path, body), signal.SIGINT)
     assert int(out) == -signal.SIGINT  # as pin_kernel receives it: an interrupted rerun (exit 130)
     assert "did not stop within 1 s of the interrupt; sending it SIGTERM" in err
     assert ("did not stop within 1 s of SIGTERM; sending it SIGKILL" in err) == (last == "SIGKILL")
@@ -438,16 +431,21 @@ def test_a_stop_reaches_the_workers_the_rerun_started(tmp_path):
     import signal
 
     _needs_posix_groups()
-    parent, ready = _forwarding_driver(tmp_path, "pass")
-    try:
-        rerun, worker = (int(p) for p in ready.read_text().split())
-        parent.send_signal(signal.SIGTERM)
-        out, _ = parent.communicate(timeout=60)
-        worker_gone = _wait_gone(worker)
-    finally:
-        _reap_all(parent, ready)
+    out, _, worker_gone = _stop(_forwarding_driver(tmp_path, "pass"), signal.SIGTERM)
     assert int(out) == -signal.SIGTERM
     assert worker_gone
+
+
+def _stop(driver: tuple[subprocess.Popen, Path], signum: int) -> tuple[str, str, bool]:
+    """Send ``signum`` to the driver only; its stdout and stderr, and whether the rerun's worker ended."""
+    parent, ready = driver
+    try:
+        _, worker = (int(p) for p in ready.read_text().split())
+        parent.send_signal(signum)
+        out, err = parent.communicate(timeout=60)
+        return out, err, _wait_gone(worker)
+    finally:
+        _reap_all(parent, ready)
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
