@@ -315,15 +315,17 @@ def _pinned_plan(data: Path, ignore_hangup: bool = False):
     return parent, child
 
 
-def _kill_both(parent: subprocess.Popen, child: int) -> None:
+def _kill_all(parent: subprocess.Popen, *pids: int) -> None:
+    """Kill and reap ``parent``, then kill ``pids`` (its rerun and workers), whatever a test left running."""
     import signal
 
     parent.kill()
     parent.wait()
-    try:
-        os.kill(child, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 @pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
@@ -339,7 +341,7 @@ def test_stopping_a_pinned_command_stops_its_rerun_too(tmp_path, signame):
         status = parent.wait(timeout=60)
         stopped = not Path(f"/proc/{child}").exists()  # the parent waited for it: gone, not orphaned
     finally:
-        _kill_both(parent, child)
+        _kill_all(parent, child)
     assert stopped
     # SIGTERM kills the rerun (143); Python turns SIGINT into KeyboardInterrupt, which ends in 130 or 1
     assert status == 128 + signal.SIGTERM if signame == "SIGTERM" else status in (1, 128 + signal.SIGINT)
@@ -359,13 +361,13 @@ def test_a_pinned_command_under_nohup_survives_a_hang_up(tmp_path):
         parent.send_signal(signal.SIGTERM)  # still stoppable the usual way
         status = parent.wait(timeout=60)
     finally:
-        _kill_both(parent, child)
+        _kill_all(parent, child)
     assert both_alive
     assert status == 128 + signal.SIGTERM
 
 
-def _forwarding_driver(tmp_path, rerun_body: str, grace: float = 1.0) -> tuple[subprocess.Popen, Path]:
-    """A process running ``blas._run_forwarding_signals`` on a Python rerun that first executes
+def _forwarding_driver(tmp_path, rerun_body: str) -> tuple[subprocess.Popen, Path]:
+    """A process running ``blas._run_forwarding_signals`` (grace period 1 s) on a Python rerun that first executes
     ``rerun_body``, then writes the pids of itself and of a worker it started into ``ready`` and
     sleeps; returns the driver once ``ready`` exists (the pids are in it)."""
     import signal
@@ -376,7 +378,7 @@ def _forwarding_driver(tmp_path, rerun_body: str, grace: float = 1.0) -> tuple[s
              "w = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)']); "
              f"tmp = pathlib.Path({str(ready)!r} + '.tmp'); tmp.write_text(f'{{os.getpid()}} {{w.pid}}'); "
              f"tmp.rename({str(ready)!r}); time.sleep(120)")
-    driver = (f"import sys; from smm_bench_plugin import blas; blas.INTERRUPT_GRACE_S = {grace}; "
+    driver = ("import sys; from smm_bench_plugin import blas; blas.INTERRUPT_GRACE_S = 1.0; "
               f"print(blas._run_forwarding_signals([sys.executable, '-c', {rerun!r}], {{}}))")
     parent = subprocess.Popen([sys.executable, "-c", driver], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
@@ -392,18 +394,6 @@ def _gone(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
     except (FileNotFoundError, ProcessLookupError):
         return True
-
-
-def _reap_all(parent: subprocess.Popen, ready: Path) -> None:
-    import signal
-
-    parent.kill()
-    parent.wait()
-    for pid in (ready.read_text().split() if ready.exists() else []):
-        try:
-            os.kill(int(pid), signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 @pytest.mark.parametrize("ignored, last", [(("SIGINT",), "SIGTERM"), (("SIGINT", "SIGTERM"), "SIGKILL")])
@@ -445,7 +435,7 @@ def _stop(driver: tuple[subprocess.Popen, Path], signum: int) -> tuple[str, str,
         out, err = parent.communicate(timeout=60)
         return out, err, _wait_gone(worker)
     finally:
-        _reap_all(parent, ready)
+        _kill_all(parent, *(int(p) for p in (ready.read_text().split() if ready.exists() else [])))
 
 
 def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
