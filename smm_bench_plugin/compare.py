@@ -49,6 +49,7 @@ class Run:
     test: np.ndarray
     wall_seconds: float
     benchmark_seconds: float
+    best_config: dict[str, Any] | None = None  # the configuration of ``best_index``: what the run found
 
     @property
     def best_index(self) -> int:
@@ -245,7 +246,8 @@ def _run_one(bench: Benchmark, space: ArraySpace, name: str, seed: int, budget: 
     wall = time.perf_counter() - t0
     if ev.n != budget:  # pragma: no cover - an optimiser loop must only end by the budget
         raise RuntimeError(f"{name} stopped after {ev.n} of {budget} evaluations")
-    return Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds)
+    best = bench.decode(ev.best_row[0][None], ev.best_row[1][None])[0]
+    return Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds, best)
 
 
 _WORKER: dict[str, Any] = {}
@@ -322,6 +324,24 @@ def trajectory_columns(result: Comparison) -> dict[str, np.ndarray]:
         cols["best_objective"].append(r.best_so_far())
         cols["test_at_best"].append(r.test_at_best_so_far())
     return {k: np.concatenate(v) for k, v in cols.items()}
+
+
+def write_best_configs(result: Comparison, path: Path) -> Path:
+    """Each run's best configuration with its surrogate values: the finalists to evaluate for real.
+
+    Why: a surrogate is most often wrong exactly where a long optimiser run ends (its most
+    optimistic region), so a claim about a found merge needs the true evaluation of this configuration."""
+    runs = [{"optimizer": r.optimizer, "seed": r.seed, "evaluation": r.best_index + 1,
+             "best_objective": r.best_objective, "test_at_best": None if math.isnan(r.test_at_best) else r.test_at_best,
+             "config": r.best_config} for r in result.runs]
+    path.write_text(json.dumps({"scenario": result.scenario, "objective": result.objective_name,
+                                "test": result.test_name, "runs": runs}, indent=2, default=_json_value) + "\n")
+    return path
+
+
+def _json_value(v: Any) -> Any:
+    """numpy scalars in configurations as plain JSON numbers."""
+    return v.item() if isinstance(v, np.generic) else str(v)
 
 
 def write_trajectories(result: Comparison, out: Path, fmt: str = "csv") -> Path:
@@ -418,7 +438,8 @@ def plot_best_so_far(result: Comparison, path: Path) -> Path:
     return path
 
 
-OUTPUT_FILES = ("trajectories.csv", "trajectories.parquet", "summary.json", "table.md", "best_so_far.png")
+OUTPUT_FILES = ("trajectories.csv", "trajectories.parquet", "summary.json", "best_configs.json", "table.md",
+                "best_so_far.png")
 
 
 def check_outputs(out: str | Path, fmt: str = "csv", plot: bool = True) -> Path:
@@ -455,6 +476,7 @@ def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: b
     paths = {"trajectories": write_trajectories(result, out, fmt)}
     paths["summary"] = out / "summary.json"
     paths["summary"].write_text(json.dumps(summary, indent=2) + "\n")
+    paths["best_configs"] = write_best_configs(result, out / "best_configs.json")
     paths["table"] = out / "table.md"
     paths["table"].write_text(markdown_table(summary))
     if plot:

@@ -98,6 +98,9 @@ class Evaluator:
         self.n = 0
         self.benchmark_seconds = 0.0
         self._on_progress = on_progress
+        # the first row reaching the best objective (the incumbent a user would deploy): (x_cat, x_cont)
+        self.best_row: tuple[np.ndarray, np.ndarray] | None = None
+        self._best = -np.inf
 
     def __call__(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         """Objective values (maximise) of the evaluated rows."""
@@ -109,6 +112,9 @@ class Evaluator:
         out = self.bench.evaluate_array(x_cat, x_cont)
         self.benchmark_seconds += time.perf_counter() - t0
         k = len(out)
+        i = int(np.argmax(out[:, self._obj_col]))
+        if self.best_row is None or out[i, self._obj_col] > self._best:
+            self.best_row, self._best = (np.array(x_cat[i]), np.array(x_cont[i])), float(out[i, self._obj_col])
         self.objective[self.n:self.n + k] = out[:, self._obj_col]
         if self._test_col is not None:
             self.test[self.n:self.n + k] = out[:, self._test_col]

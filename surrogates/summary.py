@@ -203,8 +203,21 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
     if f2:
         opts = "; ".join(f"{k} best objective {v['best_objective_mean']:.3f} ± {v['best_objective_std']:.3f}, test at best "
                          f"{v['test_at_best_mean']:.3f} ± {v['test_at_best_std']:.3f}" for k, v in f2["optimizers"].items())
-        lines.append(f"- Figure 2 ({f2['budget']:,} evaluations, mean ± sample std over {len(f2['seeds'])} seeds): {opts}.")
+        lines.append(f"- Figure 2 ({f2['budget']:,} evaluations, mean ± sample std over {len(f2['seeds'])} seeds): {opts}."
+                     + _true_at_best_sentence(f2.get("true_at_best")))
     return lines
+
+
+def _true_at_best_sentence(true_at_best: dict[str, Any] | None) -> str:
+    """Each optimiser's best configurations evaluated for real: mean and range of the true objective."""
+    if not true_at_best or true_at_best.get("skipped"):
+        return ""
+    parts = []
+    for name, per_seed in true_at_best.items():
+        true = [p["true_objective"] for p in per_seed.values()]
+        parts.append(f"{name} {sum(true) / len(true):.3f} ({min(true):.3f} to {max(true):.3f})")
+    return (" Each run's best configuration evaluated for real (true objective, mean and range over seeds): "
+            + "; ".join(parts) + ".")
 
 
 def readme_block(scenarios: Sequence[str]) -> str:

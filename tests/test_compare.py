@@ -34,6 +34,17 @@ def test_every_ps_optimizer_uses_exactly_the_budget_and_is_seeded(ps_scenario):
         assert not np.array_equal(s0.objective, s1.objective), f"{name} ignores its seed"
 
 
+def test_each_run_records_the_configuration_it_found(ps_scenario, dfs_scenario):
+    """``best_config`` is the configuration behind ``best_objective``: evaluating it again gives the
+    run's best objective and its test value, so a user can deploy or check what the run found."""
+    for path in (ps_scenario, dfs_scenario):
+        bench = Benchmark(path)
+        for run in compare(bench, budget=37, seeds=[0]).runs:
+            again = bench.evaluate(run.best_config)[0]
+            assert again[bench.objective_name] == run.best_objective, run.optimizer
+            assert again[bench.test_name] == run.test_at_best, run.optimizer
+
+
 def test_trajectory_values_are_the_benchmark_predictions(ps_scenario):
     """Random search with seed 0 draws rows we can regenerate: the recorded values must be the
     scenario's predictions for them (objective and test columns, not swapped)."""
@@ -131,7 +142,8 @@ def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(ps_scenario, tmp_p
               "--optimizers", "random", "--out", str(out), "--quiet"]
     assert cli_main(common) == 0 and (out / "best_so_far.png").is_file()
     assert cli_main(common + ["--no-plot", "--format", "parquet"]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["summary.json", "table.md", "trajectories.parquet"]
+    assert sorted(p.name for p in out.iterdir()) == ["best_configs.json", "summary.json", "table.md",
+                                                     "trajectories.parquet"]
 
 
 def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path, capsys):
@@ -152,6 +164,15 @@ def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path,
     assert np.array_equal(best, [float(r["best_objective"]) for r in sep])
     summary = json.loads((out / "summary.json").read_text())
     assert summary["evaluations"] == 96 and 0 < summary["benchmark_share"] < 1
+    # each run's best configuration: evaluating it again gives the trajectory's final best
+    finalists = json.loads((out / "best_configs.json").read_text())["runs"]
+    assert [(f["optimizer"], f["seed"]) for f in finalists] == [(n, s) for n in ("random", "sepcma", "de") for s in (0, 1)]
+    bench = Benchmark(ps_scenario)
+    for f in finalists:
+        last = [r for r in rows if r["optimizer"] == f["optimizer"] and r["seed"] == str(f["seed"])][-1]
+        assert bench.objective(f["config"]) == pytest.approx(float(last["best_objective"]), abs=1e-12)
+        hit = [r for r in rows if r["optimizer"] == f["optimizer"] and r["seed"] == str(f["seed"])][f["evaluation"] - 1]
+        assert float(hit["objective"]) == pytest.approx(f["best_objective"], abs=1e-12)
     from smm_bench_plugin.blas import blas_kernel  # CMA-ES trajectories depend on it: recorded beside the versions
     assert summary["library_versions"].get("blas") == blas_kernel()
     assert summary["benchmark_seconds_total"] + summary["optimizer_seconds_total"] == pytest.approx(

@@ -76,7 +76,15 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     for s in ("cmaes", "tpe"):
         assert max(f1["final_best"]["true"][s].values()) == pytest.approx(true_best[s])
     assert set(r["figure2"]["optimizers"]) == {"sepcma", "de"}
+    # Figure 2's bests evaluated for real: the surrogate's values are the runs' bests
+    real = r["figure2"]["true_at_best"]
+    assert set(real) == {"sepcma", "de"} and all(set(v) == {"0", "1"} for v in real.values())
+    for name, per_seed in real.items():
+        assert np.mean([p["surrogate_objective"] for p in per_seed.values()]) == pytest.approx(
+            r["figure2"]["optimizers"][name]["best_objective_mean"])
+        assert all(0 <= p["true_objective"] <= 1 for p in per_seed.values())
     md = (scenario / "REPORT.md").read_text()
+    assert "evaluated for real" in md and f"| sepcma | 1 | {real['sepcma']['1']['surrogate_objective']:.3f} |" in md
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived ps-mean-v1" in md
     assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
@@ -158,6 +166,11 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert (scenario / "REPORT.md").read_text() == md and (scenario / "tuning_front.png").stat().st_size > 0
     with pytest.raises(SystemExit):  # a full report needs the data
         R.main(["--scenario", str(scenario)])
+    # Figure 2 alone again: the same seeds give the same runs and the same real evaluations
+    assert R.main(["--scenario", str(scenario), "--figure2-only", "--family", "synthetic"]) == 0
+    again = json.loads((scenario / "report.json").read_text())
+    assert again["figure2"]["true_at_best"] == real and again["figure1"] == json.loads(json.dumps(r["figure1"]))
+    assert (scenario / "REPORT.md").read_text() == md
     # reference configurations: evaluated for real by the dataset's family, beside the surrogate
     points = r["reference_points"]["points"]
     assert list(points) == ["default configuration", "base model (all weights 0)", "Japanese expert (w0 = 1, w1 = 0)",
@@ -237,6 +250,8 @@ def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0], random_only_trials=2, work_dir=tmp_path / "w")
     assert r["figure1"]["true_runs"] == {"random": [0], "catcma": [0], "tpe": [0]}
     assert r["figure2"] is None and not (scenario / "figure2.png").exists()
+    with pytest.raises(ValueError, match="has no Figure 2"):
+        R.update_figure2(scenario, "synthetic")
     md = (scenario / "REPORT.md").read_text()
     assert "| catcma |" in md
     # DFS trains with derived features: the learning curve also shows the raw-feature model
