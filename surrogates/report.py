@@ -712,7 +712,10 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
               "True runs available: " + ", ".join(f"{s} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
-              + "." + (f" The surrogate also ran with seeds {f1['unseen_seeds']}, which no true run used: with the "
+              + "." + (f" Uniform random's true runs are consecutive blocks of {r['budget']} rows of the seed-0 random "
+                       "store in collection order (independent draws, so each block is a random-search run of its own)."
+                       if "random" in f1["true_runs"] else "")
+              + (f" The surrogate also ran with seeds {f1['unseen_seeds']}, which no true run used: with the "
                        "true runs' seeds an optimiser's first asks are training rows." if f1.get("unseen_seeds") else "")
               + (f" The surrogate's CMA-family runs drew through numpy's BLAS {r['blas']}: on another kernel the "
                  "same seeds walk other trajectories of the same search (smm_bench_plugin/blas.py)."

@@ -84,6 +84,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
             r["figure2"]["optimizers"][name]["best_objective_mean"])
         assert all(0 <= p["true_objective"] <= 1 for p in per_seed.values())
     md = (scenario / "REPORT.md").read_text()
+    assert f"consecutive blocks of {BUDGET} rows of the seed-0 random store" in md
     assert "evaluated for real" in md and f"| sepcma | 1 | {real['sepcma']['1']['surrogate_objective']:.3f} |" in md
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived ps-mean-v1" in md
