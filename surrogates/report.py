@@ -127,14 +127,24 @@ def reference_configs(bench, space: str) -> dict[str, dict[str, Any]]:
     return refs
 
 
-def reference_points(bench, space: str, family_id: str, family: str = "mini") -> dict[str, Any]:
-    """Each reference configuration evaluated for real (the dataset's family) and by the surrogate."""
+def _true_evaluator(space: str, family_id: str, family: str):
+    """(the ``family``'s evaluator, None), or (None, why not) when it is not the dataset's family.
+
+    Why the check: a true value from another family than the one the surrogate learnt is no
+    check of the surrogate; families are compared by id."""
     from smm_bench_collection.collect import family_factory
 
     factory = family_factory(space, family)
     if factory.family_id != family_id:
-        return {"skipped": f"the local '{family}' family is {factory.family_id}, the data is {family_id}"}
-    evaluator = factory()
+        return None, f"the local '{family}' family is {factory.family_id}, the data is {family_id}"
+    return factory(), None
+
+
+def reference_points(bench, space: str, family_id: str, family: str = "mini") -> dict[str, Any]:
+    """Each reference configuration evaluated for real (the dataset's family) and by the surrogate."""
+    evaluator, skipped = _true_evaluator(space, family_id, family)
+    if skipped:
+        return {"skipped": skipped}
     points = {}
     for name, config in reference_configs(bench, space).items():
         true = evaluator.evaluate(config)
@@ -445,12 +455,9 @@ def figure2(bench, space: str, family_id: str, family: str = "mini", budget: int
 
 def _true_at_best(runs, space: str, family_id: str, family: str) -> dict[str, Any]:
     """{optimiser: {seed: true objective/test of the run's best configuration}} (real merges)."""
-    from smm_bench_collection.collect import family_factory
-
-    factory = family_factory(space, family)
-    if factory.family_id != family_id:
-        return {"skipped": f"the local '{family}' family is {factory.family_id}, the data is {family_id}"}
-    evaluator = factory()
+    evaluator, skipped = _true_evaluator(space, family_id, family)
+    if skipped:
+        return {"skipped": skipped}
     out: dict[str, Any] = {}
     for run in runs:
         true = evaluator.evaluate(run.best_config)
