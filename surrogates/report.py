@@ -43,6 +43,8 @@ from typing import Any, Sequence
 import numpy as np
 from smm_bench_plugin.blas import blas_kernel
 
+from .endpoints import endpoint_check
+from .endpoints import render_lines as endpoint_lines
 from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS, tuned_params_of
 
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
@@ -486,16 +488,36 @@ def update_figure2(scenario: str | Path, family: str = "mini") -> dict[str, Any]
     return r
 
 
+def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dict[str, Any]:
+    """Run the end-point check (:mod:`.endpoints`) into an existing ``report.json`` and rewrite REPORT.md.
+
+    Why apart from the full report: after a retrain the check is the figure to look at first,
+    and its true evaluations and surrogate runs are cached, so it costs only what changed."""
+    from smm_bench_plugin import load
+
+    folder = Path(load(scenario).path)
+    path = folder / "report.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{folder} has no report.json: build the whole report first (without --endpoints-only)")
+    r = json.loads(path.read_text())
+    r["endpoints"] = endpoint_check(folder, family=family, progress=True, **check)
+    path.write_text(json.dumps(r, indent=1, default=float) + "\n")
+    (folder / "REPORT.md").write_text(render_markdown(r))
+    return r
+
+
 # ------------------------------------------------------------------------------- report
 
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
                  work_dir: str | Path | None = None, family: str = "mini",
-                 min_run_rows: int = MIN_RUN_ROWS) -> dict[str, Any]:
+                 min_run_rows: int = MIN_RUN_ROWS, endpoint_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write REPORT.md, report.json, figure1.png, figure2.png (PS) and learning_curve.png into the scenario folder.
 
-    ``family`` evaluates the reference configurations for real; it must be the dataset's family
-    (checked by family id, else that section says it was skipped)."""
+    ``family`` evaluates the reference configurations and the end points for real; it must be the
+    dataset's family (checked by family id, else those sections say they were skipped).
+    ``endpoint_settings`` are keyword arguments of :func:`.endpoints.endpoint_check` (budgets,
+    seeds, fresh, checks, work), its defaults otherwise."""
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
@@ -541,6 +563,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     family_id = (meta.get("provenance") or {}).get("family_id", "?")
     fig2 = figure2(bench, space, family_id, family, figure2_budget, figure2_seeds) if space == "ps" else None
     references = reference_points(bench, space, family_id, family)
+    endpoints = endpoint_check(bench, family=family, progress=True, **(endpoint_settings or {}))
 
     # Learning curve: the scenario's tuned parameters on growing shares of the data
     tuned = tuned_params_of(quality)
@@ -577,6 +600,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "figure2": fig2,
         "blas": blas_kernel(),  # the CMA-ES/CatCMA curves on the surrogate depend on it (smm_bench_plugin.blas)
         "reference_points": references,
+        "endpoints": endpoints,
         "learning_curve": curve,
         "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
@@ -714,6 +738,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                 f"{_fmt(e[k]['r2'])} / {_fmt(e[k]['kendall_tau'])} / {e[k]['trees']}" for k in ("cv", "refit")) + " |")
         lines += _ensemble_rule_lines(q.get("ensemble_rule"))
     lines += _by_sampler_table(q.get("targets", {}))
+    lines += endpoint_lines(r.get("endpoints"))
     lines += _tuning_front_lines(q)
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
@@ -821,7 +846,13 @@ def main(argv: list[str] | None = None) -> int:
                          "(after a change to how the report is written)")
     ap.add_argument("--figure2-only", action="store_true",
                     help="recompute Figure 2 and its real evaluations into the folder's report.json (PS)")
+    ap.add_argument("--endpoints-only", action="store_true",
+                    help="run the end-point check (every compare optimiser's best evaluated for real) into the "
+                         "folder's report.json")
     a = ap.parse_args(argv)
+    if a.endpoints_only:
+        print("\n".join(endpoint_lines(update_endpoints(a.scenario, a.family)["endpoints"])))
+        return 0
     if a.figure2_only:
         print(render_markdown(update_figure2(a.scenario, a.family)))
         return 0

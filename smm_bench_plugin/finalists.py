@@ -1,0 +1,107 @@
+"""Each optimiser run's finalists on a surrogate: its best configuration and the top of its trajectory.
+
+A long optimiser run on a surrogate ends where the surrogate is most optimistic, so what a run
+found is worth checking with a true evaluation. This module runs ``compare`` optimisers one
+(optimiser, budget, seed) unit at a time and keeps, per unit, the best configuration and
+optionally the next ``top`` best distinct ones, with the surrogate's values. A validity check
+evaluates the bests for real; an exploitation round adds the top ones to the training data.
+
+    from smm_bench_plugin import load
+    from smm_bench_plugin.finalists import run_finalists
+
+    units = run_finalists(load("smm_ps_mini"), ["cmaes", "de"], budgets=[300], seeds=[7], top=2)
+    units[0]["config"], units[0]["surrogate_objective"], units[0]["top_configs"]
+
+With ``cache``, each finished unit is written there as JSON (atomically, keyed by the scenario's
+model digest), so a killed job loses only the unit in flight and a rerun on an unchanged
+scenario runs nothing.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+__all__ = ["run_finalists", "model_digest"]
+
+
+def model_digest(bench) -> str:
+    """The scenario's model identity: its graphs' digests (a retrained model gets new ones)."""
+    meta = bench.meta
+    return f"{meta.get('model_sha256', '')[:16]}-{(meta.get('objective_model_sha256') or '')[:8]}"
+
+
+def run_finalists(bench, optimizers: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], *,
+                  top: int = 0, cache: str | Path | None = None, progress: bool = False) -> list[dict[str, Any]]:
+    """One record per (optimiser, budget, seed) unit, budgets outermost, then optimisers, then seeds.
+
+    A record holds ``optimizer``, ``budget``, ``seed``, ``config`` (the run's best),
+    ``evaluation`` (1-based index of its first arrival), ``surrogate_objective``,
+    ``surrogate_test`` (None without a test target), ``seconds`` and, with ``top`` > 0,
+    ``top_configs``: up to ``top`` further distinct configurations of the run in decreasing
+    surrogate objective, each with its values and evaluation index.
+    """
+    from .compare import compare
+
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise ValueError(f"top must be a whole number >= 0, got {top!r}")
+    folder = None if cache is None else Path(cache) / bench.name / model_digest(bench)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    units = []
+    for budget in budgets:
+        for name in optimizers:
+            for seed in seeds:
+                path = None if folder is None else folder / f"{name}-b{budget}-s{seed}-top{top}.json"
+                if path is not None and path.exists():
+                    units.append(json.loads(path.read_text()))
+                    continue
+                t0 = time.perf_counter()
+                run = compare(bench, [name], budget=budget, seeds=[seed], keep_rows=top > 0).runs[0]
+                unit = {"optimizer": name, "budget": int(budget), "seed": int(seed), "config": run.best_config,
+                        "evaluation": run.best_index + 1, "surrogate_objective": run.best_objective,
+                        "surrogate_test": _value(run.test_at_best), "seconds": time.perf_counter() - t0}
+                if top > 0:
+                    unit["top_configs"] = _top_configs(bench, run, top)
+                if progress:
+                    print(f"{bench.name}: {name} budget {budget} seed {seed}: surrogate best "
+                          f"{run.best_objective:.3f} ({unit['seconds']:.1f} s)", flush=True)
+                if path is not None:
+                    _atomic_json(path, unit)
+                units.append(unit)
+    return units
+
+
+def _value(v: float) -> float | None:
+    return None if math.isnan(v) else float(v)
+
+
+def _top_configs(bench, run, k: int) -> list[dict[str, Any]]:
+    """The ``k`` best distinct configurations of a run after its best one, with their surrogate values."""
+    picked: list[dict[str, Any]] = []
+    seen = [run.best_config]  # an optimiser may ask the same point twice: keep distinct configurations
+    for i in run.top_indices(len(run.objective)):
+        if len(picked) == k:
+            break
+        config = run.configs_at(bench, [i])[0]
+        if config in seen:
+            continue
+        seen.append(config)
+        picked.append({"evaluation": int(i) + 1, "surrogate_objective": float(run.objective[i]),
+                       "surrogate_test": _value(run.test[i]), "config": config})
+    return picked
+
+
+def _atomic_json(path: Path, payload: Any) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(json.dumps(payload, indent=1, default=_plain) + "\n")
+    os.replace(tmp, path)
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else str(v)
