@@ -174,13 +174,16 @@ def _collect(args: argparse.Namespace) -> int:
                   "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
          arg("--until", default=None,
              help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
-                  "rows_until rebuilds it while collection goes on)"))
+                  "rows_until rebuilds it while collection goes on)"),
+         arg("--params-from", default=None, metavar="SCENARIO",
+             help="use this scenario's tuned parameters instead of tuning (may be --out itself)"))
 def _train(args: argparse.Namespace) -> int:
     from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
 
     return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
                        "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
-                       "--derived", args.derived] + (["--until", args.until] if args.until else []))
+                       "--derived", args.derived] + (["--until", args.until] if args.until else [])
+                      + (["--params-from", args.params_from] if args.params_from else []))
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",

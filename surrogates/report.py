@@ -645,7 +645,9 @@ def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> st
     if "dataset" not in prov or len(trials) != 1 or None in trials:
         return None
     ensemble = prov.get("ensemble_requested", prov.get("ensemble", "cv"))  # older scenarios: no rule applied
-    return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
+    reused = {t.get("tuning", {}).get("params_from") for t in q.get("targets", {}).values()} - {None}
+    tuning = f"--params-from {scenario}" if reused else f"--trials {trials.pop()}"  # its own meta holds the params
+    return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} {tuning} "
             f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
             + f" --derived {_derived_set(meta) or 'none'}"
             + (f" --until {prov['rows_until']}" if prov.get("rows_until") else ""))

@@ -434,3 +434,30 @@ def test_training_replaces_a_scenario_folder_and_refuses_other_folders(store, tm
     with pytest.raises(FileExistsError, match="not a scenario folder"):
         train_scenario(store, "dfs", other, n_trials=1)
     assert (other / "todo.txt").read_text() == "mine"
+
+
+def test_params_from_retrains_with_a_scenarios_tuned_parameters_without_search(store, tmp_path):
+    """``--params-from``: the source's tuned parameters for every target, no Optuna search; the
+    result equals the CV ensemble of those parameters, and the report's train command names itself."""
+    from smm_bench_surrogates.report import _train_command
+    from smm_bench_surrogates.train import cv_ensemble, learner_matrix, params_of_meta, params_of_scenario
+
+    source = tmp_path / "source"
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(source), "--trials", "2",
+                     "--ensemble", "cv"]) == 0
+    out = tmp_path / "again"
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(out), "--params-from", str(source),
+                     "--ensemble", "cv"]) == 0
+    params = params_of_scenario(source)
+    assert set(params) == {"objective", "test", "cost"} and params_of_scenario(out) == params
+    meta = load(str(out)).meta
+    tuning = meta["quality"]["targets"]["gsm8k_ja_mini"]["tuning"]
+    assert tuning["params_from"] == str(source) and tuning["n_trials"] == 0 and tuning["pareto_front"] == []
+    data = load_dataset(store, "dfs")
+    train_idx, _ = split(len(data.X), 0)
+    X = learner_matrix(data, "dfs-path-v2")
+    _, r2, _ = cv_ensemble(X[train_idx], data.y["objective_acc"][train_idx], params["objective"], data.n_cat, 0)
+    assert tuning["cv_r2"] == pytest.approx(r2, abs=1e-12)
+    assert "--params-from " + str(out) in _train_command(out, "dfs", meta)
+    with pytest.raises(ValueError, match="records no tuned parameters"):
+        params_of_meta({"quality": {"targets": {"gsm8k_ja_mini": {"role": "objective"}}}}, "x")
