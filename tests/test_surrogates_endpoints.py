@@ -179,6 +179,15 @@ def test_exploitation_round_stores_the_finalists_and_resumes(scenario, tmp_path)
     de = summary["by_budget"]["40"]["de"]
     assert de["best_true"] == pytest.approx(np.mean([reference.evaluate(c["config"]).objective.accuracy for c in best]))
     assert de["best_gap"] == pytest.approx(de["best_surrogate"] - de["best_true"])
+    from smm_bench_collection import card  # the dataset card shows the round: its rows, its plan, its gap
+
+    md = card.render({"ps": card._space_rows(data / "mini_ps")}, None, "card", data)
+    n = table.num_rows
+    assert f"| exploit-s2 | {n} / {n} |" in md and "its plan, ROUND.json" in md
+    bests = [c for c in plan_["configs"] if c["rank"] == 0]
+    gap = np.mean([c["surrogate_objective"] - reference.evaluate(c["config"]).objective.accuracy for c in bests])
+    assert f"| 2 | `{plan_['model']}` | {n} / {n} | 40 | 10 | " in md and md.split(f"| {n} / {n} | 40 | 10 | ")[1] \
+        .split("\n")[0].endswith(f"| {gap:+.3f} |")
     # resume: the plan is read back, not recomputed, and nothing is evaluated twice
     (folder / exploit.PLAN_FILE).write_text(json.dumps({**plan_, "configs": plan_["configs"][:3]}))
     again = exploit.run_round("ps", 2, scenario, data_dir=data, family="synthetic", progress=False)
