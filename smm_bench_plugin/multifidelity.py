@@ -132,6 +132,19 @@ class MultiFidelityBenchmark(Benchmark):
             self._checked_value(column[int(np.argmax(bad)), 0])
         return column
 
+    def rung_at_most(self, budget: float | None) -> int:
+        """The highest rung not above ``budget`` (the lowest rung below it; the top rung for None).
+
+        For ecosystem optimisers whose budgets are not ours to choose (a carps Hyperband with
+        eta = 3 asks 28.4 items): they get, and pay for, the rung below what they asked."""
+        if budget is None:
+            return self.max_fidelity
+        budget = float(budget)
+        if not np.isfinite(budget):
+            raise ValueError(f"budget must be a finite number of {self.fidelity_name}, got {budget}")
+        below = [k for k in self.ladder if k <= budget + 1e-9]
+        return below[-1] if below else self.min_fidelity
+
     def _checked_value(self, value: Any) -> np.float64:
         v = float(value)
         if not (v.is_integer() and int(v) in self._allowed):

@@ -150,12 +150,30 @@ def rung_quality(pred: np.ndarray, mean: np.ndarray, Y: np.ndarray, ladder, samp
     return out
 
 
+def reused_tuning(scenario: str | Path) -> dict[str, tuple[dict[str, Any], int]]:
+    """(LightGBM parameters, boosting rounds) per target role of a single-fidelity scenario trained
+    by ``train`` (its ``meta.json`` quality): the objective, test and cost targets are the same
+    targets on the same rows, so their tuning need not be repeated."""
+    meta = json.loads((Path(scenario) / "meta.json").read_text())
+    out = {}
+    for t in meta["quality"]["targets"].values():
+        if (t.get("tuning") or {}).get("params") and t.get("best_iteration"):
+            out[t["role"]] = (dict(t["tuning"]["params"]), int(t["best_iteration"]))
+    if "objective" not in out:
+        raise ValueError(f"{scenario}: meta.json records no tuned objective parameters to reuse")
+    return out
+
+
 def train_multifidelity(data_dir: str | Path, space: str, out: str | Path, *, name: str | None = None,
                         n_trials: int = DEFAULT_TRIALS, seed: int = 0, ensemble: str = "refit",
-                        derived: str | None = "auto", until: str | datetime | None = None) -> dict[str, Any]:
+                        derived: str | None = "auto", until: str | datetime | None = None,
+                        tuned_from: str | Path | None = None) -> dict[str, Any]:
     """Tune, train, calibrate, export and report one multi-fidelity scenario; returns its quality.
 
-    ``out`` is replaced whole (as ``train`` does) only after the export passed the parity check."""
+    ``tuned_from``: a single-fidelity scenario trained on the same rows whose tuned parameters are
+    reused for the objective, test and cost targets (only the deltas are tuned here): a fraction
+    of the training time. ``out`` is replaced whole (as ``train`` does) only after the export
+    passed the parity check."""
     import lightgbm as lgb
     from smm_bench_collection.fidelity import FIDELITY_NAME, ITEM_ORDER_SEED, LADDER, PREFIX_COSTS, cost_shares
     from smm_bench_plugin.convert import write_multifidelity_scenario
@@ -174,7 +192,6 @@ def train_multifidelity(data_dir: str | Path, space: str, out: str | Path, *, na
     Y = rung_table(data_dir, until, ladder)
     if not np.allclose(Y[:, -1], data.y["objective_acc"], rtol=0, atol=1e-12):
         raise ValueError("the top rung's accuracy differs from objective_acc: the rows and their bits disagree")
-    shares = cost_shares(space)
     X = learner_matrix(data, derived)
     n_cat = data.n_cat
     _, _, _, lower, upper = space_tables(space_json(space))
@@ -184,15 +201,23 @@ def train_multifidelity(data_dir: str | Path, space: str, out: str | Path, *, na
     columns = ([("mu", Y[:, -1], "objective")] + [(f"delta_{k}", Y[:, j] - Y[:, -1], "delta") for j, k in
                                                    enumerate(ladder[:-1])]
                + [("test", data.y["test_acc"], "test"), ("cost", data.y["eval_seconds"], "cost")])
+    reused = reused_tuning(tuned_from) if tuned_from else {}
     fitted, tuning = [], {}
     for label, y, role in columns:
-        print(f"tuning {label}: {n_trials} trials on {train_idx.size} rows", flush=True)
-        tuned = tune(X[train_idx], y[train_idx], n_cat, n_trials, seed, R2_TOLERANCE.get(role, 0.005))
-        cvb = tuned.pop("cvbooster")
-        if ensemble == "refit":
-            cvb = refit_ensemble(X[train_idx], y[train_idx], tuned["params"], n_cat, int(cvb.best_iteration))
+        if role in reused:  # the single-fidelity scenario's tuning of the same target on the same rows
+            params, rounds = reused[role]
+            print(f"fitting {label} with the tuned parameters of {tuned_from}", flush=True)
+            cvb = refit_ensemble(X[train_idx], y[train_idx], params, n_cat, rounds)
+            tuning[label] = {"params": params, "best_iteration": rounds, "reused_from": str(tuned_from)}
+        else:
+            print(f"tuning {label}: {n_trials} trials on {train_idx.size} rows", flush=True)
+            tuned = tune(X[train_idx], y[train_idx], n_cat, n_trials, seed, R2_TOLERANCE.get(role, 0.005))
+            cvb = tuned.pop("cvbooster")
+            if ensemble == "refit":
+                cvb = refit_ensemble(X[train_idx], y[train_idx], tuned["params"], n_cat, int(cvb.best_iteration))
+            tuning[label] = {k: v for k, v in tuned.items() if k != "pareto_front"} | {
+                "best_iteration": int(cvb.best_iteration)}
         fitted.append((label, cvb))
-        tuning[label] = {k: v for k, v in tuned.items() if k != "pareto_front"} | {"best_iteration": int(cvb.best_iteration)}
 
     def raw(rows: np.ndarray) -> np.ndarray:
         return np.column_stack([np.array(cvb.predict(X[rows])).mean(0) for _, cvb in fitted])
@@ -219,6 +244,7 @@ def train_multifidelity(data_dir: str | Path, space: str, out: str | Path, *, na
                "goals": {"r2_ceiling_share": R2_CEILING_GOAL, "rung_full_tau_gap": RUNG_TAU_GOAL,
                          "all_r2": all(v["goal_r2"] for v in rungs.values()),
                          "all_tau": all(v["goal_tau"] for v in rungs.values())}}
+    shares = cost_shares(space)  # read late: the real prefix check may still be measuring while we train
     fidelity = {"name": FIDELITY_NAME, "ladder": ladder, "default": ladder[-1], "item_order_seed": ITEM_ORDER_SEED,
                 "noise_scale": noise_scale, "cost_share": [shares[k] for k in ladder],
                 "cost_share_source": str(PREFIX_COSTS.name),
@@ -236,7 +262,8 @@ def train_multifidelity(data_dir: str | Path, space: str, out: str | Path, *, na
                                f"{'one model refitted on the training split' if ensemble == 'refit' else '5-fold mean'}; "
                                "rung noise scale fitted on out-of-fold training predictions",
                   "ensemble": ensemble, "lightgbm": lgb.__version__,
-                  "command": train_command(data_dir, space, out, n_trials, seed, ensemble, derived, data.rows_until)}
+                  "command": train_command(data_dir, space, out, n_trials, seed, ensemble, derived, data.rows_until,
+                                           tuned_from)}
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))
     try:
@@ -280,9 +307,10 @@ def export_error(folder: Path, raw: np.ndarray, x_cat, x_cont, lower, upper, lad
 
 
 def train_command(data_dir, space: str, out, n_trials: int, seed: int, ensemble: str, derived: str | None,
-                  until: str) -> str:
+                  until: str, tuned_from=None) -> str:
     return (f"python -m smm_bench_surrogates.multifidelity --data {data_dir} --space {space} --out {out} "
-            f"--trials {n_trials} --seed {seed} --ensemble {ensemble} --derived {derived or 'none'} --until {until}")
+            f"--trials {n_trials} --seed {seed} --ensemble {ensemble} --derived {derived or 'none'} --until {until}"
+            + (f" --tuned-from {tuned_from}" if tuned_from else ""))
 
 
 # ------------------------------------------------------------------------------- report
@@ -390,13 +418,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--ensemble", choices=ENSEMBLES, default="refit")
     ap.add_argument("--derived", default="auto")
     ap.add_argument("--until", default=None, help="train on rows evaluated at or before this ISO date-time only")
+    ap.add_argument("--tuned-from", default=None,
+                    help="a single-fidelity scenario trained on the same rows: reuse its tuned parameters for the "
+                         "objective, test and cost targets (only the per-rung deltas are tuned)")
     ap.add_argument("--report-only", action="store_true", help="rewrite REPORT.md / report.json of --out only")
     a = ap.parse_args(argv)
     if a.report_only:
         print(write_report(Path(a.out)))
         return 0
     q = train_multifidelity(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
-                            derived=a.derived, until=a.until)
+                            derived=a.derived, until=a.until, tuned_from=a.tuned_from)
     print(json.dumps({k: {m: v[m] for m in ("r2", "r2_of_ceiling", "rung_full_tau_true", "rung_full_tau_surrogate")}
                       for k, v in q["rungs"].items()}, indent=1))
     return 0
