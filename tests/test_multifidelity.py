@@ -173,3 +173,27 @@ def test_bridge_noise_has_prefix_variance():
     assert np.all(b[:, -1] == 0)
     assert abs(np.corrcoef(b[:, 0], b[:, 2])[0, 1] - np.sqrt(want[2] / want[0])) < 0.03  # nested prefixes
     assert np.array_equal(b[:5], bridge_noise(np.zeros((5, 0), np.int32), x[:5], np.zeros(64), np.ones(64), LADDER))
+
+
+@pytest.mark.parametrize("name", ["smm_ps_mini_mf", "smm_dfs_mini_mf"])
+def test_bundled_multifidelity_scenarios_meet_their_goals(name):
+    """The bundled scenarios: the ladder, the provenance that rebuilds them, the per-rung goals of the
+    validity report (R² >= 90% of each rung's noise ceiling; rung-to-full tau within 0.05 of the
+    data's), the export parity, and the real prefix check their cost shares come from."""
+    import smm_bench_plugin as smm
+    from smm_bench_collection.fidelity import LADDER as ladder, PREFIX_COSTS
+
+    bench = smm.load(name)
+    assert bench.ladder == tuple(ladder) and bench.max_fidelity == 256
+    meta = bench.meta
+    assert meta["provenance"]["rows_until"] in meta["provenance"]["command"]
+    q = meta["quality"]
+    assert q["goals"]["all_r2"] and q["goals"]["all_tau"], q["rungs"]
+    assert q["export_max_abs_error"] <= 1e-12
+    check = json.loads(PREFIX_COSTS.read_text())[meta["space"]]
+    assert check["all_equal_stored"]
+    assert meta["fidelity"]["cost_share"] == [check["cost_share"][str(k)] for k in ladder]
+    cfg = bench.configspace.get_default_configuration()
+    costs = [bench.cost(cfg, fidelity=k) for k in ladder]
+    assert costs == sorted(costs) and costs[0] < costs[-1]
+    assert (bench.path / "REPORT.md").read_text().count("| 16 |") >= 2
