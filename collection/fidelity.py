@@ -171,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=str(PREFIX_COSTS), help="JSON file; this space's entry is replaced")
     a = ap.parse_args(argv)
-    data = a.data or str(Path(__file__).resolve().parent / "data" / f"mini_{a.space}")
+    data = a.data or f"collection/data/mini_{a.space}"  # from the repository root, as the command is recorded
     result = check_prefixes(data, a.space, rows=a.rows, seed=a.seed)
     out = Path(a.out)
     doc = json.loads(out.read_text()) if out.exists() else {}

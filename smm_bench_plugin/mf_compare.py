@@ -140,13 +140,29 @@ def run_one(bench, space: ArraySpace, name: str, seed: int, cost_budget: float) 
     return MFRun(name, seed, ev.trajectory(), time.perf_counter() - t0, ev.benchmark_seconds)
 
 
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_run(path: str, name: str, seed: int, cost_budget: float) -> MFRun:
+    """One run in a worker process (each worker loads the scenario once)."""
+    from .benchmark import load
+
+    import_mf_libraries([name])
+    if _WORKER.get("path") != path:
+        bench = load(path)
+        _WORKER.update(path=path, bench=bench, space=ArraySpace.of(bench))
+    return run_one(_WORKER["bench"], _WORKER["space"], name, seed, cost_budget)
+
+
 def compare_multifidelity(scenario, optimizers: str | Sequence[str] | None = None, *,
                           cost_budget: float | None = None, seeds: int | Sequence[int] = 5,
-                          full_evaluations: float = DEFAULT_FULL_EVALUATIONS) -> MFComparison:
+                          full_evaluations: float = DEFAULT_FULL_EVALUATIONS, jobs: int | None = 1) -> MFComparison:
     """Run every optimiser for every seed on a multi-fidelity scenario with one simulated-seconds budget.
 
-    ``cost_budget`` (seconds) defaults to ``full_evaluations`` times :func:`full_fidelity_cost`."""
-    from .compare import _resolve, _seed_list
+    ``cost_budget`` (seconds) defaults to ``full_evaluations`` times :func:`full_fidelity_cost`.
+    ``jobs`` > 1 runs the (optimiser, seed) runs in that many spawned processes (None: one per core,
+    at most 8); the runs do not depend on it."""
+    from .compare import _count, _default_jobs, _resolve, _seed_list
     from .multifidelity import MultiFidelityBenchmark
 
     bench = _resolve(scenario)
@@ -168,10 +184,18 @@ def compare_multifidelity(scenario, optimizers: str | Sequence[str] | None = Non
         raise ValueError(f"cost budget must be a positive number of seconds, got {cost_budget!r}")
     import_mf_libraries(names)
     result = MFComparison(bench.name, bench.objective_name, float(cost_budget), full, seed_list)
+    tasks = [(name, seed) for name in names for seed in seed_list]
+    jobs = min(_default_jobs() if jobs is None else _count("jobs", jobs), len(tasks))
     t0 = time.perf_counter()
-    for name in names:
-        for seed in seed_list:
-            result.runs.append(run_one(bench, space, name, seed, float(cost_budget)))
+    if jobs == 1:
+        result.runs = [run_one(bench, space, name, seed, float(cost_budget)) for name, seed in tasks]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_worker_run, str(bench.path), name, seed, float(cost_budget)) for name, seed in tasks]
+            result.runs = [f.result() for f in futures]  # in task order, whatever the scheduling
     result.wall_seconds = time.perf_counter() - t0
     return result
 
@@ -246,7 +270,7 @@ def main(args) -> int:
 
     budget = getattr(args, "budget", None)
     result = compare_multifidelity(args.scenario, args.optimizers, cost_budget=getattr(args, "cost_budget", None),
-                                   seeds=args.seeds,
+                                   seeds=args.seeds, jobs=None if args.jobs == 0 else args.jobs,
                                    full_evaluations=DEFAULT_FULL_EVALUATIONS if budget is None else budget)
     paths = write_mf_outputs(result, args.out, plot=not args.no_plot)
     con = Console(highlight=False, soft_wrap=True)

@@ -215,21 +215,13 @@ def run_smac_mf(space: ArraySpace, ev: CostEvaluator, seed: int) -> None:
 
 def run_dehb(space: ArraySpace, ev: CostEvaluator, seed: int) -> None:
     """DEHB (eta 2, the ladder's min/max fidelity) on the unit cube, ask/tell; categoricals relaxed as DE's."""
-    import logging
-
     from dehb import DEHB
 
-    logging.getLogger("dehb").setLevel(logging.ERROR)
-    try:
-        from loguru import logger
-
-        logger.remove()
-    except ImportError:  # pragma: no cover - loguru is a DEHB dependency
-        pass
     bench = ev.bench
+    # save_freq="end": DEHB writes its history only at the end of its own run(), which ask/tell never calls
     opt = DEHB(dimensions=space.n_cat + space.n_cont, min_fidelity=bench.min_fidelity,
-               max_fidelity=bench.max_fidelity, eta=ETA, n_workers=1, seed=seed,
-               output_path=_scratch(f"dehb-{seed}"))
+               max_fidelity=bench.max_fidelity, eta=ETA, n_workers=1, seed=seed, save_freq="end",
+               log_level="ERROR", output_path=_scratch(f"dehb-{seed}"))
     while True:
         job = opt.ask()
         x_cat, x_cont = space.relaxed_decode(np.asarray(job["config"], dtype=np.float64))

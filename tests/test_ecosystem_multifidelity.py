@@ -183,8 +183,9 @@ def test_compare_optuna_pruners_and_single_fidelity_on_one_cost_axis(mf, tmp_pat
             assert set(t["fidelity"].tolist()) == {256}
         else:
             assert set(t["fidelity"].tolist()) >= {16, 256}
-    again = compare_multifidelity("mf_t", ["hyperband"], seeds=[0], full_evaluations=15)
+    again = compare_multifidelity("mf_t", ["hyperband", "sh"], seeds=[0], full_evaluations=15, jobs=2)  # 2 processes
     assert np.array_equal(again.runs[0].trajectory["incumbent_full"], r.runs[4].trajectory["incumbent_full"])
+    assert np.array_equal(again.runs[1].trajectory["cost"], r.runs[8].trajectory["cost"])
     paths = write_mf_outputs(r, tmp_path / "out")
     assert paths["plot"].stat().st_size > 10_000
     summary = json.loads(paths["summary"].read_text())
