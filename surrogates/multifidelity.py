@@ -410,8 +410,8 @@ def write_report(folder: Path, meta: dict[str, Any] | None = None) -> Path:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m smm_bench_surrogates.multifidelity", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--space", required=True, choices=("ps", "dfs"))
+    ap.add_argument("--data", help="store folder(s) of the space (required unless --report-only)")
+    ap.add_argument("--space", choices=("ps", "dfs"), help="required unless --report-only")
     ap.add_argument("--out", required=True)
     ap.add_argument("--trials", type=int, default=DEFAULT_TRIALS, help="Optuna trials per tree target")
     ap.add_argument("--seed", type=int, default=0)
@@ -426,6 +426,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.report_only:
         print(write_report(Path(a.out)))
         return 0
+    if not a.data or not a.space:
+        ap.error("--data and --space are required to train")
     q = train_multifidelity(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
                             derived=a.derived, until=a.until, tuned_from=a.tuned_from)
     print(json.dumps({k: {m: v[m] for m in ("r2", "r2_of_ceiling", "rung_full_tau_true", "rung_full_tau_surrogate")}
