@@ -68,7 +68,7 @@ class MFComparison:
             at = {f"{share:g}": [r.best_at(share * self.cost_budget) for r in runs] for share in CHECKPOINTS}
             fid = np.concatenate([r.trajectory["fidelity"] for r in runs])
             per[name] = {"kind": "multi-fidelity" if name in MF_OPTIMIZERS else "single-fidelity", "runs": len(runs),
-                         "full_best_at_budget_share": {k: {"mean": float(np.nanmean(v)), "std": _std(np.array(v))}
+                         "full_best_at_budget_share": {k: {"mean": _mean(np.array(v)), "std": _std(np.array(v))}
                                                        for k, v in at.items()},
                          "evaluations_per_run": float(np.mean([len(r.trajectory["cost"]) for r in runs])),
                          "evaluations_by_fidelity": {str(int(k)): int((fid == k).sum()) for k in np.unique(fid)},
@@ -78,6 +78,12 @@ class MFComparison:
                 "cost_budget_seconds": self.cost_budget, "full_evaluation_seconds": self.full_cost,
                 "budget_in_full_evaluations": self.cost_budget / self.full_cost, "seeds": self.seeds,
                 "optimizers": per, "wall_seconds_total": self.wall_seconds}
+
+
+def _mean(x: np.ndarray) -> float | None:
+    """Mean over the runs that had evaluated anything by then (None if none had)."""
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if len(x) else None
 
 
 def _std(x: np.ndarray) -> float:
@@ -212,7 +218,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for name, s in summary["optimizers"].items():
         at = s["full_best_at_budget_share"]
-        lines.append(f"| {name} | {s['kind']} | " + " | ".join(f"{at[k]['mean']:.4f} ± {at[k]['std']:.4f}" for k in shares)
+        lines.append(f"| {name} | {s['kind']} | " + " | ".join("—" if at[k]["mean"] is None else
+                                                              f"{at[k]['mean']:.4f} ± {at[k]['std']:.4f}" for k in shares)
                      + f" | {s['evaluations_per_run']:.0f} | {s['wall_seconds_per_run']:.2f} |")
     return head + "\n".join(lines) + f"\n\nTotal {summary['wall_seconds_total']:.1f} s wall.\n"
 

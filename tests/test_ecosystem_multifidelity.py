@@ -199,3 +199,21 @@ def test_compare_refuses_a_single_fidelity_scenario(ps_scenario):
 
     with pytest.raises(ValueError, match="has no fidelity"):
         compare_multifidelity(ps_scenario, ["hyperband"], seeds=1)
+
+
+def test_cli_compare_dispatches_a_multifidelity_scenario(mf, tmp_path):
+    """``smm-bench compare`` on a multi-fidelity scenario compares against simulated seconds
+    (``--budget`` counts full evaluations' worth, ``--cost-budget`` seconds)."""
+    from smm_bench_plugin.cli import main
+
+    out = tmp_path / "cmp"
+    assert main(["compare", "--scenario", str(mf), "--optimizers", "random,hyperband", "--seeds", "2",
+                 "--budget", "6", "--out", str(out), "--jobs", "1", "--quiet"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["budget_in_full_evaluations"] == pytest.approx(6)
+    assert set(summary["optimizers"]) == {"random", "hyperband"}
+    assert (out / "best_so_far_cost.png").is_file() and (out / "table.md").is_file()
+    assert main(["compare", "--scenario", str(mf), "--optimizers", "random", "--seeds", "1", "--cost-budget", "7.5",
+                 "--out", str(tmp_path / "c2"), "--no-plot", "--quiet"]) == 0
+    assert json.loads((tmp_path / "c2" / "summary.json").read_text())["cost_budget_seconds"] == 7.5
+    assert main(["compare", "--scenario", str(mf), "--optimizers", "catcma", "--out", str(tmp_path / "c3")]) == 1
