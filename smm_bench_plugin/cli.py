@@ -190,8 +190,13 @@ def _train(args: argparse.Namespace) -> int:
          arg("--scenario", default="smm_ps_mini", help="scenario name or folder (default smm_ps_mini)"),
          arg("--optimizers", default=None,
              help="comma-separated, from random,cmaes,sepcma,catcma,tpe,de (default: random,cmaes,sepcma,tpe,de "
-                  "on continuous spaces; random,catcma,tpe,de with categoricals)"),
-         arg("--budget", type=int, default=300, help="evaluations per run (default 300)"),
+                  "on continuous spaces; random,catcma,tpe,de with categoricals); on a multi-fidelity scenario also "
+                  "hyperband,bohb,sh (Optuna), smac-hb,smac-mf (SMAC3), dehb (default: random,tpe,hyperband,bohb,sh)"),
+         arg("--budget", type=int, default=None,
+             help="evaluations per run (default 300); on a multi-fidelity scenario: the cost budget in full "
+                  "evaluations' worth of simulated seconds (default 100)"),
+         arg("--cost-budget", type=float, default=None,
+             help="multi-fidelity scenarios: simulated seconds per run (overrides --budget)"),
          arg("--seeds", type=int, default=5, help="runs per optimiser, seeds 0..N-1 (default 5)"),
          arg("--out", default="smm-compare", help="output folder (default ./smm-compare)"),
          arg("--jobs", type=int, default=0, help="parallel processes for the runs (default 0: one per core, max 8)"),

@@ -516,7 +516,12 @@ def main(args: argparse.Namespace) -> int:
 
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
     check_outputs(args.out, fmt=args.format, plot=not args.no_plot)  # before the runs, not after
-    result = compare(args.scenario, optimizers, budget=args.budget, seeds=args.seeds, progress=not args.quiet,
+    if _is_multifidelity(args.scenario):
+        from .mf_compare import main as mf_main
+
+        return mf_main(args)
+    budget = DEFAULT_BUDGET if getattr(args, "budget", None) is None else args.budget
+    result = compare(args.scenario, optimizers, budget=budget, seeds=args.seeds, progress=not args.quiet,
                      jobs=None if args.jobs == 0 else args.jobs)
     paths = write_outputs(result, args.out, fmt=args.format, plot=not args.no_plot)
     summary = json.loads(paths["summary"].read_text())
@@ -533,3 +538,14 @@ def main(args: argparse.Namespace) -> int:
               f"{summary['optimizer_seconds_total']:.2f} s")
     con.print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _is_multifidelity(scenario) -> bool:
+    """Whether ``scenario`` (name or folder) has a fidelity; an unknown one is left to :func:`compare` to report."""
+    from .paths import resolve_scenario
+    from .scenario import read_meta
+
+    try:
+        return "fidelity" in read_meta(resolve_scenario(scenario))
+    except (FileNotFoundError, ValueError):
+        return False
