@@ -54,44 +54,76 @@ def model_digest(bench) -> str:
 
 
 def run_finalists(bench, optimizers: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], *,
-                  top: int = 0, cache: str | Path | None = None, progress: bool = False) -> list[dict[str, Any]]:
+                  top: int = 0, cache: str | Path | None = None, progress: bool = False,
+                  jobs: int = 1) -> list[dict[str, Any]]:
     """One record per (optimiser, budget, seed) unit, budgets outermost, then optimisers, then seeds.
 
     A record holds ``optimizer``, ``budget``, ``seed``, ``config`` (the run's best),
     ``evaluation`` (1-based index of its first arrival), ``surrogate_objective``,
     ``surrogate_test`` (None without a test target), ``seconds`` and, with ``top`` > 0,
     ``top_configs``: up to ``top`` further distinct configurations of the run in decreasing
-    surrogate objective, each with its values and evaluation index.
+    surrogate objective, each with its values and evaluation index. ``jobs`` > 1 runs the
+    units that are not cached in that many processes (the records do not depend on it).
     """
-    from .compare import compare
-
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise ValueError(f"top must be a whole number >= 0, got {top!r}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
     folder = None if cache is None else Path(cache) / bench.name / model_digest(bench)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    units = []
-    for budget in budgets:
-        for name in optimizers:
-            for seed in seeds:
-                path = None if folder is None else folder / f"{name}-b{budget}-s{seed}-top{top}.json"
-                if path is not None and path.exists():
-                    units.append(json.loads(path.read_text()))
-                    continue
-                t0 = time.perf_counter()
-                run = compare(bench, [name], budget=budget, seeds=[seed], keep_rows=top > 0).runs[0]
-                unit = {"optimizer": name, "budget": int(budget), "seed": int(seed), "config": run.best_config,
-                        "evaluation": run.best_index + 1, "surrogate_objective": run.best_objective,
-                        "surrogate_test": _value(run.test_at_best), "seconds": time.perf_counter() - t0}
-                if top > 0:
-                    unit["top_configs"] = _top_configs(bench, run, top)
-                if progress:
-                    print(f"{bench.name}: {name} budget {budget} seed {seed}: surrogate best "
-                          f"{run.best_objective:.3f} ({unit['seconds']:.1f} s)", flush=True)
-                if path is not None:
-                    _atomic_json(path, unit)
-                units.append(unit)
-    return units
+    tasks = [(name, int(budget), int(seed)) for budget in budgets for name in optimizers for seed in seeds]
+    units: dict[tuple[str, int, int], dict[str, Any]] = {}
+    for task in tasks:
+        path = _unit_path(folder, task, top)
+        if path is not None and path.exists():
+            units[task] = json.loads(path.read_text())
+    todo = [t for t in tasks if t not in units]
+    if jobs == 1 or len(todo) < 2:
+        done = (_run_unit(bench, task, top, _unit_path(folder, task, top), progress) for task in todo)
+        units.update(zip(todo, done))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(jobs, len(todo)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {t: pool.submit(_worker_unit, str(bench.path), t, top, _unit_path(folder, t, top), progress)
+                       for t in todo}
+            units.update({t: f.result() for t, f in futures.items()})
+    return [units[t] for t in tasks]
+
+
+def _unit_path(folder: Path | None, task: tuple[str, int, int], top: int) -> Path | None:
+    name, budget, seed = task
+    return None if folder is None else folder / f"{name}-b{budget}-s{seed}-top{top}.json"
+
+
+def _run_unit(bench, task: tuple[str, int, int], top: int, path: Path | None, progress: bool) -> dict[str, Any]:
+    """One optimiser run on the surrogate, reduced to its finalists (and cached at ``path``)."""
+    from .compare import compare
+
+    name, budget, seed = task
+    t0 = time.perf_counter()
+    run = compare(bench, [name], budget=budget, seeds=[seed], keep_rows=top > 0).runs[0]
+    unit = {"optimizer": name, "budget": budget, "seed": seed, "config": run.best_config,
+            "evaluation": run.best_index + 1, "surrogate_objective": run.best_objective,
+            "surrogate_test": _value(run.test_at_best), "seconds": time.perf_counter() - t0}
+    if top > 0:
+        unit["top_configs"] = _top_configs(bench, run, top)
+    if progress:
+        print(f"{bench.name}: {name} budget {budget} seed {seed}: surrogate best "
+              f"{run.best_objective:.3f} ({unit['seconds']:.1f} s)", flush=True)
+    if path is not None:
+        _atomic_json(path, unit)
+    return unit
+
+
+def _worker_unit(folder: str, task: tuple[str, int, int], top: int, path: Path | None,
+                 progress: bool) -> dict[str, Any]:
+    """:func:`_run_unit` in a worker process, which loads the scenario itself."""
+    from . import load
+
+    return _run_unit(load(folder), task, top, path, progress)
 
 
 def _value(v: float) -> float | None:

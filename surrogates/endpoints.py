@@ -145,8 +145,9 @@ def fresh_random_quality(bench, truths: list[dict[str, Any]], configs: list[dict
 def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = ENDPOINT_BUDGETS,
                    seeds: Sequence[int] = ENDPOINT_SEEDS, optimizers: Sequence[str] | None = None,
                    fresh: int = FRESH_RANDOM_ROWS, checks: str | Path | None = None,
-                   work: str | Path | None = DEFAULT_WORK, progress: bool = False) -> dict[str, Any]:
-    """Run the check (module doc) and return its record; nothing is written into the scenario."""
+                   work: str | Path | None = DEFAULT_WORK, progress: bool = False, jobs: int = 1) -> dict[str, Any]:
+    """Run the check (module doc) and return its record; nothing is written into the scenario.
+    ``jobs`` processes run the surrogate runs (the record does not depend on it)."""
     from smm_bench_collection.samplers import make_sampler
     from smm_bench_collection.truth import TrueEvaluations
     from smm_bench_plugin import load
@@ -167,7 +168,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
     if endpoint_truth.family_id != family_id:  # a true value of another family checks nothing
         return {"scenario": bench.name, "skipped": f"the local '{family}' family is {endpoint_truth.family_id}, "
                                                    f"the scenario was trained on {family_id}"}
-    units = run_finalists(bench, optimizers, budgets, seeds, cache=work, progress=progress)
+    units = run_finalists(bench, optimizers, budgets, seeds, cache=work, progress=progress, jobs=jobs)
     t_surrogate = time.perf_counter() - t0
     truths = endpoint_truth.evaluate([u["config"] for u in units], progress=progress)
     fresh_truth = TrueEvaluations(checks / f"random-s{FRESH_RANDOM_SEED}", space, family=family, sampler="random",

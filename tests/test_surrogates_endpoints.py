@@ -55,8 +55,13 @@ def test_finalists_are_the_runs_best_and_next_distinct_configurations(scenario, 
     assert len(cached) == 4
     assert run_finalists(bench, ["random", "sepcma"], [50], [3, 4], top=3, cache=tmp_path / "cache") == \
         json.loads(json.dumps(units))  # the second call reads the cache: same records
+    parallel = run_finalists(bench, ["random", "sepcma"], [50], [3, 4], top=3, jobs=2)  # processes: same records
+    assert [{k: v for k, v in u.items() if k != "seconds"} for u in json.loads(json.dumps(parallel))] == \
+        [{k: v for k, v in u.items() if k != "seconds"} for u in json.loads(json.dumps(units))]
     with pytest.raises(ValueError, match="top must be"):
         run_finalists(bench, ["random"], [10], [0], top=-1)
+    with pytest.raises(ValueError, match="jobs must be"):
+        run_finalists(bench, ["random"], [10], [0], jobs=0)
 
 
 def _configs(n: int, seed: int = 5) -> list[dict]:
