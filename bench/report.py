@@ -98,6 +98,8 @@ def markdown(results: dict) -> str:
             rows.append(f"| {name} | skipped: {sc['skipped']} | | | | | |")
             continue
         pc, ld = sc.get("per_call", {}), sc.get("load", {})
+        if not pc and not ld and not sc.get("throughput"):  # only other cases ran (e.g. compiled)
+            continue
 
         def best(key: str) -> str:
             b = _best_rate(sc, key)

@@ -637,9 +637,17 @@ def _ensemble_rule_lines(rule: dict[str, Any] | None) -> list[str]:
     diffs = rule.get("refit_minus_cv_r2") or {}
     cells = [f"{name} {_fmt(d.get('point'))} (90% interval {_fmt(d['ci90'][0])} to {_fmt(d['ci90'][1])})"
              for name, d in diffs.items() if d.get("ci90")]
+    from .select import INTERVAL
+
+    verdicts = [f"{name} {'refit' if d['ci90'][0] >= -rule['tolerance'] else 'cv'} (lower end {d['ci90'][0]:+.4f})"
+                for name, d in diffs.items() if d.get("ci90")]
     return ["", f"Rule (`--ensemble auto`): refit only if its held-out R² is within {rule.get('tolerance')} of cv on "
             f"both accuracy targets; here it picks **{rule.get('chosen')}** (requested: {rule.get('requested')}). "
-            "Refit minus cv, held-out R², with a paired bootstrap over the held-out rows: " + "; ".join(cells) + "."]
+            "Refit minus cv, held-out R², with a paired bootstrap over the held-out rows: " + "; ".join(cells) + ".",
+            "", "This model was trained before the selection rule (`smm_bench_surrogates.select`) replaced that rule: "
+            f"per target, a cheaper model ships only if the lower end of its {INTERVAL:.0%} interval is at least "
+            f"-{rule.get('tolerance')}. Between these two it would ship: " + "; ".join(verdicts) + " (a retrain also "
+            "scores the cheaper trials of the tuning front, whose models this training did not keep)."]
 
 
 def exported_size(target: dict[str, Any]) -> dict[str, Any]:
