@@ -34,8 +34,6 @@ from __future__ import annotations
 import ctypes
 import json
 import re
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
@@ -64,6 +62,14 @@ def _repo() -> Path:
     return Path(__file__).resolve().parent.parent
 
 
+def cache_folder(bench) -> Path:
+    """``bench/.cache/compiled/<scenario>-<objective graph digest>``: one per shipped objective model."""
+    from .models import CACHE_DIR
+
+    meta = bench.meta
+    return CACHE_DIR / "compiled" / f"{bench.name}-{(meta.get('objective_model_sha256') or meta['model_sha256'])[:16]}"
+
+
 def rebuild_objective_model(bench, log=print) -> tuple[list[str], dict]:
     """The scenario's objective fold models as LightGBM model strings, rebuilt from its own rows.
 
@@ -71,11 +77,8 @@ def rebuild_objective_model(bench, log=print) -> tuple[list[str], dict]:
     from smm_bench_surrogates.train import (cv_ensemble, learner_matrix, load_dataset, refit_ensemble,
                                             split)
 
-    from .models import CACHE_DIR
-
     meta = bench.meta
-    key = (meta.get("objective_model_sha256") or meta["model_sha256"])[:16]
-    cache = CACHE_DIR / "compiled" / f"{bench.name}-{key}"
+    cache = cache_folder(bench)
     if (cache / "record.json").is_file():
         record = json.loads((cache / "record.json").read_text())
         return [(cache / f"fold{i}.txt").read_text() for i in range(record["folds"])], record
@@ -105,12 +108,10 @@ def rebuild_objective_model(bench, log=print) -> tuple[list[str], dict]:
     strings = [b.model_to_string(num_iteration=cvb.best_iteration) for b in cvb.boosters]
     record = {"folds": len(strings), "ensemble": target["ensemble"], "rebuild_vs_onnx_max_abs_diff": err,
               "rebuild_seconds": round(time.perf_counter() - t0, 1), "held_out_rows": int(test.size)}
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=cache.parent))
+    cache.mkdir(parents=True, exist_ok=True)
     for i, s in enumerate(strings):
-        (tmp / f"fold{i}.txt").write_text(s)
-    (tmp / "record.json").write_text(json.dumps(record, indent=1))
-    tmp.rename(cache)
+        (cache / f"fold{i}.txt").write_text(s)
+    (cache / "record.json").write_text(json.dumps(record, indent=1))  # last: it marks the folder complete
     return strings, record
 
 
@@ -188,6 +189,25 @@ def _bound_run(session):
     return lambda feed: raw(out, feed, None)[0]
 
 
+def _text_file(workdir: Path, text: str) -> Path:
+    path = workdir / "joined.txt"
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
+    return path
+
+
+def _compiled_once(workdir: Path, name: str, compile_fn) -> float:
+    """Seconds the first compilation took (it is cached in ``workdir``, beside the model it compiled)."""
+    record = workdir / f"{name}.seconds"
+    if record.is_file():
+        return float(record.read_text())
+    t0 = time.perf_counter()
+    compile_fn()
+    seconds = time.perf_counter() - t0
+    record.write_text(f"{seconds:.1f}")
+    return seconds
+
+
 class Tl2cgenTrees:
     """treelite + tl2cgen: C code for the joined model, compiled by gcc into a shared library."""
 
@@ -195,13 +215,10 @@ class Tl2cgenTrees:
         import tl2cgen
         import treelite
 
-        path = workdir / "joined.txt"
-        path.write_text(text)
-        t0 = time.perf_counter()
-        model = treelite.frontend.load_lightgbm_model(str(path))
         lib = workdir / "tl2cgen.so"
-        tl2cgen.export_lib(model, toolchain="gcc", libpath=str(lib), params={"parallel_comp": 8}, nthread=1)
-        self.compile_seconds = time.perf_counter() - t0
+        self.compile_seconds = _compiled_once(workdir, "tl2cgen", lambda: tl2cgen.export_lib(
+            treelite.frontend.load_lightgbm_model(str(_text_file(workdir, text))), toolchain="gcc", libpath=str(lib),
+            params={"parallel_comp": 8}, nthread=1))
         self.predictor = tl2cgen.Predictor(str(lib), nthread=1)
         self._dmatrix = tl2cgen.DMatrix
         self._lib = ctypes.CDLL(str(lib))
@@ -229,12 +246,10 @@ class LleavesTrees:
         import lleaves
         from lleaves.data_processing import ndarray_to_ptr
 
-        path = workdir / "joined.txt"
-        path.write_text(text)
-        t0 = time.perf_counter()
-        self.model = lleaves.Model(model_file=str(path))
-        self.model.compile(cache=str(workdir / "lleaves.so"))
-        self.compile_seconds = time.perf_counter() - t0
+        self.model = lleaves.Model(model_file=str(_text_file(workdir, text)))
+        self.compile_seconds = _compiled_once(workdir, "lleaves",
+                                              lambda: self.model.compile(cache=str(workdir / "lleaves.so")))
+        self.model.compile(cache=str(workdir / "lleaves.so"))  # loads the cached library (lleaves' own cache)
         self._ptr = ndarray_to_ptr
         self._out = np.zeros(1)
         self._out_ptr = ndarray_to_ptr(self._out, use_fp64=True)
@@ -262,63 +277,60 @@ def compiled_evaluators(bench, *, batches: tuple[int, ...] = (1, 10_000), repeat
     configs = [dict(c) for c in bench.configspace.sample_configuration(max(POOL, 1000))]
     x_cat, x_cont = bench.encode(configs)
     X = np.ascontiguousarray(feat_run({"x_cat": x_cat, "x_cont": x_cont}))
-    work = Path(tempfile.mkdtemp(prefix="smm-compiled-"))
-    try:
-        text = joined_model_text(strings)
-        for sub in ("tl", "ll"):
-            (work / sub).mkdir()
-        tl, ll = Tl2cgenTrees(text, work / "tl", folds), LleavesTrees(text, work / "ll", folds)
+    work = cache_folder(bench) / "compiled"  # the libraries stay, with the seconds their compilation took
+    for sub in ("tl", "ll"):
+        (work / sub).mkdir(parents=True, exist_ok=True)
+    text = joined_model_text(strings)
+    tl, ll = Tl2cgenTrees(text, work / "tl", folds), LleavesTrees(text, work / "ll", folds)
 
-        def lightgbm(A):
-            return np.mean([b.predict(A, num_threads=1) for b in boosters], axis=0)
+    def lightgbm(A):
+        return np.mean([b.predict(A, num_threads=1) for b in boosters], axis=0)
 
-        def ort(A):
-            return walk_run({in_name: A})[:, 0]
+    def ort(A):
+        return walk_run({in_name: A})[:, 0]
 
-        # parity: data-like rows and rows placed exactly on thresholds, against LightGBM
-        rng = np.random.default_rng(0)
-        rows = {"sampled": X[:POOL], "on_thresholds": on_thresholds(X[:POOL], split_thresholds(strings), rng)}
-        parity = {}
-        for kind, A in rows.items():
-            ref = lightgbm(A)
-            raw_tl = np.array([tl.raw_one(np.ascontiguousarray(r)) for r in A])
-            raw_ll = np.array([ll.raw_one(ll._ptr(np.ascontiguousarray(r), use_fp64=True)) for r in A])
-            parity[kind] = {name: float(np.abs(v - ref).max()) for name, v in (
-                ("onnxruntime", ort(A)), ("tl2cgen", raw_tl), ("tl2cgen_public", tl.public(A)),
-                ("lleaves", raw_ll), ("lleaves_public", ll.public(A)))}
-        out = {"scenario": bench.name, "trees": sum(b.num_trees() for b in boosters), "folds": folds,
-               "features": int(X.shape[1]), "model": record,
-               "compile_seconds": {"tl2cgen": round(tl.compile_seconds, 1), "lleaves": round(ll.compile_seconds, 1)},
-               "parity": parity, "batches": []}
-        for n in batches:
-            if n == 1:
-                pool = [np.ascontiguousarray(X[i:i + 1]) for i in range(POOL)]
-                ptrs = [ll._ptr(r, use_fp64=True) for r in pool]
-                nxt = _cycler(len(pool))
-                paths = {
-                    "lightgbm": lambda: lightgbm(pool[nxt()]),
-                    "onnxruntime": lambda: ort(pool[nxt()]),
-                    "tl2cgen": lambda: tl.raw_one(pool[nxt()]),
-                    "lleaves": lambda: ll.raw_one(ptrs[nxt()]),
-                    "tl2cgen_public": lambda: tl.public(pool[nxt()]),
-                    "lleaves_public": lambda: ll.public(pool[nxt()]),
-                }
-            else:
-                A = np.ascontiguousarray(X[rng.integers(0, len(X), n)])
-                paths = {"lightgbm": lambda: lightgbm(A), "onnxruntime": lambda: ort(A),
-                         "tl2cgen": lambda: tl.public(A), "lleaves": lambda: ll.public(A)}
-            t = measure_many(paths, repeats=repeats if n <= 10_000 else 3, min_time=min_time)
-            row = {"rows": n, "seconds": {k: v.as_json() for k, v in t.items()},
-                   "speedup_vs_onnxruntime": {k: t["onnxruntime"].median / v.median for k, v in t.items()}}
-            out["batches"].append(row)
-            log(f"  [{bench.name}] {n:>6} rows: " + ", ".join(f"{k} {v.median * 1e6:.1f} µs" for k, v in t.items()))
-        out["end_to_end"] = _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats, min_time)
-        log(f"  [{bench.name}] objective graph vs feature nodes + compiled trees: "
-            + ", ".join(f"{k} {v:.1f} µs" for k, v in out["end_to_end"]["us"].items()))
-        out["verdict"] = verdict(out)
-        return out
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    # parity: data-like rows and rows placed exactly on thresholds, against LightGBM
+    rng = np.random.default_rng(0)
+    rows = {"sampled": X[:POOL], "on_thresholds": on_thresholds(X[:POOL], split_thresholds(strings), rng)}
+    parity = {}
+    for kind, A in rows.items():
+        ref = lightgbm(A)
+        raw_tl = np.array([tl.raw_one(np.ascontiguousarray(r)) for r in A])
+        raw_ll = np.array([ll.raw_one(ll._ptr(np.ascontiguousarray(r), use_fp64=True)) for r in A])
+        parity[kind] = {name: float(np.abs(v - ref).max()) for name, v in (
+            ("onnxruntime", ort(A)), ("tl2cgen", raw_tl), ("tl2cgen_public", tl.public(A)),
+            ("lleaves", raw_ll), ("lleaves_public", ll.public(A)))}
+    out = {"scenario": bench.name, "trees": sum(b.num_trees() for b in boosters), "folds": folds,
+           "features": int(X.shape[1]), "model": record,
+           "compile_seconds": {"tl2cgen": round(tl.compile_seconds, 1), "lleaves": round(ll.compile_seconds, 1)},
+           "parity": parity, "batches": []}
+    for n in batches:
+        if n == 1:
+            pool = [np.ascontiguousarray(X[i:i + 1]) for i in range(POOL)]
+            ptrs = [ll._ptr(r, use_fp64=True) for r in pool]
+            nxt = _cycler(len(pool))
+            paths = {
+                "lightgbm": lambda: lightgbm(pool[nxt()]),
+                "onnxruntime": lambda: ort(pool[nxt()]),
+                "tl2cgen": lambda: tl.raw_one(pool[nxt()]),
+                "lleaves": lambda: ll.raw_one(ptrs[nxt()]),
+                "tl2cgen_public": lambda: tl.public(pool[nxt()]),
+                "lleaves_public": lambda: ll.public(pool[nxt()]),
+            }
+        else:
+            A = np.ascontiguousarray(X[rng.integers(0, len(X), n)])
+            paths = {"lightgbm": lambda: lightgbm(A), "onnxruntime": lambda: ort(A),
+                     "tl2cgen": lambda: tl.public(A), "lleaves": lambda: ll.public(A)}
+        t = measure_many(paths, repeats=repeats if n <= 10_000 else 3, min_time=min_time)
+        row = {"rows": n, "seconds": {k: v.as_json() for k, v in t.items()},
+               "speedup_vs_onnxruntime": {k: t["onnxruntime"].median / v.median for k, v in t.items()}}
+        out["batches"].append(row)
+        log(f"  [{bench.name}] {n:>6} rows: " + ", ".join(f"{k} {v.median * 1e6:.1f} µs" for k, v in t.items()))
+    out["end_to_end"] = _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats, min_time)
+    log(f"  [{bench.name}] objective graph vs feature nodes + compiled trees: "
+        + ", ".join(f"{k} {v:.1f} µs" for k, v in out["end_to_end"]["us"].items()))
+    out["verdict"] = verdict(out)
+    return out
 
 
 def _cycler(n: int):

@@ -242,7 +242,8 @@ def scenario_candidates(scenario: str | Path, data_dir: str | Path, trials: int 
             tuned = t["tuning"]
             reference, _, _ = cv_ensemble(X[train], y[train], tuned["params"], data.n_cat, seed)
             fronts = {}  # no models of the other trials: only the tuned trial's cv and refit
-        trial = next((p["trial"] for p in tuned["pareto_front"] if p["cv_r2"] == tuned["cv_r2"]), -1)
+        trial = tuned.get("trial", next((p["trial"] for p in tuned["pareto_front"]  # older meta.json: no "trial"
+                                         if p["cv_r2"] == tuned["cv_r2"]), -1))
         cands = candidates_of(X[train], y[train], data.n_cat, trial, tuned, reference, fronts, tolerance)
         records = score(cands, X[test], y[test], 0.0, 1.0, tolerance, seed)
         out["targets"][name] = {"role": t["role"], "tolerance": tolerance, "candidates": records,
