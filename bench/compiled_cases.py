@@ -228,12 +228,19 @@ class Tl2cgenTrees:
         self._out = np.zeros(1)
         self._out_ptr = self._out.ctypes.data
 
-    def raw_one(self, row: np.ndarray) -> float:
-        """One contiguous float64 row through the library's ``predict`` (a union Entry is 8 bytes:
-        a double, or the int -1 in its low half for a missing value, which no finite input here is)."""
+    def pointer(self, row: np.ndarray) -> int:
+        """The address of one contiguous float64 row (a union Entry is 8 bytes: a double, or the int -1
+        in its low half for a missing value, which no finite input here is)."""
+        return row.ctypes.data
+
+    def raw_at(self, pointer: int) -> float:
+        """The row at ``pointer`` through the library's ``predict``."""
         self._out[0] = 0.0
-        self._lib.predict(row.ctypes.data, 1, self._out_ptr)
+        self._lib.predict(pointer, 1, self._out_ptr)
         return self._out[0] / self.folds
+
+    def raw_one(self, row: np.ndarray) -> float:
+        return self.raw_at(self.pointer(row))
 
     def public(self, X: np.ndarray) -> np.ndarray:
         return self.predictor.predict(self._dmatrix(X)).reshape(len(X)) / self.folds
@@ -255,9 +262,16 @@ class LleavesTrees:
         self._out_ptr = ndarray_to_ptr(self._out, use_fp64=True)
         self.folds = folds
 
-    def raw_one(self, row_ptr) -> float:
-        self.model._c_entry_func(row_ptr, self._out_ptr, 0, 1)
+    def pointer(self, row: np.ndarray):
+        return self._ptr(row, use_fp64=True)
+
+    def raw_at(self, pointer) -> float:
+        """The row at ``pointer`` through the library's ``forest_root``."""
+        self.model._c_entry_func(pointer, self._out_ptr, 0, 1)
         return self._out[0] / self.folds
+
+    def raw_one(self, row: np.ndarray) -> float:
+        return self.raw_at(self.pointer(row))
 
     def public(self, X: np.ndarray) -> np.ndarray:
         return self.model.predict(X, n_jobs=1) / self.folds
@@ -296,7 +310,7 @@ def compiled_evaluators(bench, *, batches: tuple[int, ...] = (1, 10_000), repeat
     for kind, A in rows.items():
         ref = lightgbm(A)
         raw_tl = np.array([tl.raw_one(np.ascontiguousarray(r)) for r in A])
-        raw_ll = np.array([ll.raw_one(ll._ptr(np.ascontiguousarray(r), use_fp64=True)) for r in A])
+        raw_ll = np.array([ll.raw_one(np.ascontiguousarray(r)) for r in A])
         parity[kind] = {name: float(np.abs(v - ref).max()) for name, v in (
             ("onnxruntime", ort(A)), ("tl2cgen", raw_tl), ("tl2cgen_public", tl.public(A)),
             ("lleaves", raw_ll), ("lleaves_public", ll.public(A)))}
@@ -307,13 +321,13 @@ def compiled_evaluators(bench, *, batches: tuple[int, ...] = (1, 10_000), repeat
     for n in batches:
         if n == 1:
             pool = [np.ascontiguousarray(X[i:i + 1]) for i in range(POOL)]
-            ptrs = [ll._ptr(r, use_fp64=True) for r in pool]
+            tl_at, ll_at = [tl.pointer(r) for r in pool], [ll.pointer(r) for r in pool]
             nxt = _cycler(len(pool))
             paths = {
                 "lightgbm": lambda: lightgbm(pool[nxt()]),
                 "onnxruntime": lambda: ort(pool[nxt()]),
-                "tl2cgen": lambda: tl.raw_one(pool[nxt()]),
-                "lleaves": lambda: ll.raw_one(ptrs[nxt()]),
+                "tl2cgen": lambda: tl.raw_at(tl_at[nxt()]),
+                "lleaves": lambda: ll.raw_at(ll_at[nxt()]),
                 "tl2cgen_public": lambda: tl.public(pool[nxt()]),
                 "lleaves_public": lambda: ll.public(pool[nxt()]),
             }
@@ -352,12 +366,16 @@ def _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats: int, min_time: 
     def onnx_objective(feed):
         return bench._objective_values(feed["x_cat"], feed["x_cont"])[0]
 
+    buf = np.empty((1, feat_run(feeds[0]).shape[1]))  # a backend's row buffer: features land here, trees read it
+    tl_at, ll_at = tl.pointer(buf), ll.pointer(buf)
+
     def tl_chain(feed):
-        return min(max(tl.raw_one(np.ascontiguousarray(feat_run(feed))), lo), hi)
+        np.copyto(buf, feat_run(feed))
+        return min(max(tl.raw_at(tl_at), lo), hi)
 
     def ll_chain(feed):
-        row = np.ascontiguousarray(feat_run(feed))
-        return min(max(ll.raw_one(ll._ptr(row, use_fp64=True)), lo), hi)
+        np.copyto(buf, feat_run(feed))
+        return min(max(ll.raw_at(ll_at), lo), hi)
 
     paths = {"objective.onnx": lambda: onnx_objective(feeds[nxt()]),
              "features_only": lambda: feat_run(feeds[nxt()]),
@@ -371,16 +389,26 @@ def _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats: int, min_time: 
 
 
 def verdict(res: dict) -> dict:
-    """Does a compiled evaluator qualify for an optional backend (speed-up at 1 row, parity)? Per path, why not."""
+    """Does a compiled evaluator qualify for an optional backend? Per path, and why not.
+
+    Two bars, both at one row with parity <= 1e-12: the trees alone against onnxruntime's walk of
+    the same trees (the evaluator itself), and the call a backend would serve, ``objective.onnx``
+    against its feature nodes in onnxruntime + the compiled trees (what a user would gain)."""
     one = next(b for b in res["batches"] if b["rows"] == 1)
+    e2e = res["end_to_end"]["us"]
     out = {}
     for name in ("tl2cgen", "lleaves"):
         speedup = one["speedup_vs_onnxruntime"][name]
+        call = e2e["objective.onnx"] / e2e[f"features+{name}"]
         parity = max(res["parity"][kind][name] for kind in res["parity"])
         reasons = []
         if speedup < GOAL_SPEEDUP:
-            reasons.append(f"{speedup:.2f}x < {GOAL_SPEEDUP:.0f}x at 1 row")
+            reasons.append(f"trees {speedup:.2f}x < {GOAL_SPEEDUP:.0f}x at 1 row")
+        if call < GOAL_SPEEDUP:
+            reasons.append(f"objective call {call:.2f}x < {GOAL_SPEEDUP:.0f}x (the feature nodes stay in onnxruntime)")
         if not parity <= GOAL_PARITY:
             reasons.append(f"parity {parity:.1e} > {GOAL_PARITY:.0e}")
-        out[name] = {"speedup_1_row": speedup, "parity": parity, "qualifies": not reasons, "why_not": reasons}
+        out[name] = {"speedup_1_row": speedup, "objective_call_speedup": call, "parity": parity,
+                     "qualifies_trees": speedup >= GOAL_SPEEDUP and parity <= GOAL_PARITY,
+                     "qualifies": not reasons, "why_not": reasons}
     return out
