@@ -34,6 +34,8 @@ from __future__ import annotations
 import ctypes
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -196,13 +198,29 @@ def _text_file(workdir: Path, text: str) -> Path:
     return path
 
 
-def _compiled_once(workdir: Path, name: str, compile_fn) -> float:
-    """Seconds the first compilation took (it is cached in ``workdir``, beside the model it compiled)."""
-    record = workdir / f"{name}.seconds"
+COMPILE_TIMEOUT_S = 1800.0  # wall seconds a compiler may take on one model before the case gives up on it
+
+
+class CompileTimeout(RuntimeError):
+    """A compiler did not finish within ``COMPILE_TIMEOUT_S`` (the library would not serve a first load)."""
+
+
+def _compiled_once(workdir: Path, name: str, code: str, timeout: float = COMPILE_TIMEOUT_S) -> float:
+    """Run ``code`` (a compilation) in a child interpreter once; the seconds it took (cached in ``workdir``,
+    beside the model it compiled). A child, so that a compiler running out of time can be stopped."""
+    record, gave_up = workdir / f"{name}.seconds", workdir / f"{name}.timeout"
     if record.is_file():
         return float(record.read_text())
+    if gave_up.is_file() and float(gave_up.read_text()) >= timeout:
+        raise CompileTimeout(f"did not compile within {float(gave_up.read_text()):.0f} s")
     t0 = time.perf_counter()
-    compile_fn()
+    try:
+        subprocess.run([sys.executable, "-c", code], check=True, timeout=timeout, capture_output=True, text=True)
+    except subprocess.TimeoutExpired:
+        gave_up.write_text(f"{timeout:.0f}")
+        raise CompileTimeout(f"did not compile within {timeout:.0f} s") from None
+    except subprocess.CalledProcessError as e:
+        raise RuntimeError(f"{name} failed to compile: {e.stderr[-1500:]}") from None
     seconds = time.perf_counter() - t0
     record.write_text(f"{seconds:.1f}")
     return seconds
@@ -213,12 +231,12 @@ class Tl2cgenTrees:
 
     def __init__(self, text: str, workdir: Path, folds: int) -> None:
         import tl2cgen
-        import treelite
 
         lib = workdir / "tl2cgen.so"
-        self.compile_seconds = _compiled_once(workdir, "tl2cgen", lambda: tl2cgen.export_lib(
-            treelite.frontend.load_lightgbm_model(str(_text_file(workdir, text))), toolchain="gcc", libpath=str(lib),
-            params={"parallel_comp": 8}, nthread=1))
+        self.compile_seconds = _compiled_once(workdir, "tl2cgen", (
+            "import tl2cgen, treelite; tl2cgen.export_lib(treelite.frontend.load_lightgbm_model("
+            f"{str(_text_file(workdir, text))!r}), toolchain='gcc', libpath={str(lib)!r}, "
+            "params={'parallel_comp': 8}, nthread=1)"))
         self.predictor = tl2cgen.Predictor(str(lib), nthread=1)
         self._dmatrix = tl2cgen.DMatrix
         self._lib = ctypes.CDLL(str(lib))
@@ -253,10 +271,11 @@ class LleavesTrees:
         import lleaves
         from lleaves.data_processing import ndarray_to_ptr
 
-        self.model = lleaves.Model(model_file=str(_text_file(workdir, text)))
-        self.compile_seconds = _compiled_once(workdir, "lleaves",
-                                              lambda: self.model.compile(cache=str(workdir / "lleaves.so")))
-        self.model.compile(cache=str(workdir / "lleaves.so"))  # loads the cached library (lleaves' own cache)
+        path, lib = str(_text_file(workdir, text)), str(workdir / "lleaves.so")
+        self.compile_seconds = _compiled_once(
+            workdir, "lleaves", f"import lleaves; lleaves.Model(model_file={path!r}).compile(cache={lib!r})")
+        self.model = lleaves.Model(model_file=path)
+        self.model.compile(cache=lib)  # loads the library compiled above (lleaves' own cache)
         self._ptr = ndarray_to_ptr
         self._out = np.zeros(1)
         self._out_ptr = ndarray_to_ptr(self._out, use_fp64=True)
@@ -292,10 +311,16 @@ def compiled_evaluators(bench, *, batches: tuple[int, ...] = (1, 10_000), repeat
     x_cat, x_cont = bench.encode(configs)
     X = np.ascontiguousarray(feat_run({"x_cat": x_cat, "x_cont": x_cont}))
     work = cache_folder(bench) / "compiled"  # the libraries stay, with the seconds their compilation took
-    for sub in ("tl", "ll"):
+    for sub in ("tl2cgen", "lleaves"):
         (work / sub).mkdir(parents=True, exist_ok=True)
     text = joined_model_text(strings)
-    tl, ll = Tl2cgenTrees(text, work / "tl", folds), LleavesTrees(text, work / "ll", folds)
+    compiled, not_compiled = {}, {}
+    for name, kind in (("tl2cgen", Tl2cgenTrees), ("lleaves", LleavesTrees)):
+        try:
+            compiled[name] = kind(text, work / name, folds)
+        except CompileTimeout as e:
+            not_compiled[name] = str(e)
+            log(f"  [{bench.name}] {name} {e}")
 
     def lightgbm(A):
         return np.mean([b.predict(A, num_threads=1) for b in boosters], axis=0)
@@ -309,38 +334,35 @@ def compiled_evaluators(bench, *, batches: tuple[int, ...] = (1, 10_000), repeat
     parity = {}
     for kind, A in rows.items():
         ref = lightgbm(A)
-        raw_tl = np.array([tl.raw_one(np.ascontiguousarray(r)) for r in A])
-        raw_ll = np.array([ll.raw_one(np.ascontiguousarray(r)) for r in A])
-        parity[kind] = {name: float(np.abs(v - ref).max()) for name, v in (
-            ("onnxruntime", ort(A)), ("tl2cgen", raw_tl), ("tl2cgen_public", tl.public(A)),
-            ("lleaves", raw_ll), ("lleaves_public", ll.public(A)))}
+        values = {"onnxruntime": ort(A)}
+        for name, ev in compiled.items():
+            values[name] = np.array([ev.raw_one(np.ascontiguousarray(r)) for r in A])
+            values[f"{name}_public"] = ev.public(A)
+        parity[kind] = {name: float(np.abs(v - ref).max()) for name, v in values.items()}
     out = {"scenario": bench.name, "trees": sum(b.num_trees() for b in boosters), "folds": folds,
            "features": int(X.shape[1]), "model": record,
-           "compile_seconds": {"tl2cgen": round(tl.compile_seconds, 1), "lleaves": round(ll.compile_seconds, 1)},
-           "parity": parity, "batches": []}
+           "compile_seconds": {k: round(v.compile_seconds, 1) for k, v in compiled.items()},
+           "not_compiled": not_compiled, "parity": parity, "batches": []}
     for n in batches:
         if n == 1:
             pool = [np.ascontiguousarray(X[i:i + 1]) for i in range(POOL)]
-            tl_at, ll_at = [tl.pointer(r) for r in pool], [ll.pointer(r) for r in pool]
             nxt = _cycler(len(pool))
-            paths = {
-                "lightgbm": lambda: lightgbm(pool[nxt()]),
-                "onnxruntime": lambda: ort(pool[nxt()]),
-                "tl2cgen": lambda: tl.raw_at(tl_at[nxt()]),
-                "lleaves": lambda: ll.raw_at(ll_at[nxt()]),
-                "tl2cgen_public": lambda: tl.public(pool[nxt()]),
-                "lleaves_public": lambda: ll.public(pool[nxt()]),
-            }
+            paths = {"lightgbm": lambda: lightgbm(pool[nxt()]), "onnxruntime": lambda: ort(pool[nxt()])}
+            for name, ev in compiled.items():
+                at = [ev.pointer(r) for r in pool]
+                paths[name] = lambda ev=ev, at=at: ev.raw_at(at[nxt()])
+            for name, ev in compiled.items():
+                paths[f"{name}_public"] = lambda ev=ev: ev.public(pool[nxt()])
         else:
             A = np.ascontiguousarray(X[rng.integers(0, len(X), n)])
             paths = {"lightgbm": lambda: lightgbm(A), "onnxruntime": lambda: ort(A),
-                     "tl2cgen": lambda: tl.public(A), "lleaves": lambda: ll.public(A)}
+                     **{name: (lambda ev=ev: ev.public(A)) for name, ev in compiled.items()}}
         t = measure_many(paths, repeats=repeats if n <= 10_000 else 3, min_time=min_time)
         row = {"rows": n, "seconds": {k: v.as_json() for k, v in t.items()},
                "speedup_vs_onnxruntime": {k: t["onnxruntime"].median / v.median for k, v in t.items()}}
         out["batches"].append(row)
         log(f"  [{bench.name}] {n:>6} rows: " + ", ".join(f"{k} {v.median * 1e6:.1f} µs" for k, v in t.items()))
-    out["end_to_end"] = _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats, min_time)
+    out["end_to_end"] = _end_to_end(bench, feat_run, compiled, x_cat, x_cont, repeats, min_time)
     log(f"  [{bench.name}] objective graph vs feature nodes + compiled trees: "
         + ", ".join(f"{k} {v:.1f} µs" for k, v in out["end_to_end"]["us"].items()))
     out["verdict"] = verdict(out)
@@ -357,8 +379,8 @@ def _cycler(n: int):
     return nxt
 
 
-def _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats: int, min_time: float) -> dict:
-    """``objective.onnx`` at one encoded row against the graph's feature nodes + compiled trees + clip."""
+def _end_to_end(bench, feat_run, compiled: dict, x_cat, x_cont, repeats: int, min_time: float) -> dict:
+    """``objective.onnx`` at one encoded row against the graph's feature nodes + each compiled evaluator + clip."""
     lo, hi = next((t.lower, t.upper) for t in bench.targets if t.role == "objective")
     feeds = [{"x_cat": x_cat[i:i + 1], "x_cont": x_cont[i:i + 1]} for i in range(POOL)]
     nxt = _cycler(POOL)
@@ -367,24 +389,22 @@ def _end_to_end(bench, feat_run, tl, ll, x_cat, x_cont, repeats: int, min_time: 
         return bench._objective_values(feed["x_cat"], feed["x_cont"])[0]
 
     buf = np.empty((1, feat_run(feeds[0]).shape[1]))  # a backend's row buffer: features land here, trees read it
-    tl_at, ll_at = tl.pointer(buf), ll.pointer(buf)
 
-    def tl_chain(feed):
-        np.copyto(buf, feat_run(feed))
-        return min(max(tl.raw_at(tl_at), lo), hi)
+    def chain(ev):
+        at = ev.pointer(buf)
 
-    def ll_chain(feed):
-        np.copyto(buf, feat_run(feed))
-        return min(max(ll.raw_at(ll_at), lo), hi)
+        def run(feed):
+            np.copyto(buf, feat_run(feed))
+            return min(max(ev.raw_at(at), lo), hi)
 
-    paths = {"objective.onnx": lambda: onnx_objective(feeds[nxt()]),
-             "features_only": lambda: feat_run(feeds[nxt()]),
-             "features+tl2cgen": lambda: tl_chain(feeds[nxt()]),
-             "features+lleaves": lambda: ll_chain(feeds[nxt()])}
+        return run
+
+    chains = {f"features+{name}": chain(ev) for name, ev in compiled.items()}
+    paths = {"objective.onnx": lambda: onnx_objective(feeds[nxt()]), "features_only": lambda: feat_run(feeds[nxt()]),
+             **{k: (lambda run=run: run(feeds[nxt()])) for k, run in chains.items()}}
     t = measure_many(paths, repeats=repeats, min_time=min_time)
     ref = np.array([onnx_objective(f) for f in feeds])
-    diff = {"features+tl2cgen": float(np.abs(np.array([tl_chain(f) for f in feeds]) - ref).max()),
-            "features+lleaves": float(np.abs(np.array([ll_chain(f) for f in feeds]) - ref).max())}
+    diff = {k: float(np.abs(np.array([run(f) for f in feeds]) - ref).max()) for k, run in chains.items()}
     return {"us": {k: v.median * 1e6 for k, v in t.items()}, "max_abs_diff_vs_objective_onnx": diff}
 
 
@@ -397,7 +417,9 @@ def verdict(res: dict) -> dict:
     one = next(b for b in res["batches"] if b["rows"] == 1)
     e2e = res["end_to_end"]["us"]
     out = {}
-    for name in ("tl2cgen", "lleaves"):
+    for name, why in res.get("not_compiled", {}).items():
+        out[name] = {"qualifies": False, "qualifies_trees": False, "why_not": [why]}
+    for name in (n for n in ("tl2cgen", "lleaves") if n not in out):
         speedup = one["speedup_vs_onnxruntime"][name]
         call = e2e["objective.onnx"] / e2e[f"features+{name}"]
         parity = max(res["parity"][kind][name] for kind in res["parity"])

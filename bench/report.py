@@ -158,30 +158,41 @@ def compiled_lines(results: dict) -> list[str]:
         if "skipped" in c:
             skipped.append(f"- {name}: compiled evaluators skipped ({c['skipped']}).")
             continue
-        parity = {k: max(p[k] for p in c["parity"].values()) for k in ("onnxruntime", "tl2cgen", "lleaves")}
+        missing = c.get("not_compiled", {})
+        parity = {k: (f"{max(p[k] for p in c['parity'].values()):.1e}" if k not in missing else "—")
+                  for k in ("onnxruntime", "tl2cgen", "lleaves")}
         for b in c["batches"]:
             t = {k: v["median_s"] for k, v in b["seconds"].items()}
+            sp = b["speedup_vs_onnxruntime"]
 
             def cell(key: str) -> str:
+                if key in missing:
+                    return missing[key]
                 public = t.get(f"{key}_public")
                 return _fmt_ms(t[key]) + (f" ({_fmt_ms(public)})" if public else "")
 
-            sp = b["speedup_vs_onnxruntime"]
+            def ratio(key: str) -> str:
+                return "—" if key in missing else f"{sp[key]:.2f}x"
+
             lines.append(f"| {name} ({c['trees']:,} trees, {c['features']} features) | {b['rows']:,} | "
                          f"{_fmt_ms(t['lightgbm'])} | {_fmt_ms(t['onnxruntime'])} | {cell('tl2cgen')} | {cell('lleaves')} | "
-                         f"**{sp['tl2cgen']:.2f}x / {sp['lleaves']:.2f}x** | {parity['onnxruntime']:.1e} / "
-                         f"{parity['tl2cgen']:.1e} / {parity['lleaves']:.1e} |")
+                         f"**{ratio('tl2cgen')} / {ratio('lleaves')}** | {parity['onnxruntime']} / "
+                         f"{parity['tl2cgen']} / {parity['lleaves']} |")
     lines += [""] + skipped
     for name, c in cases.items():
         if "skipped" in c:
             continue
         e = c["end_to_end"]["us"]
+        chains = {k.split("+", 1)[1]: v for k, v in e.items() if k.startswith("features+")}
+        diffs = c["end_to_end"]["max_abs_diff_vs_objective_onnx"]
         lines.append(f"- {name}: `objective.onnx` at one row {e['objective.onnx']:.1f} µs, of which its feature nodes "
-                     f"(clip, codes, derived features) alone {e['features_only']:.1f} µs; feature nodes + compiled trees: "
-                     f"tl2cgen {e['features+tl2cgen']:.1f} µs, lleaves {e['features+lleaves']:.1f} µs (max diff to "
-                     f"`objective.onnx` {max(c['end_to_end']['max_abs_diff_vs_objective_onnx'].values()):.1e}). "
-                     f"Compile time: tl2cgen {c['compile_seconds']['tl2cgen']:.0f} s, lleaves "
-                     f"{c['compile_seconds']['lleaves']:.0f} s. " + _verdict_sentence(c["verdict"]))
+                     f"(clip, codes, derived features) alone {e['features_only']:.1f} µs"
+                     + ("; feature nodes + compiled trees: " + ", ".join(f"{k} {v:.1f} µs" for k, v in chains.items())
+                        + f" (max diff to `objective.onnx` {max(diffs.values()):.1e})" if chains else "")
+                     + ". First compilation (cached after): " + ", ".join(
+                         [f"{k} {v:.0f} s" for k, v in c["compile_seconds"].items()]
+                         + [f"{k} {why}" for k, why in c.get("not_compiled", {}).items()])
+                     + ". " + _verdict_sentence(c["verdict"]))
     return lines + [""]
 
 
