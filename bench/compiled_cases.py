@@ -144,12 +144,21 @@ def split_thresholds(strings: list[str]) -> dict[int, np.ndarray]:
     return {f: np.array(sorted(v)) for f, v in out.items()}
 
 
+K_ZERO_THRESHOLD = 1.0000000180025095e-35  # LightGBM's kZeroThreshold
+
+
 def on_thresholds(X: np.ndarray, thresholds: dict[int, np.ndarray], rng: np.random.Generator) -> np.ndarray:
     """``X`` with every split feature set to one of its thresholds (drawn per row): the rows where
-    ``<=`` against ``<`` or a float32 threshold would route differently."""
+    ``<=`` against ``<`` or a float32 threshold would route differently.
+
+    A threshold of +-kZeroThreshold is LightGBM's split at zero, and its ``predict`` reads any
+    |x| <= kZeroThreshold as 0.0 (the dense-row conversion drops such values), so those rows get
+    0.0: the value that boundary stands for. (Every other evaluator here compares the tiny value
+    itself, and would differ from LightGBM on it: no input of these spaces is that small without
+    being 0.)"""
     X = X.copy()
     for f, thr in thresholds.items():
-        X[:, f] = rng.choice(thr, size=len(X))
+        X[:, f] = rng.choice(np.where(np.abs(thr) <= K_ZERO_THRESHOLD, 0.0, thr), size=len(X))
     return X
 
 

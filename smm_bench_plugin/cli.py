@@ -176,6 +176,8 @@ def _collect(args: argparse.Namespace) -> int:
          arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
              help="derived features computed inside the graph (auto: the space's default set, dfs-path-v2 on "
                   "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
+         arg("--params-from", default=None,
+             help="use this trained scenario's tuned parameters instead of tuning (its cv or refit in minutes)"),
          arg("--until", default=None,
              help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
                   "rows_until rebuilds it while collection goes on)"))
@@ -185,7 +187,8 @@ def _train(args: argparse.Namespace) -> int:
     return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
                        "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
                        "--derived", args.derived] + (["--until", args.until] if args.until else [])
-                      + (["--reference-out", args.reference_out] if args.reference_out else []))
+                      + (["--reference-out", args.reference_out] if args.reference_out else [])
+                      + (["--params-from", args.params_from] if args.params_from else []))
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",

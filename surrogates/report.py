@@ -715,7 +715,8 @@ def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> st
     return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
             f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
             + f" --derived {_derived_set(meta) or 'none'}"
-            + (f" --until {prov['rows_until']}" if prov.get("rows_until") else ""))
+            + (f" --until {prov['rows_until']}" if prov.get("rows_until") else "")
+            + (f" --params-from {prov['params_from']}" if prov.get("params_from") else ""))
 
 
 def _derived_set(meta: dict[str, Any]) -> str | None:

@@ -538,7 +538,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
                    only_samplers: tuple[str, ...] | None = None, ensemble: str = "auto",
                    derived: str | None = "auto", until: str | datetime | None = None,
-                   reference_out: str | Path | None = None) -> dict[str, Any]:
+                   reference_out: str | Path | None = None, params_from: str | Path | None = None) -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
     ``out`` is created, or replaced whole if it is a scenario folder (its validity report goes
@@ -551,6 +551,9 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     every candidate is scored held out either way. ``reference_out``: with ``"auto"``, also export
     the reference (every target's tuned ``cv``) into this folder, for the end-point comparison
     (:func:`.select.compare_endpoints`); nothing is written there when the rule chose the reference.
+    ``params_from``: a trained scenario (name or folder) whose tuned parameters are used instead of
+    tuning (its recorded tuning goes on record; the front's cheaper trials are not candidates, their
+    models are gone): rebuilds that scenario's reference, or its refit, in a minute instead of a tuning.
     ``derived``: a set of :mod:`smm_bench_plugin.derived_features` appended to the raw features
     (``"auto"``: the space's default, ``"none"``: the paper's raw features only).
     ``until``: train on the rows evaluated at or before that time only. The provenance records
@@ -570,6 +573,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     from .select import candidates_of, choose, rule_record, score
 
     derived = resolve_derived(derived, space)
+    tuned_by = None if params_from is None else _tuned_scenario(params_from, space, derived)
     t0 = time.time()
     data = load_dataset(data_dir, space, until)
     keep = np.ones(len(data.X), dtype=bool) if only_samplers is None else np.isin(data.samplers, only_samplers)
@@ -587,9 +591,14 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     for column, target in roles:
         y = ys[column]
         tolerance = R2_TOLERANCE[target.role]
-        print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
-        tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, tolerance)
-        reference, fronts = tuned.pop("cvbooster"), tuned.pop("front_models")
+        if tuned_by is None:
+            print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
+            tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, tolerance)
+            reference, fronts = tuned.pop("cvbooster"), tuned.pop("front_models")
+        else:  # another scenario's tuning: its parameters, its front on record (no front models to choose from)
+            tuned = _recorded_tuning(tuned_by, target)
+            reference, _, _ = cv_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat, seed)
+            fronts = {}
         candidates = candidates_of(X[train_idx], y[train_idx], data.n_cat, tuned["trial"], tuned, reference,
                                    fronts if ensemble == "auto" else {}, tolerance)
         del fronts
@@ -601,7 +610,8 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     provenance = {"dataset": str(data_dir), "family_id": data.family_id, "rows": int(keep.sum()),
                   "rows_until": data.rows_until, "rows_sha256": data.rows_sha256,
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
-                  "ensemble_requested": ensemble, "lightgbm": lgb.__version__}
+                  "ensemble_requested": ensemble, "lightgbm": lgb.__version__,
+                  **({"params_from": tuned_by.get("name")} if tuned_by is not None else {})}
     split_record = {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)}
 
     def quality_of(key: str) -> tuple[dict[str, Any], dict[str, Any], list]:
@@ -643,6 +653,29 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                 ref_quality, derived, X[test_idx])
     _export(out, space, name or out.name, data.family_id, models, prov, quality, derived, X[test_idx])
     return quality
+
+
+def _tuned_scenario(scenario: str | Path, space: str, derived: str | None) -> dict[str, Any]:
+    """``params_from``'s meta.json, checked: same space, same derived features (the parameters were tuned for them)."""
+    from smm_bench_plugin import load
+
+    meta = load(scenario).meta
+    theirs = ((meta.get("provenance") or {}).get("derived_features") or {}).get("set")
+    if meta.get("space") != space or theirs != derived:
+        raise ValueError(f"params_from {scenario!r} is a {meta.get('space')} scenario with derived features {theirs!r}; "
+                         f"this training is {space} with {derived!r}")
+    return meta
+
+
+def _recorded_tuning(meta: dict[str, Any], target) -> dict[str, Any]:
+    """The tuning record of ``target``'s role in a scenario's meta.json (with its trial number)."""
+    recorded = next((t for t in meta["quality"]["targets"].values() if t["role"] == target.role), None)
+    if recorded is None or not (recorded.get("tuning") or {}).get("params"):
+        raise ValueError(f"params_from {meta.get('name')!r} records no tuned parameters for role {target.role!r}")
+    tuning = dict(recorded["tuning"])
+    tuning.setdefault("trial", next((p["trial"] for p in tuning.get("pareto_front", [])  # older meta.json
+                                     if p["cv_r2"] == tuning["cv_r2"]), -1))
+    return {**tuning, "params_from": meta.get("name")}
 
 
 def _export(out: Path, space: str, name: str, family_id: str, models: list, provenance: dict[str, Any],
@@ -707,6 +740,9 @@ def main(argv: list[str] | None = None) -> int:
                     help="with --ensemble auto: also export the reference (the tuned cv of every target) here "
                          "when the rule chose another model, for the end-point comparison "
                          "(python -m smm_bench_surrogates.select --compare-endpoints)")
+    ap.add_argument("--params-from", default=None,
+                    help="use this trained scenario's tuned parameters instead of tuning (name or folder): rebuilds "
+                         "its cv or refit in minutes, e.g. for the end-point comparison of the two")
     ap.add_argument("--until", default=None,
                     help="train on rows evaluated at or before this ISO date-time only (the provenance's "
                          "rows_until rebuilds a bundled model while collection goes on)")
@@ -715,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
                          "dfs-path-v2 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
     q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
-                       derived=a.derived, until=a.until, reference_out=a.reference_out)
+                       derived=a.derived, until=a.until, reference_out=a.reference_out, params_from=a.params_from)
     print(json.dumps({k: {m: v[m] for m in ("r2", "kendall_tau")} for k, v in q["targets"].items()}, indent=1))
     return 0
 

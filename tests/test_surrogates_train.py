@@ -449,3 +449,22 @@ def test_select_reproduces_a_trained_scenarios_candidates(store, tmp_path):
     report = tmp_path / "sel.json"
     assert main(["--scenario", str(out), "--data", str(store), "--roles", "objective", "--json", str(report)]) == 0
     assert json.loads(report.read_text())["targets"][name]["chosen"] in {r["candidate"] for r in tuned_only}
+
+
+def test_params_from_rebuilds_a_scenarios_models_without_tuning(store, tmp_path):
+    """--params-from: the tuned parameters of a trained scenario; its cv is rebuilt bit for bit, its refit
+    exported in a minute (what the end-point comparison of the two needs)."""
+    from smm_bench_surrogates.train import train_scenario
+
+    source = tmp_path / "tuned"
+    q = train_scenario(store, "dfs", source, n_trials=2, ensemble="cv")
+    again = train_scenario(store, "dfs", tmp_path / "again", ensemble="cv", params_from=source)
+    refit = train_scenario(store, "dfs", tmp_path / "refit", ensemble="refit", params_from=str(source))
+    for name, t in q["targets"].items():
+        assert again["targets"][name]["r2"] == t["r2"]  # deterministic: the same ensemble
+        assert refit["targets"][name]["r2"] == t["ensembles"]["refit"]["r2"]
+        assert refit["targets"][name]["tuning"]["params"] == t["tuning"]["params"]
+        assert refit["targets"][name]["tuning"]["params_from"] == "tuned"
+    assert load(str(tmp_path / "refit")).meta["provenance"]["params_from"] == "tuned"
+    with pytest.raises(ValueError, match="derived features"):
+        train_scenario(store, "dfs", tmp_path / "raw", derived="none", params_from=source)
