@@ -17,8 +17,9 @@ target, from models of that tuning, and is fixed before looking at any result:
    interval (:func:`~.train.paired_r2_difference`: the same held-out rows resampled for both)
    whose lower end is at least ``-tolerance`` (the target's ``R2_TOLERANCE``). That is a
    non-inferiority test: with 95% confidence the candidate loses less than the tolerance. A
-   small held-out split gives wide intervals and so keeps the reference; it never lets a worse
-   model through on luck.
+   small held-out split gives wide intervals and so keeps the reference, rather than letting a
+   worse model through on the split's luck (each candidate that truly loses more passes in at
+   most about 5% of splits; with several candidates, somewhat more often one of them does).
 4. **Ships**: among the candidates as accurate as the reference, the one with the fewest node
    visits per row (ties: fewer leaves, then the higher held-out R²).
 
@@ -41,7 +42,8 @@ import numpy as np
 INTERVAL = 0.90  # paired_r2_difference's interval
 CANDIDATE_BAND = 4  # front trials at most this many tolerances below the tuned trial's CV R² are candidates
 FINAL_CHOICE = (
-    "The final choice: train with --ensemble auto and --reference-out; run the end-point check "
+    "The final choice: train with --ensemble auto and --reference-out (or rebuild the other model of a trained "
+    "scenario with --params-from, no tuning); run the end-point check "
     "(python -m smm_bench_surrogates.report --scenario FOLDER --endpoints-only) on both folders (the true "
     "evaluations are cached by configuration, so the second costs only its new end points); then "
     "python -m smm_bench_surrogates.select --compare-endpoints REFERENCE CHOSEN. Ship the chosen model if "
@@ -64,18 +66,11 @@ class Candidate:
         return f"trial {self.trial} {self.ensemble}"
 
 
-def size_of(model) -> dict[str, float]:
-    """Trees, leaves and node visits per row of a fitted ensemble (:func:`~.train.ensemble_size`)."""
-    from .train import ensemble_size
-
-    return ensemble_size(model)
-
-
 def score(candidates: Sequence[Candidate], X: np.ndarray, y: np.ndarray, lower: float, upper: float,
           tolerance: float, seed: int = 0) -> list[dict[str, Any]]:
     """Each candidate's held-out R², tau, size and paired R² difference to the reference, and whether it
     is as accurate (rule step 3). Predictions are clipped to the target's range, as the graph does."""
-    from .train import held_out_quality, paired_r2_difference
+    from .train import ensemble_size, held_out_quality, paired_r2_difference
 
     preds = {id(c): np.array(c.model.predict(X)).mean(0).clip(lower, upper) for c in candidates}
     ref = next(c for c in candidates if c.reference)
@@ -85,7 +80,7 @@ def score(candidates: Sequence[Candidate], X: np.ndarray, y: np.ndarray, lower: 
         diff = paired_r2_difference(preds[id(c)], preds[id(ref)], y, seed=seed)
         lo = (diff.get("ci90") or [None])[0]
         out.append({"candidate": c.name, "trial": c.trial, "ensemble": c.ensemble, "reference": c.reference,
-                    "cv_r2": c.cv_r2, "r2": q["r2"], "kendall_tau": q["kendall_tau"], **size_of(c.model),
+                    "cv_r2": c.cv_r2, "r2": q["r2"], "kendall_tau": q["kendall_tau"], **ensemble_size(c.model),
                     "r2_minus_reference": diff,
                     "as_accurate": c.reference or (lo is not None and lo >= -tolerance)})
     return out
