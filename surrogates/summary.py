@@ -131,8 +131,13 @@ def _selection_line(quality: dict[str, Any]) -> str | None:
                         f"; the reference {ref['candidate']} {ref['node_visits']:,.0f}; held-out R² difference "
                         f"{_interval_cell(chosen['r2_minus_reference'])})"))
     tol = sel["tolerance"].get("objective")
-    return (f"- Ships the cheapest model as accurate as the tuned 5-fold CV mean (its {sel['interval']:.0%} paired "
-            f"interval of held-out R² above -{tol}): " + "; ".join(parts) + ".")
+    rule = (f"the cheapest model as accurate as the tuned 5-fold CV mean (its {sel['interval']:.0%} paired interval "
+            f"of held-out R² above -{tol})")
+    if sel["requested"] != "auto":
+        would = ", ".join(f"{n}: {c}" for n, c in (sel.get("rule_would_ship") or {}).items())
+        return (f"- Ships what was requested (`--ensemble {sel['requested']}`), not {rule}, which would be {would}: "
+                + "; ".join(parts) + ".")
+    return f"- Ships {rule}: " + "; ".join(parts) + "."
 
 
 def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str]:
