@@ -168,21 +168,26 @@ def _collect(args: argparse.Namespace) -> int:
          arg("--seed", type=int, default=0),
          arg("--ensemble", choices=("auto", "cv", "refit"), default="auto",
              help="cv: mean of the 5 fold models (the paper); refit: one model on the training split, 5x cheaper; "
-                  "auto: refit if its held-out R² is within 0.005 of cv on both accuracy targets, else cv"),
+                  "auto: per target the cheapest candidate (cv or refit, the tuned trial or a cheaper trial of the "
+                  "tuning front) as accurate as the tuned cv on the held-out rows"),
+         arg("--reference-out", default=None,
+             help="with --ensemble auto: also export the reference (every target's tuned cv) into this folder "
+                  "when the rule chose another model, for the end-point comparison"),
          arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
              help="derived features computed inside the graph (auto: the space's default set, dfs-path-v2 on "
                   "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
+         arg("--params-from", default=None,
+             help="use this trained scenario's tuned parameters instead of tuning (its cv or refit in minutes)"),
          arg("--until", default=None,
              help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
-                  "rows_until rebuilds it while collection goes on)"),
-         arg("--params-from", default=None, metavar="SCENARIO",
-             help="use this scenario's tuned parameters instead of tuning (may be --out itself)"))
+                  "rows_until rebuilds it while collection goes on)"))
 def _train(args: argparse.Namespace) -> int:
     from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
 
     return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
                        "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
                        "--derived", args.derived] + (["--until", args.until] if args.until else [])
+                      + (["--reference-out", args.reference_out] if args.reference_out else [])
                       + (["--params-from", args.params_from] if args.params_from else []))
 
 

@@ -95,12 +95,18 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert "evaluated for real" in md and f"| sepcma | 1 | {real['sepcma']['1']['surrogate_objective']:.3f} |" in md
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived ps-mean-v1" in md
-    assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
+    assert "Exported: **refit**" in md and "## Accuracy against cost: which model ships" in md
+    sel = r["quality"]["selection"]
+    assert f"requested: refit, the rule was not applied; it would ship gsm8k_ja_mini: {sel['rule_would_ship']['gsm8k_ja_mini']}" in md
+    for name, t in r["quality"]["targets"].items():  # every candidate in the table, the exported one starred
+        for c in t["candidates"]:
+            assert f"| {name} | {c['candidate']}{' (reference)' if c['reference'] else ''} | {R._fmt(c['cv_r2'])} | " in md
+        assert t["candidate"] == f"trial {t['tuning']['trial']} refit"
     # the data sections read the model's own rows, selected by its provenance while the stores grow
     until = r["provenance"]["rows_until"]
     assert r["rows_until"] == until and r["data_check"]["same_rows"] is True and f"--until {until}" in md
     assert "read exactly the model's rows" in md
-    assert "requested: refit" in md and "paired bootstrap over the held-out rows" in md
+    assert "paired-bootstrap interval of its held-out R² minus the reference's" in md
     # learning curve: nested shares of the training split, the last one all of it, same held-out rows
     from smm_bench_surrogates.train import cv_ensemble, held_out_quality, learner_matrix, load_dataset, split
 
