@@ -921,11 +921,13 @@ def main(argv: list[str] | None = None) -> int:
                          "folder's report.json")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                     help="processes for the end-point check's surrogate runs (default: one per core)")
+    ap.add_argument("--skip", nargs="+", default=[], metavar="OPTIMIZER@BUDGET",
+                    help="end-point cells to leave out, e.g. tpe@3000 (the record names them: a partial check)")
     a = ap.parse_args(argv)
     if a.jobs < 1:
         ap.error(f"--jobs must be >= 1, got {a.jobs}")
     if a.endpoints_only:
-        print("\n".join(endpoint_lines(update_endpoints(a.scenario, a.family, jobs=a.jobs)["endpoints"])))
+        print("\n".join(endpoint_lines(update_endpoints(a.scenario, a.family, jobs=a.jobs, skip=a.skip)["endpoints"])))
         return 0
     if a.figure2_only:
         print(render_markdown(update_figure2(a.scenario, a.family)))
@@ -937,7 +939,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--data is required (the collection folder the scenario was trained on), unless --render-only")
     r = build_report(a.scenario, a.data, budget=a.budget, seeds=a.seeds, figure2_budget=a.figure2_budget,
                      figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work,
-                     family=a.family, min_run_rows=a.min_run_rows, endpoint_settings={"jobs": a.jobs})
+                     family=a.family, min_run_rows=a.min_run_rows, endpoint_settings={"jobs": a.jobs, "skip": a.skip})
     print(render_markdown(r))
     return 0
 

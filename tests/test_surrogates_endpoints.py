@@ -161,6 +161,14 @@ def test_endpoint_check_evaluates_each_runs_best_for_real(scenario, tmp_path):
     assert again["true_evaluations"]["evaluated_now"] == 0 and again["by_budget"] == e["by_budget"]
     lines = "\n".join(E.render_lines(e))
     assert "| 60 | cmaes |" in lines and "Fresh uniform random configurations (20" in lines
+    partial = E.endpoint_check(scenario, family="synthetic", optimizers=["random", "cmaes"], skip=["cmaes@60"],
+                               **settings)
+    assert partial["cells_skipped"] == ["cmaes@60"] and list(partial["by_budget"]["60"]["optimizers"]) == ["random"]
+    assert partial["by_budget"]["30"] == e["by_budget"]["30"]
+    assert "partial: cmaes@60" in "\n".join(E.render_lines(partial))
+    for bad in ("tpe@60", "cmaes@61", "cmaes"):
+        with pytest.raises(ValueError, match="OPTIMIZER@BUDGET"):
+            E.endpoint_check(scenario, family="synthetic", optimizers=["random", "cmaes"], skip=[bad], **settings)
     skipped = E.endpoint_check(scenario, family="mini", **settings)  # another family checks nothing
     assert "synthetic-v1" in skipped["skipped"] and "Skipped:" in "\n".join(E.render_lines(skipped))
 
