@@ -40,8 +40,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from .benchmark import Benchmark
 from .paths import data_dir, resolve_scenario, scenario_entries
-from .scenario import read_meta
 
 __all__ = ["register", "config_entry", "yahpo_basedir", "yahpo_graph"]
 
@@ -71,7 +71,7 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
                else [resolve_scenario(n) for n in names])
     registered = []
     for folder in folders:
-        meta = read_meta(folder)
+        meta = Benchmark(folder).meta  # verified (digests, every file against the graph's contract) before YAHPO reads it
         _materialise(folder, meta, base / meta["name"])
         config_dict.update({meta["name"]: config_entry(meta, base)})
         registered.append(meta["name"])

@@ -151,3 +151,13 @@ def user_scenario_names() -> list[str]:
     from smm_bench_plugin.paths import scenario_entries
 
     return [e.name for e in scenario_entries() if e.source == "user"]
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The generated inputs the reliability tests executed, per label and in total (README, Reliability)."""
+    from fuzzing import CASES, PROFILE
+
+    if CASES:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(CASES.items()))
+        terminalreporter.write_line(f"generated inputs ({PROFILE or 'default'} profile): {sum(CASES.values()):,} "
+                                    f"({counts})")
