@@ -9,7 +9,11 @@ folder as that revision shipped it) is imported beside the working tree's under 
 name, and both serve the same 256 configurations, call by call alternately
 (:func:`bench.timing.measure_pair`). Printed: median microseconds per call and the ratio
 (working tree / revision) for ``objective(dict)``, ``objective(Configuration)`` and
-``evaluate(dict)``.
+``evaluate(dict)``. With ``--parity-rows N`` it first checks that both give the same bits from
+``evaluate_array`` and ``objective_array`` on the space's corners, centre and N seeded rows (a
+change of scenario format, such as an in-place upgrade, must not change a prediction). With
+``--load-runs N`` it also loads each scenario N times per side in fresh interpreters, old and new
+alternately (:data:`bench.process_cases._LOAD`: load seconds and peak RSS, medians).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import itertools
+import json
+import os
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -24,6 +31,7 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
+from .process_cases import _LOAD
 from .timing import measure_pair
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,12 +53,36 @@ def _revision_package(rev: str, into: Path):
     return module, into / "surrogates" / "scenarios"
 
 
+def _load_once(folder: Path, package_root: Path | None) -> dict:
+    env = dict(os.environ)
+    if package_root is not None:  # the revision's package first on the path of the fresh interpreter
+        env["PYTHONPATH"] = os.pathsep.join([str(package_root), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    out = subprocess.run([sys.executable, "-c", _LOAD, str(folder)], capture_output=True, text=True, timeout=600,
+                         env=env, cwd=package_root or ROOT)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compare_loads(rev: str, root: Path, old_folder: Path, new_folder: Path, runs: int) -> None:
+    old, new = [], []
+    for _ in range(runs):
+        old.append(_load_once(old_folder, root))
+        new.append(_load_once(new_folder, None))
+    for key, unit in (("load_s", "s"), ("peak_rss_mb", "MB")):
+        a, b = statistics.median(r[key] for r in old), statistics.median(r[key] for r in new)
+        print(f"{new_folder.name} {key}: {rev} {a:.3f} {unit}, working tree {b:.3f} {unit}, ratio {b / a:.3f}",
+              flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", required=True, help="git revision to compare against (e.g. HEAD~3, main)")
     parser.add_argument("--scenarios", default="smm_ps_mini,smm_dfs_mini", help="bundled scenario names")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--min-time", type=float, default=0.2)
+    parser.add_argument("--parity-rows", type=int, default=0, help="also compare predictions on this many rows")
+    parser.add_argument("--load-runs", type=int, default=0, help="also time loads in fresh interpreters")
     args = parser.parse_args(argv)
     import smm_bench_plugin as new
 
@@ -59,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
         for name in args.scenarios.split(","):
             b_new = new.load(name)
             b_old = old.Benchmark(old_scenarios / name)
+            if args.parity_rows:
+                x_cat, x_cont = b_new._encoder.probe_rows(n_random=args.parity_rows, seed=123)
+                same = all(getattr(b_old, f)(x_cat, x_cont).tobytes() == getattr(b_new, f)(x_cat, x_cont).tobytes()
+                           for f in ("evaluate_array", "objective_array"))
+                print(f"{name}: evaluate_array and objective_array {'bit-identical' if same else 'DIFFER'} on "
+                      f"{len(x_cont):,} rows ({args.rev} vs working tree)", flush=True)
+            if args.load_runs:
+                _compare_loads(args.rev, Path(tmp), old_scenarios / name, b_new.path, args.load_runs)
             confs = b_new.configspace.sample_configuration(POOL)
             dicts = [dict(c) for c in confs]
             cases = {"objective(dict)": ("objective", dicts), "objective(Configuration)": ("objective", list(confs)),

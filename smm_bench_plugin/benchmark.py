@@ -21,10 +21,10 @@ from .scenario import (
     Target,
     check_against_contract,
     check_objective_contract,
+    check_model,
     check_targets,
     contract_of,
     read_meta,
-    read_model,
     read_space_doc,
     space_tables,
 )
@@ -57,8 +57,8 @@ class Benchmark:
         self.path = Path(folder)
         self.meta: dict[str, Any] = read_meta(self.path)
         model_path = self.path / "model.onnx"
-        self._session = open_session(read_model(self.path, "model.onnx", self.meta["model_sha256"]),
-                                     intra_op_threads, label=str(model_path))
+        self._session = open_session(check_model(self.path, "model.onnx", self.meta["model_sha256"]),
+                                     intra_op_threads)
         self._contract = contract_of(self._session, model_path)
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
         check_against_contract(self.path, self._contract, self.meta, self.space_doc)
@@ -230,7 +230,7 @@ class Benchmark:
         path = self.path / "objective.onnx"
         if not path.exists():
             raise ValueError(f"{path}: missing, but meta.json lists objective_model_sha256; the scenario is incomplete")
-        session = open_session(read_model(self.path, "objective.onnx", digest), intra_op_threads, label=str(path))
+        session = open_session(check_model(self.path, "objective.onnx", digest), intra_op_threads)
         check_objective_contract(path, contract_of(session, path), self._contract, self.objective_name)
         run = self._checked_runner(session, "objective.onnx", 1)
         x_cat, x_cont = self._encoder.probe_rows()

@@ -11,14 +11,16 @@ refused later by the check that names its parameter; nesting too deep for the pa
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_JSON_BYTES", "MAX_ONNX_BYTES", "MAX_MODEL_TEXT_BYTES", "read_bytes", "read_text", "read_json",
-           "parse_json"]
+__all__ = ["MAX_JSON_BYTES", "MAX_ONNX_BYTES", "MAX_MODEL_TEXT_BYTES", "read_bytes", "sha256_of", "read_text",
+           "read_json", "parse_json"]
 
 #: Scenario JSON files (a 95-hyperparameter space is ~15 KB, meta.json ~25 KB).
 MAX_JSON_BYTES = 64 << 20
@@ -38,8 +40,8 @@ def _describe(mode: int) -> str:
     return next((what for test, what in _KINDS if test(mode)), "not a regular file")
 
 
-def read_bytes(path: str | os.PathLike, limit: int) -> bytes:
-    """The bytes of regular file ``path`` (symbolic links followed), at most ``limit`` of them.
+def _chunks(path: str | os.PathLike, limit: int) -> Iterator[bytes]:
+    """The contents of regular file ``path`` (symbolic links followed), at most ``limit`` bytes, in chunks.
 
     Opened non-blocking so that a FIFO is seen (and refused) instead of waiting for a writer;
     the type and size are checked on the opened descriptor, so what is read is what was checked.
@@ -53,18 +55,27 @@ def read_bytes(path: str | os.PathLike, limit: int) -> bytes:
             raise ValueError(f"{path}: is {_describe(st.st_mode)}, not a regular file")
         if st.st_size > limit:
             raise ValueError(f"{path}: {st.st_size:,} bytes, more than the {limit:,} allowed for this file")
-        chunks, size = [], 0
-        while True:
-            chunk = os.read(fd, min(1 << 24, limit + 1 - size))
-            if not chunk:
-                break
-            chunks.append(chunk)
+        size = 0
+        while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
             size += len(chunk)
             if size > limit:  # grew while being read
                 raise ValueError(f"{path}: more than the {limit:,} bytes allowed for this file")
-        return b"".join(chunks)
+            yield chunk
     finally:
         os.close(fd)
+
+
+def read_bytes(path: str | os.PathLike, limit: int) -> bytes:
+    """The bytes of regular file ``path``, at most ``limit`` of them."""
+    return b"".join(_chunks(path, limit))
+
+
+def sha256_of(path: str | os.PathLike, limit: int) -> str:
+    """The sha256 of regular file ``path`` (at most ``limit`` bytes), read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    for chunk in _chunks(path, limit):
+        h.update(chunk)
+    return h.hexdigest()
 
 
 def read_text(path: str | os.PathLike, limit: int) -> str:

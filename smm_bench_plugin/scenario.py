@@ -42,12 +42,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .files import MAX_JSON_BYTES, MAX_ONNX_BYTES, read_bytes, read_json
+from .files import MAX_JSON_BYTES, MAX_ONNX_BYTES, read_bytes, read_json, sha256_of
 
-__all__ = ["FORMAT_VERSION", "ROLES", "CONTRACT_KEY", "Target", "read_meta", "encoding_from_space",
+__all__ = ["FORMAT_VERSION", "ROLES", "CONTRACT_KEY", "UPGRADE_HINT", "Target", "read_meta", "encoding_from_space",
            "check_encoding", "space_tables", "write_scenario", "library_versions", "graph_contract", "stamp_contract",
-           "read_model", "contract_of", "check_against_contract", "check_objective_contract", "first_difference",
-           "UPGRADE_HINT"]
+           "check_model", "read_model", "contract_of", "check_against_contract", "check_objective_contract",
+           "first_difference"]
 
 FORMAT_VERSION = 2
 ROLES = ("objective", "test", "cost")
@@ -119,19 +119,37 @@ def check_targets(targets: Sequence[Target]) -> None:
         raise ValueError(f"objective and test targets must be maximised (accuracies), got {', '.join(bad)}")
 
 
+def check_model(folder: Path, filename: str, digest: Any) -> Path:
+    """The path of a graph whose sha256 is ``digest`` (meta.json's record of it).
+
+    Hashed in chunks and then loaded by onnxruntime from the path: holding the bytes in
+    Python for the session would add twice the model's size to the load's peak memory."""
+    _check_digest(folder, filename, lambda path: sha256_of(path, MAX_ONNX_BYTES), digest)
+    return folder / filename
+
+
 def read_model(folder: Path, filename: str, digest: Any) -> bytes:
-    """A graph's bytes, which must hash to ``digest`` (meta.json's record of them)."""
+    """A graph's bytes, which must hash to ``digest`` (for tools that rewrite the graph)."""
+    data: list[bytes] = []
+
+    def digest_of(path: Path) -> str:
+        data.append(read_bytes(path, MAX_ONNX_BYTES))
+        return hashlib.sha256(data[0]).hexdigest()
+
+    _check_digest(folder, filename, digest_of, digest)
+    return data[0]
+
+
+def _check_digest(folder: Path, filename: str, digest_of, digest: Any) -> None:
     path = folder / filename
     try:
-        data = read_bytes(path, MAX_ONNX_BYTES)
+        found = digest_of(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{folder} is not a complete scenario: {filename} is missing") from None
-    found = hashlib.sha256(data).hexdigest()
     if found != digest:
         key = "model_sha256" if filename == "model.onnx" else "objective_model_sha256"
         raise ValueError(f"{path}: sha256 {found} does not match meta.json {key} {digest}; "
                          "the scenario is corrupt or was modified")
-    return data
 
 
 def _read_json_object(folder: Path, filename: str) -> dict[str, Any]:
@@ -429,7 +447,8 @@ def write_scenario(
     (folder / "model.onnx").write_bytes(model_bytes)
     if objective_model_bytes is not None:
         objective = [t.name for t in targets if t.role == "objective"]
-        objective_model_bytes = stamp_contract(objective_model_bytes, graph_contract(space_doc, targets, objective, space))
+        objective_contract = graph_contract(space_doc, targets, objective, space)
+        objective_model_bytes = stamp_contract(objective_model_bytes, objective_contract)
         (folder / "objective.onnx").write_bytes(objective_model_bytes)
     (folder / "config_space.json").write_text(json.dumps(space_doc, indent=2) + "\n")
     (folder / "encoding.json").write_text(json.dumps(encoding_from_space(space_doc), indent=2) + "\n")

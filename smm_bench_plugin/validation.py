@@ -23,9 +23,22 @@ _REAL_TYPES = frozenset({float, int, *(np.dtype(code).type
                                        for code in np.typecodes["Float"] + np.typecodes["AllInteger"])})
 
 
-def _made_by(config: Any, package: str, name: str) -> bool:
-    """Whether ``config`` is a ``package``'s class ``name`` (or a subclass), without importing ``package``."""
-    return any(c.__name__ == name and c.__module__.split(".")[0] == package for c in type(config).__mro__)
+def _made_by(kind: type, package: str, name: str) -> bool:
+    """Whether ``kind`` is a ``package``'s class ``name`` (or a subclass), without importing ``package``."""
+    return any(c.__name__ == name and c.__module__.split(".")[0] == package for c in kind.__mro__)
+
+
+_IN_PLACE: dict[type, bool] = {}  # per mapping type: may it be read by key lookup in place?
+
+
+def _read_in_place(kind: type) -> bool:
+    answer = _IN_PLACE.get(kind)
+    if answer is None:
+        stores_only = (issubclass(kind, dict) and kind.__getitem__ is dict.__getitem__
+                       and not hasattr(kind, "__missing__"))
+        answer = _IN_PLACE[kind] = stores_only or (issubclass(kind, Mapping)
+                                                   and _made_by(kind, "ConfigSpace", "Configuration"))
+    return answer
 
 
 def _readable(config: Any, i: int = 0) -> Mapping[str, Any]:
@@ -40,18 +53,16 @@ def _readable(config: Any, i: int = 0) -> Mapping[str, Any]:
     given twice is refused rather than one value silently winning.
     """
     kind = type(config)
-    if isinstance(config, dict) and kind.__getitem__ is dict.__getitem__ and not hasattr(kind, "__missing__"):
+    if _read_in_place(kind):
         return config
     if isinstance(config, Mapping):
-        if _made_by(config, "ConfigSpace", "Configuration"):
-            return config
         keys = list(config)
         try:
             return {k: config[k] for k in keys}
         except KeyError as e:
             raise ValueError(f"configuration {i}: the {kind.__name__} lists key {e.args[0]!r} but has no "
                              "value for it") from None
-    if _made_by(config, "pandas", "Series"):
+    if _made_by(kind, "pandas", "Series"):
         keys, values = list(config.index), config.tolist()
         if len(set(keys)) != len(keys):
             twice = sorted({str(k) for k in keys if keys.count(k) > 1})

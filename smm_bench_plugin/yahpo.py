@@ -71,7 +71,7 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
                else [resolve_scenario(n) for n in names])
     registered = []
     for folder in folders:
-        meta = Benchmark(folder).meta  # verified (digests, every file against the graph's contract) before YAHPO reads it
+        meta = Benchmark(folder).meta  # verified (digests, files against the graph's contract) before YAHPO reads it
         _materialise(folder, meta, base / meta["name"])
         config_dict.update({meta["name"]: config_entry(meta, base)})
         registered.append(meta["name"])

@@ -232,7 +232,8 @@ def _ours(text: str, X: np.ndarray, n_cat: int) -> list[float] | None:
     graph = build_onnx([[model], [model]], n_cat=n_cat, cont_lower=[-math.inf] * n_cont, cont_upper=[math.inf] * n_cont,
                        target_lower=[-math.inf] * 2, target_upper=[math.inf] * 2)
     x_cat = (X[:, :n_cat] + 1).astype(np.int32)
-    return open_session(graph).run(None, {"x_cat": x_cat, "x_cont": np.ascontiguousarray(X[:, n_cat:])})[0][:, 0].tolist()
+    feed = {"x_cat": x_cat, "x_cont": np.ascontiguousarray(X[:, n_cat:])}
+    return open_session(graph).run(None, feed)[0][:, 0].tolist()
 
 
 _BREAKS = ["\f", "\v", "\r", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029", " ", "\t", "", "\n\n", "=", "\x00"]
@@ -287,7 +288,7 @@ def test_parser_is_as_strict_as_lightgbm(space, tmp_path):
     assert theirs[1] is None and _ours(form_feed, probe, n_cat) is None
     for i, lgb_pred in zip(accepted, theirs[2:]):
         assert lgb_pred is not None, f"text {i}: we accept what LightGBM refuses: {_diff(text, texts[i])}"
-        assert np.allclose(mine[i], lgb_pred, rtol=0, atol=1e-12), f"text {i}: other predictions {_diff(text, texts[i])}"
+        assert np.allclose(mine[i], lgb_pred, rtol=0, atol=1e-12), f"text {i}: predictions {_diff(text, texts[i])}"
     CASES["lightgbm_texts"] += len(texts) + 2
     print(f"{space}: {len(texts)} mutated model texts: {len(texts) - len(accepted)} refused, {len(accepted)} "
           "accepted, each accepted by LightGBM with the same predictions")

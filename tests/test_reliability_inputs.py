@@ -224,7 +224,8 @@ def test_masked_arrays_are_refused_where_a_value_is_masked(bundled):
     masked = np.ma.array(x_cont, mask=np.zeros_like(x_cont, bool))
     masked[3, 5] = np.ma.masked  # the value under the mask stays valid: ignoring the mask would "work"
     for call in (bundled.evaluate_array, bundled.objective_array, bundled.decode):
-        with pytest.raises(ValueError, match=r"x_cont is a masked array with 1 masked value\(s\) \(first at \(3, 5\)\)"):
+        with pytest.raises(ValueError, match=r"x_cont is a masked array with 1 masked value\(s\) \(first at "
+                                             r"\(3, 5\)\)"):
             call(x_cat, masked)
     assert np.array_equal(bundled.evaluate_array(np.ma.array(x_cat), np.ma.array(x_cont)), want)  # nothing masked
     if bundled.cat_names:

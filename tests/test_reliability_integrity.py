@@ -58,7 +58,8 @@ def _answers(bench: Benchmark) -> dict:
     x_cat, x_cont = enc.probe_rows(n_random=61)
     return {"targets": bench.targets, "names": (enc.cat_names, enc.cont_names), "choices": enc.cat_choices,
             "bounds": (enc.lower.tobytes(), enc.upper.tobytes()),
-            "y": bench.evaluate_array(x_cat, x_cont).tobytes(), "objective": bench.objective_array(x_cat, x_cont).tobytes(),
+            "y": bench.evaluate_array(x_cat, x_cont).tobytes(),
+            "objective": bench.objective_array(x_cat, x_cont).tobytes(),
             "space_doc": bench.space_doc}
 
 
@@ -230,7 +231,8 @@ def test_one_bit_flip_in_a_bound_is_refused(ps_scenario, tmp_path):
     at = data.index(b'"upper": 1.0') + len(b'"upper": ')
     data[at] ^= 0b10
     (d / "config_space.json").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match=r"config_space\.json: .*\.upper is 3\.0, but \S*model\.onnx was built for 1\.0"):
+    with pytest.raises(ValueError, match=r"config_space\.json: .*\.upper is 3\.0, but \S*model\.onnx was built for "
+                                         r"1\.0"):
         Benchmark(d)
 
 
@@ -242,8 +244,8 @@ def test_swapped_target_names_are_refused(ps_scenario, tmp_path):
         a["name"], b["name"] = b["name"], a["name"]
 
     _edit_json(d, "meta.json", swap)
-    with pytest.raises(ValueError, match=r'meta\.json: targets\[0\] \(gsm8k_ja\)\.name is "mgsm_ja", but \S*model\.onnx '
-                                         r'was built for "gsm8k_ja"'):
+    with pytest.raises(ValueError, match=r'meta\.json: targets\[0\] \(gsm8k_ja\)\.name is "mgsm_ja", but '
+                                         r'\S*model\.onnx was built for "gsm8k_ja"'):
         Benchmark(d)
 
 
@@ -260,7 +262,8 @@ def test_dfs_choices_reversed_consistently_in_two_files_are_refused(dfs_scenario
     _edit_json(d, "config_space.json", reverse)
     _edit_json(d, "encoding.json", lambda enc: [enc.update({k: {"#na#": 0, **{c: i + 1 for i, c in enumerate(
         [c for c in v if c != "#na#"][::-1])}}}) for k, v in list(enc.items())])
-    with pytest.raises(ValueError, match=r'config_space\.json: hyperparameters\[63\] \(slot00\)\.choices\[0\] is "none", '
+    with pytest.raises(ValueError, match=r'config_space\.json: hyperparameters\[63\] \(slot00\)\.choices\[0\] is '
+                                         r'"none", '
                                          r'but \S*model\.onnx was built for "A"'):
         Benchmark(d)
 
