@@ -77,12 +77,16 @@ def _write_stdout(text: str) -> None:
         raise OSError(f"cannot write the output: {e.strerror or e}") from None
 
 
-def _read_input(config_file: str | None) -> tuple[str, str]:
+def _read_input(config_file: str | None) -> tuple[str | bytes, str]:
     """(text, where it came from) of the configuration input: ``--config FILE`` or stdin."""
-    from .files import read_text
+    from .files import NotRegularFileError, read_text
 
     if config_file:
-        return read_text(config_file, MAX_INPUT_BYTES), f"--config {config_file}"
+        try:
+            return read_text(config_file, MAX_INPUT_BYTES), f"--config {config_file}"
+        except NotRegularFileError as e:
+            raise NotRegularFileError(f"--config {e}; to pass JSON through a pipe, leave out --config and write it "
+                                      "to standard input") from None
     if sys.stdin is None:
         raise ValueError("no configuration given: standard input is closed; pass --config FILE or pipe JSON in")
     stream = getattr(sys.stdin, "buffer", sys.stdin)
@@ -172,7 +176,7 @@ def _upgrade_scenario(args: argparse.Namespace) -> int:
     for name in args.names:
         done = upgrade_scenario(resolve_scenario(name), check_rows=args.check_rows)
         if done.rows_checked == 0:
-            con.print(f"{done.folder}: already format {done.to_version}", markup=False)
+            con.print(f"{done.folder}: already format {done.to_version} (verified)", markup=False)
             continue
         changed = ", ".join(f"{f} sha256 {old[:12]}... -> {new[:12]}..." for f, (old, new) in done.sha256.items())
         con.print(f"{done.folder}: format {done.from_version} -> {done.to_version}; {changed}; predictions "

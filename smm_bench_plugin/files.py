@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MAX_JSON_BYTES", "MAX_ONNX_BYTES", "MAX_MODEL_TEXT_BYTES", "read_bytes", "sha256_of", "read_text",
+__all__ = ["NotRegularFileError", "MAX_JSON_BYTES", "MAX_ONNX_BYTES", "MAX_MODEL_TEXT_BYTES", "read_bytes", "sha256_of", "read_text",
            "read_json", "parse_json"]
 
 #: Scenario JSON files (a 95-hyperparameter space is ~15 KB, meta.json ~25 KB).
@@ -31,6 +31,10 @@ MAX_MODEL_TEXT_BYTES = 4 << 30
 
 #: Longest integer literal read as an int: anything longer is beyond every float bound.
 _MAX_INT_DIGITS = 400
+
+class NotRegularFileError(ValueError):
+    """The path is a directory, FIFO, device or socket: reading it could block or never end."""
+
 
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
@@ -52,7 +56,7 @@ def _chunks(path: str | os.PathLike, limit: int) -> Iterator[bytes]:
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ValueError(f"{path}: is {_describe(st.st_mode)}, not a regular file")
+            raise NotRegularFileError(f"{path}: is {_describe(st.st_mode)}, not a regular file")
         if st.st_size > limit:
             raise ValueError(f"{path}: {st.st_size:,} bytes, more than the {limit:,} allowed for this file")
         size = 0

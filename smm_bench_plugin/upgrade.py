@@ -65,7 +65,7 @@ class Upgrade:
 
 
 def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> Upgrade:
-    """Upgrade scenario ``folder`` in place (see the module docstring); a current one is left alone."""
+    """Upgrade scenario ``folder`` in place (see the module docstring); a current one is only verified."""
     if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder):
         raise TypeError(f"folder must be a scenario folder (str or os.PathLike), got {folder!r}")
     if isinstance(check_rows, bool) or not isinstance(check_rows, int) or check_rows < 1:
@@ -78,7 +78,10 @@ def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> 
     folder = Path(folder)
     _finish_interrupted(folder)
     meta = read_meta(folder, accept=(1, FORMAT_VERSION))
+    from .benchmark import Benchmark  # a current folder, or the upgraded one, must load under the current checks
+
     if meta["format_version"] == FORMAT_VERSION:
+        Benchmark(folder)
         return Upgrade(folder, FORMAT_VERSION, FORMAT_VERSION, 0, {})
     space_doc = read_space_doc(folder)
     try:
@@ -117,8 +120,6 @@ def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> 
         _write_synced(folder / (name + _SUFFIX), data)
     _write_synced(folder / ("meta.json" + _SUFFIX), (json.dumps(upgraded, indent=2) + "\n").encode())
     _finish_interrupted(folder)
-    from .benchmark import Benchmark  # the upgraded folder must load under the current checks
-
     Benchmark(folder)
     return Upgrade(folder, 1, FORMAT_VERSION, len(x_cont), sha)
 

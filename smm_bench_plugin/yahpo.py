@@ -36,7 +36,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,10 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
     """
     if isinstance(names, (str, os.PathLike)):
         names = [names]
+    elif names is not None and (isinstance(names, (bytes, Mapping)) or not isinstance(names, Iterable)):
+        raise TypeError(f"names must be a scenario name or folder, a list of them, or None, got {names!r}")
+    if basedir is not None and not isinstance(basedir, (str, os.PathLike)):
+        raise TypeError(f"basedir must be a folder (str or os.PathLike) or None, got {basedir!r}")
     _check_yahpo()
     from yahpo_gym.configuration import config_dict
 

@@ -77,6 +77,17 @@ def test_closed_pipe_on_stdout_is_an_error(tmp_path):
     assert "cannot write the output: Broken pipe" in _one_error_line(stderr)
 
 
+def test_config_file_that_is_a_fifo_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "c.json"
+    os.mkfifo(fifo)  # nobody writes to it: opening it for reading would wait forever
+    out = subprocess.run(CLI + ["evaluate", "smm_ps_mini", "--config", str(fifo)], capture_output=True, text=True,
+                         timeout=120)
+    CASES["cli_abuse"] += 1
+    assert out.returncode == 1
+    assert f"--config {fifo}: is a FIFO (named pipe), not a regular file; to pass JSON through a pipe, leave out " \
+           "--config" in _one_error_line(out.stderr)
+
+
 def test_closed_stdin_is_an_error():
     cmd = " ".join(CLI + ["evaluate", "smm_ps_mini"])
     out = subprocess.run(["bash", "-c", f"exec 0<&-; {cmd}"], capture_output=True, text=True, timeout=120)

@@ -227,4 +227,5 @@ def test_cli_names_a_folder_given_as_config_file(tmp_path, capsys):
     from smm_bench_plugin.cli import main
 
     assert main(["evaluate", "smm_ps_mini", "--config", str(tmp_path)]) == 1
-    assert f"error: {tmp_path}: is a directory, not a regular file" in capsys.readouterr().err
+    assert f"error: --config {tmp_path}: is a directory, not a regular file; to pass JSON through a pipe" \
+        in capsys.readouterr().err

@@ -257,7 +257,7 @@ def test_thread_count_is_bounded_by_the_cpu_count_and_named(threads):
     assert time.perf_counter() - start < 30  # refused before any session (100,000 threads took minutes)
 
 
-def test_import_lightgbm_and_upgrade_name_their_arguments(authors_ps, tmp_path):
+def test_import_upgrade_and_yahpo_name_their_arguments(authors_ps, tmp_path):
     from smm_bench_plugin.importer import import_lightgbm
     from smm_bench_plugin.upgrade import upgrade_scenario
 
@@ -272,6 +272,13 @@ def test_import_lightgbm_and_upgrade_name_their_arguments(authors_ps, tmp_path):
         upgrade_scenario(None)
     with pytest.raises(ValueError, match="check_rows must be a positive integer"):
         upgrade_scenario(tmp_path, check_rows=0)
+    from smm_bench_plugin import yahpo
+
+    for names in (5, b"smm_ps_mini", {"smm_ps_mini": 1}):
+        with pytest.raises(TypeError, match="names must be a scenario name or folder, a list of them, or None"):
+            yahpo.register(names)
+    with pytest.raises(TypeError, match="basedir must be a folder"):
+        yahpo.register("smm_ps_mini", basedir=3)
 
 
 # ----- pickling and copying ----------------------------------------------------------------------

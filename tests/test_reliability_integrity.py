@@ -442,7 +442,7 @@ def test_cli_upgrade_scenario(ps_scenario, tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"{d}: format 1 -> 2; model.onnx sha256 " in out and "predictions bit-identical on 503 rows" in out
     assert main(["upgrade-scenario", str(d)]) == 0
-    assert f"{d}: already format 2" in capsys.readouterr().out
+    assert f"{d}: already format 2 (verified)" in capsys.readouterr().out
 
 
 def test_bundled_scenarios_carry_their_contract():
