@@ -35,9 +35,22 @@ __all__ = ["Benchmark", "load"]
 
 
 def load(name_or_path: str | os.PathLike, *, intra_op_threads: int = 1) -> Benchmark:
-    """Load a scenario by name (see :func:`list_scenarios`) or by folder path."""
+    """Load a scenario by name (see :func:`list_scenarios`) or by folder path.
+
+    A multi-fidelity scenario (``meta.json`` has a ``fidelity``) comes back as a
+    :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`, which also takes a fidelity."""
     check_threads(intra_op_threads)
-    return Benchmark(resolve_scenario(name_or_path), intra_op_threads=intra_op_threads)
+    folder = resolve_scenario(name_or_path)
+    return benchmark_class(folder)(folder, intra_op_threads=intra_op_threads)
+
+
+def benchmark_class(folder: Path) -> type[Benchmark]:
+    """The class that serves scenario ``folder``: multi-fidelity when ``meta.json`` has a ``fidelity``."""
+    if "fidelity" in read_meta(folder):
+        from .multifidelity import MultiFidelityBenchmark
+
+        return MultiFidelityBenchmark
+    return Benchmark
 
 
 class Benchmark:
@@ -50,12 +63,18 @@ class Benchmark:
     multiprocessing, joblib or Ray get it by value.
     """
 
+    #: x_cont columns the graph takes beyond the space's floats (a fidelity, in a subclass)
+    _extra_cont_columns = 0
+
     def __init__(self, folder: str | os.PathLike, *, intra_op_threads: int = 1) -> None:
         if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder):
             raise TypeError(f"folder must be a scenario folder (str or os.PathLike), got {folder!r}")
         self._threads = check_threads(intra_op_threads)
         self.path = Path(folder)
         self.meta: dict[str, Any] = read_meta(self.path)
+        if "fidelity" in self.meta and not self._extra_cont_columns:
+            raise ValueError(f"{self.path} is a multi-fidelity scenario: open it with smm_bench_plugin.load() "
+                             "(or MultiFidelityBenchmark)")
         model_path = self.path / "model.onnx"
         self._session = open_session(check_model(self.path, "model.onnx", self.meta["model_sha256"]),
                                      intra_op_threads)
@@ -83,7 +102,7 @@ class Benchmark:
         self._configspace = None
 
     def __reduce__(self):
-        return _reopen, (str(self.path), self._threads, self.meta["model_sha256"])
+        return _reopen, (type(self), str(self.path), self._threads, self.meta["model_sha256"])
 
     # ----- metadata -----------------------------------------------------------------------
     @property
@@ -123,8 +142,16 @@ class Benchmark:
             self._configspace = read_configspace(json.dumps(self.space_doc))
         return self._configspace
 
+    @property
+    def fidelity_space(self):
+        """The scenario's fidelity parameters as a ``ConfigSpace.ConfigurationSpace``: empty here
+        (a single-fidelity scenario); see :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`."""
+        from ConfigSpace import ConfigurationSpace
+
+        return ConfigurationSpace()
+
     def __repr__(self) -> str:
-        return (f"Benchmark({self.name!r}, {len(self.cat_names)} categorical + {len(self.cont_names)} "
+        return (f"{type(self).__name__}({self.name!r}, {len(self.cat_names)} categorical + {len(self.cont_names)} "
                 f"continuous hyperparameters, targets {list(self.target_names)})")
 
     # ----- evaluation ---------------------------------------------------------------------
@@ -201,7 +228,8 @@ class Benchmark:
         names = [i.name for i in inputs]
         if names != ["x_cat", "x_cont"]:
             raise ValueError(f"{self.path}/{filename}: inputs must be x_cat, x_cont; got {names}")
-        for inp, kind, width in zip(inputs, ("tensor(int32)", "tensor(double)"), (len(self.cat_names), len(self.cont_names))):
+        n_cont = len(self.cont_names) + self._extra_cont_columns
+        for inp, kind, width in zip(inputs, ("tensor(int32)", "tensor(double)"), (len(self.cat_names), n_cont)):
             declared = inp.shape[-1] if inp.shape else None
             if inp.type != kind or (isinstance(declared, int) and declared != width):
                 raise ValueError(f"{self.path}/{filename}: input {inp.name} is {inp.type} {inp.shape}, the scenario "
@@ -212,7 +240,7 @@ class Benchmark:
             raise ValueError(f"{self.path}/{filename}: {width} output columns, the scenario needs {n_columns} "
                              f"(meta.json lists {len(self.targets)} targets)")
         names = [outputs[0].name]
-        run = _fast_run(session, names, len(self.cat_names), len(self.cont_names))
+        run = _fast_run(session, names, len(self.cat_names), n_cont)
         return lambda feed: run(names, feed)[0]
 
     def _objective_runner(self, intra_op_threads: int):
@@ -233,9 +261,9 @@ class Benchmark:
         session = open_session(check_model(self.path, "objective.onnx", digest), intra_op_threads)
         check_objective_contract(path, contract_of(session, path), self._contract, self.objective_name)
         run = self._checked_runner(session, "objective.onnx", 1)
-        x_cat, x_cont = self._encoder.probe_rows()
-        full = self._run(x_cat, x_cont)[:, self._objective_col]
-        alone = run({"x_cat": x_cat, "x_cont": x_cont})[:, 0]
+        feed = self._probe_feed()
+        full = self._run_feed(feed)[:, self._objective_col]
+        alone = run(feed)[:, 0]
         tolerance = 0.0 if intra_op_threads == 1 else 1e-12
         difference = float(np.abs(full - alone).max())
         if not difference <= tolerance:
@@ -244,9 +272,15 @@ class Benchmark:
         return run
 
 
-def _reopen(path: str, intra_op_threads: int, model_sha256: str) -> Benchmark:
+    def _probe_feed(self) -> dict[str, np.ndarray]:
+        """Graph inputs for self-checks: the space's corners, centre and seeded random rows."""
+        x_cat, x_cont = self._encoder.probe_rows()
+        return {"x_cat": x_cat, "x_cont": x_cont}
+
+
+def _reopen(cls: type[Benchmark], path: str, intra_op_threads: int, model_sha256: str) -> Benchmark:
     """A pickled or copied Benchmark: its scenario loaded again, which must be the same model."""
-    bench = Benchmark(path, intra_op_threads=intra_op_threads)
+    bench = cls(path, intra_op_threads=intra_op_threads)
     if bench.meta["model_sha256"] != model_sha256:
         raise ValueError(f"{path}: the scenario changed since this Benchmark was pickled (model sha256 "
                          f"{model_sha256}, now {bench.meta['model_sha256']})")

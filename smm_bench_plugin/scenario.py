@@ -21,9 +21,9 @@ The integrity record. A number is only as trustworthy as every file that shapes 
 graphs, the space (bounds and choice order decide the codes and the input clipping), the
 encoding YAHPO Gym feeds, and the target names and column order that label the outputs. So
 each graph carries, in its ONNX metadata under :data:`CONTRACT_KEY`, the *contract* it was
-built for: the space document, the input column names, every target and the names of its
-own output columns (:func:`graph_contract`). The sha256 in meta.json pins the graph bytes,
-contract included; at load every JSON file must then agree with the graph's contract field
+built for: the space document, the input column names, every target, the names of its own
+output columns and a multi-fidelity scenario's ``fidelity`` entry (:func:`graph_contract`).
+The sha256 in meta.json pins the graph bytes, contract included; at load every JSON file must then agree with the graph's contract field
 by field (:func:`check_against_contract`), so a hand edit of any of them is refused with a
 message naming the file and the field, and a bit flip in a graph is a digest mismatch. meta.json
 fields that never reach a number (description, citation, provenance, quality: training adds
@@ -286,17 +286,22 @@ def check_encoding(folder: Path, space_doc: Mapping[str, Any]) -> None:
 # ----- the integrity record: each graph's contract ---------------------------------------------
 
 def graph_contract(space_doc: Mapping[str, Any], targets: Sequence[Target], outputs: Sequence[str],
-                   space: str | None) -> dict[str, Any]:
+                   space: str | None, fidelity: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """What a graph was built for: the space document (bounds, choices in code order), the
-    input columns, every target of the scenario and the targets of its own output columns."""
+    input columns, every target of the scenario and the targets of its own output columns;
+    for a multi-fidelity graph also meta.json's ``fidelity`` entry (the ladder the runtime
+    accepts, the noise scales and cost shares compiled into the graph)."""
     cat_names, _, cont_names, _, _ = space_tables(space_doc)
     known = [t.name for t in targets]
     unknown = [o for o in outputs if o not in known]
     if unknown:
         raise ValueError(f"graph outputs {unknown} are not targets of the scenario ({known})")
-    return {"format_version": FORMAT_VERSION, "space": space, "config_space": json.loads(json.dumps(space_doc)),
-            "inputs": {"x_cat": cat_names, "x_cont": cont_names},
-            "targets": [t.to_json() for t in targets], "outputs": list(outputs)}
+    contract = {"format_version": FORMAT_VERSION, "space": space, "config_space": json.loads(json.dumps(space_doc)),
+                "inputs": {"x_cat": cat_names, "x_cont": cont_names},
+                "targets": [t.to_json() for t in targets], "outputs": list(outputs)}
+    if fidelity is not None:
+        contract["fidelity"] = json.loads(json.dumps(fidelity))
+    return contract
 
 
 def stamp_contract(model_bytes: bytes, contract: Mapping[str, Any]) -> bytes:
@@ -391,7 +396,8 @@ def check_against_contract(folder: Path, contract: Mapping[str, Any], meta: Mapp
               (meta_path, "cat_names", contract["inputs"].get("x_cat"), meta.get("cat_names", _MISSING)),
               (meta_path, "cont_names", contract["inputs"].get("x_cont"), meta.get("cont_names", _MISSING)),
               (space_path, "", contract["config_space"], space_doc),
-              (meta_path, "targets", contract["targets"], meta.get("targets", _MISSING))]
+              (meta_path, "targets", contract["targets"], meta.get("targets", _MISSING)),
+              (meta_path, "fidelity", contract.get("fidelity", _MISSING), meta.get("fidelity", _MISSING))]
     for file, what, want, got in checks:
         text = _difference(what, want, got, f"{folder / 'model.onnx'} was built for")
         if text:
@@ -434,20 +440,24 @@ def write_scenario(
     quality: Mapping[str, Any] | None = None,
     versions: Mapping[str, str] | None = None,
     objective_model_bytes: bytes | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the four files (five with ``objective_model_bytes``) into ``folder`` (created;
-    must not exist or be empty). Each graph gets its contract stamped into its ONNX metadata
-    (see the module docstring), so every scenario this writes carries its integrity record."""
+    must not exist or be empty). ``extra_meta``: more ``meta.json`` entries (e.g. ``fidelity``).
+    Each graph gets its contract stamped into its ONNX metadata (see the module docstring), so
+    every scenario this writes carries its integrity record."""
     check_targets(targets)
     cat_names, _, cont_names, _, _ = space_tables(space_doc)
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty")
-    model_bytes = stamp_contract(model_bytes, graph_contract(space_doc, targets, [t.name for t in targets], space))
+    fidelity = (extra_meta or {}).get("fidelity")
+    model_bytes = stamp_contract(model_bytes, graph_contract(space_doc, targets, [t.name for t in targets], space,
+                                                             fidelity))
     (folder / "model.onnx").write_bytes(model_bytes)
     if objective_model_bytes is not None:
         objective = [t.name for t in targets if t.role == "objective"]
-        objective_contract = graph_contract(space_doc, targets, objective, space)
+        objective_contract = graph_contract(space_doc, targets, objective, space, fidelity)
         objective_model_bytes = stamp_contract(objective_model_bytes, objective_contract)
         (folder / "objective.onnx").write_bytes(objective_model_bytes)
     (folder / "config_space.json").write_text(json.dumps(space_doc, indent=2) + "\n")
@@ -468,5 +478,10 @@ def write_scenario(
     }
     if objective_model_bytes is not None:
         meta["objective_model_sha256"] = hashlib.sha256(objective_model_bytes).hexdigest()
+    if extra_meta:
+        clash = sorted(set(extra_meta) & set(meta))
+        if clash:
+            raise ValueError(f"extra_meta must not replace meta.json's own keys {clash}")
+        meta.update(extra_meta)
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder

@@ -9,12 +9,14 @@ folder lets anyone tell:
 * the graphs' sha256 are meta.json's (what the format-1 runtime checked);
 * the numbers the graph itself holds agree with the JSON files: its input clipping bounds
   with config_space.json, its output clipping bounds with meta.json's targets, its input and
-  output widths with the names;
+  output widths with the names; for a multi-fidelity graph (whose outputs are clipped by its
+  rung read-out, not by the targets' bounds) its ladder, noise scales and cost shares with
+  meta.json's ``fidelity``;
 * a scenario of a named space ("ps", "dfs") has exactly that space's config_space.json, so
   renamed or reordered choices are caught too (target names cannot be checked: a format-1
   graph does not know them);
 * the upgraded graphs give bit-identical predictions on the space's corners, centre and
-  ``check_rows`` seeded random rows.
+  ``check_rows`` seeded random rows (each at a rung of the ladder in turn, multi-fidelity).
 
 A kill at any moment is safe: the new files are written next to the old ones first and
 moved in with meta.json last; running the command again finishes (or restarts) the job.
@@ -78,10 +80,10 @@ def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> 
     folder = Path(folder)
     _finish_interrupted(folder)
     meta = read_meta(folder, accept=(1, FORMAT_VERSION))
-    from .benchmark import Benchmark  # a current folder, or the upgraded one, must load under the current checks
+    from .benchmark import benchmark_class  # a current folder, or the upgraded one, must load under the current checks
 
     if meta["format_version"] == FORMAT_VERSION:
-        Benchmark(folder)
+        benchmark_class(folder)(folder)
         return Upgrade(folder, FORMAT_VERSION, FORMAT_VERSION, 0, {})
     space_doc = read_space_doc(folder)
     try:
@@ -97,19 +99,23 @@ def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> 
     except (TypeError, ValueError) as e:
         raise ValueError(f"{folder / 'meta.json'}: {e}") from None
     check_encoding(folder, space_doc)
+    fidelity = _fidelity(folder, meta)
     encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
     objective = [t.name for t in targets if t.role == "objective"]
     outputs = {"model.onnx": [t.name for t in targets], "objective.onnx": objective}
     digests = {"model.onnx": meta["model_sha256"], "objective.onnx": meta.get("objective_model_sha256")}
     new_bytes, sha = {}, {}
     x_cat, x_cont = encoder.probe_rows(n_random=check_rows)
+    if fidelity is not None:  # the graph's last x_cont column: every rung in turn
+        rungs = np.resize(np.asarray(fidelity["ladder"], dtype=np.float64), len(x_cont))
+        x_cont = np.concatenate([x_cont, rungs[:, None]], axis=1)
     for name in _GRAPHS:
         if digests[name] is None:
             continue
         old = read_model(folder, name, digests[name])
         columns = [t for t in targets if t.name in outputs[name]]
-        _check_graph_constants(folder / name, old, encoder, columns)
-        new = stamp_contract(old, graph_contract(space_doc, targets, outputs[name], meta.get("space")))
+        _check_graph_constants(folder / name, old, encoder, columns, fidelity)
+        new = stamp_contract(old, graph_contract(space_doc, targets, outputs[name], meta.get("space"), fidelity))
         _check_same_predictions(folder / name, old, new, x_cat, x_cont)
         new_bytes[name] = new
         sha[name] = (digests[name], hashlib.sha256(new).hexdigest())
@@ -120,7 +126,7 @@ def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> 
         _write_synced(folder / (name + _SUFFIX), data)
     _write_synced(folder / ("meta.json" + _SUFFIX), (json.dumps(upgraded, indent=2) + "\n").encode())
     _finish_interrupted(folder)
-    Benchmark(folder)
+    benchmark_class(folder)(folder)
     return Upgrade(folder, 1, FORMAT_VERSION, len(x_cont), sha)
 
 
@@ -145,27 +151,52 @@ def _initializers(data: bytes) -> tuple[Any, dict[str, np.ndarray]]:
     return model, {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
 
 
-def _check_graph_constants(path: Path, data: bytes, encoder: ConfigEncoder, targets: list[Target]) -> None:
-    """The bounds and widths compiled into the graph must be those the JSON files state."""
+def _fidelity(folder: Path, meta: dict[str, Any]) -> dict[str, Any] | None:
+    """meta.json's ``fidelity`` entry (None for a single-fidelity scenario), checked for the keys the graph holds."""
+    if "fidelity" not in meta:
+        return None
+    fidelity = meta["fidelity"]
+    keys = ("name", "ladder", "noise_scale", "cost_share")
+    if not isinstance(fidelity, dict) or any(not fidelity.get(k) for k in keys):
+        raise ValueError(f"{folder / 'meta.json'}: 'fidelity' must be an object with non-empty "
+                         f"{', '.join(keys)}, got {json.dumps(fidelity)[:200]}")
+    return fidelity
+
+
+def _check_graph_constants(path: Path, data: bytes, encoder: ConfigEncoder, targets: list[Target],
+                           fidelity: dict[str, Any] | None) -> None:
+    """The bounds, rungs and widths compiled into the graph must be those the JSON files state."""
     model, consts = _initializers(data)
-    want = {"cont_lower": encoder.lower, "cont_upper": encoder.upper,
-            "target_lower": np.array([t.lower for t in targets]), "target_upper": np.array([t.upper for t in targets])}
+    want = {"cont_lower": encoder.lower, "cont_upper": encoder.upper}
+    if fidelity is None:
+        want.update({"target_lower": np.array([t.lower for t in targets]),
+                     "target_upper": np.array([t.upper for t in targets])})
+    else:
+        want.update({"mf_lower": encoder.lower, "mf_upper": encoder.upper,
+                     "mf_ladder": np.asarray(fidelity["ladder"], dtype=np.float64),
+                     "mf_noise_scale": np.asarray(fidelity["noise_scale"], dtype=np.float64)})
+        if len(targets) > 1:  # the objective-only graph has no cost column
+            want["mf_cost_share"] = np.asarray(fidelity["cost_share"], dtype=np.float64)
     for key, values in want.items():
         if key not in consts:
             raise ValueError(f"{path}: the graph has no {key!r} constant; it was not written by smm-bench's "
                              "exporter, so the upgrade cannot check it against the JSON files")
         found = np.asarray(consts[key], dtype=np.float64).ravel()
         if found.shape != values.shape or not np.array_equal(found, values):
-            file = "config_space.json" if key.startswith("cont") else "meta.json"
-            names = encoder.cont_names if key.startswith("cont") else [t.name for t in targets]
+            on_space = key.startswith("cont") or key in ("mf_lower", "mf_upper")
+            file = "config_space.json" if on_space else "meta.json"
+            names = (encoder.cont_names if on_space else [t.name for t in targets] if key.startswith("target")
+                     else [f"fidelity.{key[3:]}[{i}]" for i in range(len(values))])
             bad = next((i for i, (a, b) in enumerate(zip(found, values)) if a != b), None)
             detail = (f"{names[bad]}: {values[bad]} in {file}, {found[bad]} in the graph" if bad is not None
                       else f"{len(values)} values in {file}, {len(found)} in the graph")
             raise ValueError(f"{path}: {key} differs from {file} ({detail}); the file was edited after export")
     widths = {i.name: i.type.tensor_type.shape.dim[-1].dim_value for i in model.graph.input}
-    if widths != {"x_cat": len(encoder.cat_names), "x_cont": len(encoder.cont_names)}:
+    n_cont = len(encoder.cont_names) + (fidelity is not None)
+    if widths != {"x_cat": len(encoder.cat_names), "x_cont": n_cont}:
         raise ValueError(f"{path}: input widths {widths} do not match config_space.json "
-                         f"({len(encoder.cat_names)} categorical, {len(encoder.cont_names)} continuous)")
+                         f"({len(encoder.cat_names)} categorical, {len(encoder.cont_names)} continuous"
+                         f"{' + the fidelity' if fidelity is not None else ''})")
 
 
 def _check_same_predictions(path: Path, old: bytes, new: bytes, x_cat: np.ndarray, x_cont: np.ndarray) -> None:
