@@ -31,6 +31,8 @@ import tempfile
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
+
 from .process_cases import _LOAD
 from .timing import measure_pair
 
@@ -90,13 +92,16 @@ def main(argv: list[str] | None = None) -> int:
         old, old_scenarios = _revision_package(args.rev, Path(tmp))
         for name in args.scenarios.split(","):
             b_new = new.load(name)
-            b_old = old.Benchmark(old_scenarios / name)
+            b_old = old.load(old_scenarios / name)
             if args.parity_rows:
                 x_cat, x_cont = b_new._encoder.probe_rows(n_random=args.parity_rows, seed=123)
-                same = all(getattr(b_old, f)(x_cat, x_cont).tobytes() == getattr(b_new, f)(x_cat, x_cont).tobytes()
-                           for f in ("evaluate_array", "objective_array"))
+                rungs = getattr(b_new, "ladder", None)  # a multi-fidelity scenario: each row at a rung in turn
+                at = {} if rungs is None else {"fidelity": np.resize(np.asarray(rungs), len(x_cont))}
+                same = all(getattr(b_old, f)(x_cat, x_cont, **at).tobytes() ==
+                           getattr(b_new, f)(x_cat, x_cont, **at).tobytes() for f in ("evaluate_array", "objective_array"))
                 print(f"{name}: evaluate_array and objective_array {'bit-identical' if same else 'DIFFER'} on "
-                      f"{len(x_cont):,} rows ({args.rev} vs working tree)", flush=True)
+                      f"{len(x_cont):,} rows{'' if rungs is None else ' across the rungs'} ({args.rev} vs working "
+                      "tree)", flush=True)
             if args.load_runs:
                 _compare_loads(args.rev, Path(tmp), old_scenarios / name, b_new.path, args.load_runs)
             confs = b_new.configspace.sample_configuration(POOL)

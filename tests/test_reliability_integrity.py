@@ -447,8 +447,78 @@ def test_cli_upgrade_scenario(ps_scenario, tmp_path, capsys):
 
 def test_bundled_scenarios_carry_their_contract():
     """Retrained bundled scenarios must be written by the exporter (which stamps the contract) or upgraded."""
-    for name in ("smm_ps_mini", "smm_dfs_mini"):
+    from smm_bench_plugin.paths import scenario_entries
+
+    bundled = [e.name for e in scenario_entries() if e.source == "bundled"]
+    assert {"smm_ps_mini", "smm_dfs_mini", "smm_ps_mini_mf", "smm_dfs_mini_mf"} <= set(bundled)
+    for name in bundled:
         bench = smm.load(name)
         assert bench.meta["format_version"] == 2
         assert bench._contract["outputs"] == list(bench.target_names)
+        assert bench._contract.get("fidelity") == bench.meta.get("fidelity")
         assert np.isfinite(bench.objective(dict(bench.configspace.get_default_configuration())))
+
+
+# ----- multi-fidelity scenarios: the fidelity is part of the record ------------------------------
+
+@pytest.fixture(scope="module")
+def mf_trained(tmp_path_factory):
+    """A multi-fidelity scenario as its training command writes it (a synthetic store: 64 objective
+    items, so the ladder is cut to the rungs it has; one Optuna trial per tree target)."""
+    import smm_bench_collection.fidelity as fidelity
+    from smm_bench_collection.collect import collect, family_factory
+    from smm_bench_surrogates.multifidelity import main as train_mf
+
+    root = tmp_path_factory.mktemp("mf-train")
+    collect("ps", family_factory("ps", "synthetic"), "random", 160, root / "store", seed=0, progress=False)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fidelity, "LADDER", (16, 32, 64))
+        assert train_mf(["--data", str(root / "store"), "--space", "ps", "--out", str(root / "mf"),
+                         "--trials", "1"]) == 0
+    return root / "mf"
+
+
+def test_multifidelity_training_writes_format_2_with_the_fidelity_in_the_record(mf_trained):
+    bench = smm.load(mf_trained)
+    assert bench.meta["format_version"] == 2 and bench.ladder == (16, 32, 64)
+    assert bench._contract["fidelity"] == bench.meta["fidelity"]
+    assert upgrade_scenario(mf_trained).rows_checked == 0  # current: verified, nothing to do
+
+
+@pytest.mark.parametrize("edit, field", [
+    (lambda f: f.update(ladder=[16, 32, 48, 64]), r"fidelity\.ladder\[2\] is 48"),
+    (lambda f: f["noise_scale"].__setitem__(0, 0.5), r"fidelity\.noise_scale\[0\] is 0\.5"),
+    (lambda f: f.update(name="n_examples"), r"fidelity\.name is \"n_examples\""),
+], ids=["rung-added", "noise-scale-changed", "renamed"])
+def test_an_edited_fidelity_is_refused_naming_meta_json(mf_trained, tmp_path, edit, field):
+    d = _copy(mf_trained, tmp_path / "s")
+    _edit_json(d, "meta.json", lambda m: edit(m["fidelity"]))
+    with pytest.raises(ValueError, match=rf"{d / 'meta.json'}: {field}.*, but {d / 'model.onnx'} was built for"):
+        smm.load(d)
+
+
+def test_a_single_fidelity_scenario_given_a_fidelity_is_refused(ps_scenario, mf_trained, tmp_path):
+    d = _copy(ps_scenario, tmp_path / "s")
+    _edit_json(d, "meta.json", lambda m: m.update(fidelity=json.loads((mf_trained / "meta.json").read_text())["fidelity"]))
+    with pytest.raises(ValueError, match=rf"{d / 'meta.json'}: fidelity is .*, but .* was built for absent"):
+        smm.load(d)
+
+
+def test_multifidelity_upgrade_restores_the_exported_bytes(mf_trained, tmp_path):
+    d = _copy(mf_trained, tmp_path / "old")
+    _downgrade(d)
+    done = upgrade_scenario(d, check_rows=300)
+    assert (done.from_version, done.rows_checked) == (1, 303)
+    for name in GRAPHS:
+        assert (d / name).read_bytes() == (mf_trained / name).read_bytes()
+
+
+def test_multifidelity_upgrade_checks_the_fidelity_against_the_graph(mf_trained, tmp_path):
+    d = _copy(mf_trained, tmp_path / "old")
+    _downgrade(d)
+    _edit_json(d, "meta.json", lambda m: m["fidelity"]["noise_scale"].__setitem__(0, 9.0))
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    with pytest.raises(ValueError, match=r"model\.onnx: mf_noise_scale differs from meta\.json "
+                                         r"\(fidelity\.noise_scale\[0\]: 9\.0 in meta\.json"):
+        upgrade_scenario(d)
+    assert {p.name: p.read_bytes() for p in d.iterdir()} == before
