@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConfigEncoder"]
+__all__ = ["ConfigEncoder", "unmasked"]
 
 # Every numpy integer and real float scalar type, platform aliases included (np.longdouble,
 # np.longlong, np.intc, ...), plus Python's own; bool and complex are refused on purpose.
@@ -85,7 +85,9 @@ def _tuple_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[A
     return operator.itemgetter(*names)
 
 
-def _unmasked(x: np.ndarray, name: str) -> np.ndarray:
+def unmasked(x: Any, name: str) -> Any:
+    """``x`` itself, or a masked array's data when nothing is masked; a masked value is refused
+    naming ``name``, as the graph would read whatever lies under the mask."""
     if not isinstance(x, np.ma.MaskedArray):
         return x
     masked = np.ma.getmaskarray(x)
@@ -218,7 +220,7 @@ class ConfigEncoder:
         under the mask); without masked values its data is used."""
         if not isinstance(x_cat, np.ndarray) or not isinstance(x_cont, np.ndarray):
             raise TypeError("x_cat and x_cont must be numpy arrays")
-        x_cat, x_cont = _unmasked(x_cat, "x_cat"), _unmasked(x_cont, "x_cont")
+        x_cat, x_cont = unmasked(x_cat, "x_cat"), unmasked(x_cont, "x_cont")
         n_cat, n_cont = len(self.cat_names), len(self.cont_names)
         if x_cat.ndim != 2 or x_cat.shape[1] != n_cat:
             raise ValueError(f"x_cat must have shape (N, {n_cat}), got {x_cat.shape}")

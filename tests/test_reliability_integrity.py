@@ -504,6 +504,69 @@ def test_a_single_fidelity_scenario_given_a_fidelity_is_refused(ps_scenario, mf_
         smm.load(d)
 
 
+def test_a_multifidelity_benchmark_pickles_and_copies_as_itself(mf_trained):
+    import copy
+    import pickle
+
+    bench = smm.load(mf_trained)
+    config = dict(bench.configspace.get_default_configuration())
+    for twin in (pickle.loads(pickle.dumps(bench)), copy.deepcopy(bench)):
+        assert type(twin) is type(bench) and twin.ladder == bench.ladder
+        assert [twin.objective(config, fidelity=k) for k in twin.ladder] == \
+            [bench.objective(config, fidelity=k) for k in bench.ladder]
+
+
+@pytest.mark.parametrize("budget", ["16", b"16", True, [16], float("nan")])
+def test_a_budget_that_is_not_a_number_is_refused_naming_it(mf_bench, budget):
+    with pytest.raises((TypeError, ValueError), match="budget must be a"):
+        mf_bench.rung_at_most(budget)
+
+
+def test_a_masked_fidelity_is_refused_naming_it(mf_bench):
+    bench = mf_bench
+    x_cat, x_cont = bench._encoder.probe_rows(n_random=1)
+    rungs = np.resize(np.asarray(bench.ladder), len(x_cont))
+    masked = np.ma.masked_array(rungs, mask=np.arange(len(rungs)) == 2)
+    with pytest.raises(ValueError, match=r"fidelity is a masked array with 1 masked value\(s\) \(first at \(2,\)\)"):
+        bench.objective_array(x_cat, x_cont, fidelity=masked)
+    clear = np.ma.masked_array(rungs, mask=False)
+    assert bench.objective_array(x_cat, x_cont, fidelity=clear).tobytes() == \
+        bench.objective_array(x_cat, x_cont, fidelity=rungs).tobytes()
+
+
+_FIDELITY = st.one_of(
+    st.none(), st.integers(-300, 300), st.sampled_from([16, 32, 64, 16.0, 64.0, np.int64(32), np.float32(16)]),
+    st.floats(allow_nan=True, allow_infinity=True), st.booleans(), st.text(max_size=4), st.binary(max_size=4),
+    st.dictionaries(st.sampled_from(["n_items", "N_items", "epochs", ""]), st.sampled_from([16, 64, 20, None, "16"]),
+                    max_size=2),
+    st.lists(st.sampled_from([16, 32, 64, 8, 16.5, None, "32"]), max_size=5),
+    st.builds(lambda v, n, t: np.full(n, v).astype(t), st.sampled_from([16, 32, 64, 17]), st.integers(0, 4),
+              st.sampled_from([np.int32, np.float64, np.float32, np.bool_, object, str])))
+
+
+@pytest.fixture(scope="module")
+def mf_bench(mf_trained):
+    return smm.load(mf_trained)
+
+
+@fuzz(300)
+@given(fidelity=_FIDELITY)
+def test_any_fidelity_gives_a_rung_or_an_error_naming_it(mf_bench, fidelity):
+    """Every fidelity argument either selects rungs of the ladder or is refused naming the fidelity."""
+    bench = mf_bench
+    x_cat, x_cont = bench._encoder.probe_rows(n_random=0)  # 3 rows
+    CASES["mf_fidelity"] += 1
+    try:
+        y = bench.objective_array(x_cat, x_cont, fidelity=fidelity)
+    except (ValueError, TypeError) as e:
+        assert "fidelity" in str(e) or "n_items" in str(e), str(e)
+        return
+    ladder = np.resize(np.asarray(fidelity if fidelity is not None and not isinstance(fidelity, dict) else
+                                  (fidelity or {}).get("n_items") or 64, dtype=np.float64), 3)
+    assert np.isin(ladder, bench.ladder).all()
+    assert y.tobytes() == bench.objective_array(x_cat, x_cont, fidelity=ladder).tobytes()
+
+
 def test_multifidelity_upgrade_restores_the_exported_bytes(mf_trained, tmp_path):
     d = _copy(mf_trained, tmp_path / "old")
     _downgrade(d)
