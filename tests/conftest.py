@@ -154,7 +154,7 @@ def user_scenario_names() -> list[str]:
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
-    """The generated inputs the reliability tests executed, per label and in total (README, Reliability)."""
+    """The generated inputs the reliability tests executed, per label and in total (docs/reliability.md)."""
     from fuzzing import CASES, PROFILE
 
     if CASES:

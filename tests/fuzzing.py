@@ -4,7 +4,7 @@
 
 * unset (CI and the normal test command): each test's base budget, fixed seeds; a sample small
   enough to run on every change;
-* ``full``: twenty times every budget, still with fixed seeds: the run the README's reliability
+* ``full``: twenty times every budget, still with fixed seeds: the run docs/reliability.md's
   figures come from (over 100,000 generated inputs; ``SMM_BENCH_FUZZ=full python -m pytest
   tests/test_reliability_*.py -rA``, about an hour on 2 busy cores);
 * ``nightly``: twenty times every budget with fresh random seeds, to find what fixed seeds miss.
