@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .benchmark import Benchmark
+from .benchmark import benchmark_class
 from .paths import data_dir, resolve_scenario, scenario_entries
 
 __all__ = ["register", "config_entry", "yahpo_basedir", "yahpo_graph"]
@@ -80,7 +80,7 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
                else [resolve_scenario(n) for n in names])
     registered = []
     for folder in folders:
-        meta = Benchmark(folder).meta  # verified (digests, files against the graph's contract) before YAHPO reads it
+        meta = benchmark_class(folder)(folder).meta  # verified (digests, files against the graph's contract) before YAHPO reads it
         _materialise(folder, meta, base / meta["name"])
         config_dict.update({meta["name"]: config_entry(meta, base)})
         registered.append(meta["name"])
