@@ -39,7 +39,7 @@ from pathlib import Path
 from smm_bench_plugin.blas import pin_kernel
 
 from .collect import collect, family_factory
-from .store import ResultStore, ValidationReport, _store_meta, validate
+from .store import ResultStore, StoreLockedError, ValidationReport, _store_meta, validate
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 
@@ -125,9 +125,7 @@ def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, 
                     asked = s.asked
                     print(f"{space} {sampler} seed {seed}: {s.asked}/{budget}, best {s.best_objective:.3f}",
                           flush=True)
-            except RuntimeError as e:
-                if "another process is writing" not in str(e):
-                    raise
+            except StoreLockedError:
                 continue
             progressed = True
             if asked >= budget:

@@ -170,6 +170,13 @@ def arrow_schema(space: Space) -> pa.Schema:
                                        b"space": space.name.encode()})
 
 
+class StoreLockedError(RuntimeError, BlockingIOError):
+    """Another process holds the store's writer lock (a second collector on the same folder).
+
+    A RuntimeError for the callers that wait and retry, and an OSError (the lock would block)
+    so that a command line reports it as its one-line error rather than a traceback."""
+
+
 @dataclass(frozen=True)
 class RowMeta:
     """Where a config came from: which sampler run, which generation, which slot of the batch."""
@@ -271,7 +278,8 @@ class ResultStore:
     def _lock(self) -> None:
         fd = _try_lock(self.root / LOCK_FILE, create=True)
         if fd is None:
-            raise RuntimeError(f"another process is writing to the store {self.root}")
+            raise StoreLockedError(f"another process is writing to the store {self.root}; wait for it to finish "
+                                   "or stop it (each store folder takes one collector at a time)")
         self._lock_fd = fd
 
     def close(self) -> None:

@@ -17,8 +17,18 @@ from typing import Any
 import numpy as np
 
 from .paths import resolve_scenario
-from .scenario import Target, check_encoding, check_targets, read_meta, read_space_doc, sha256_file, space_tables
-from .sessions import open_session
+from .scenario import (
+    Target,
+    check_against_contract,
+    check_objective_contract,
+    check_model,
+    check_targets,
+    contract_of,
+    read_meta,
+    read_space_doc,
+    space_tables,
+)
+from .sessions import check_threads, open_session
 from .validation import ConfigEncoder
 
 __all__ = ["Benchmark", "load"]
@@ -29,35 +39,52 @@ def load(name_or_path: str | os.PathLike, *, intra_op_threads: int = 1) -> Bench
 
     A multi-fidelity scenario (``meta.json`` has a ``fidelity``) comes back as a
     :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`, which also takes a fidelity."""
+    check_threads(intra_op_threads)
     folder = resolve_scenario(name_or_path)
+    return benchmark_class(folder)(folder, intra_op_threads=intra_op_threads)
+
+
+def benchmark_class(folder: Path) -> type[Benchmark]:
+    """The class that serves scenario ``folder``: multi-fidelity when ``meta.json`` has a ``fidelity``."""
     if "fidelity" in read_meta(folder):
         from .multifidelity import MultiFidelityBenchmark
 
-        return MultiFidelityBenchmark(folder, intra_op_threads=intra_op_threads)
-    return Benchmark(folder, intra_op_threads=intra_op_threads)
+        return MultiFidelityBenchmark
+    return Benchmark
 
 
 class Benchmark:
-    """A surrogate benchmark: configurations in, predicted target values (plain floats) out."""
+    """A surrogate benchmark: configurations in, predicted target values (plain floats) out.
+
+    Loading verifies the scenario (see :mod:`smm_bench_plugin.scenario`): the graphs' sha256,
+    then every JSON file against the contract the graph carries, so what is served is what was
+    exported. A Benchmark pickles and deep-copies as its folder and settings: the copy loads
+    the scenario again and must find the same model (its sha256), so workers of
+    multiprocessing, joblib or Ray get it by value.
+    """
 
     #: x_cont columns the graph takes beyond the space's floats (a fidelity, in a subclass)
     _extra_cont_columns = 0
 
     def __init__(self, folder: str | os.PathLike, *, intra_op_threads: int = 1) -> None:
+        if not isinstance(folder, (str, os.PathLike)) or not os.fspath(folder):
+            raise TypeError(f"folder must be a scenario folder (str or os.PathLike), got {folder!r}")
+        self._threads = check_threads(intra_op_threads)
         self.path = Path(folder)
         self.meta: dict[str, Any] = read_meta(self.path)
         if "fidelity" in self.meta and not self._extra_cont_columns:
             raise ValueError(f"{self.path} is a multi-fidelity scenario: open it with smm_bench_plugin.load() "
                              "(or MultiFidelityBenchmark)")
         model_path = self.path / "model.onnx"
-        self._check_digest(model_path, "model_sha256")
+        self._session = open_session(check_model(self.path, "model.onnx", self.meta["model_sha256"]),
+                                     intra_op_threads)
+        self._contract = contract_of(self._session, model_path)
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
+        check_against_contract(self.path, self._contract, self.meta, self.space_doc)
         try:
             cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
         except ValueError as e:
             raise ValueError(f"{self.path / 'config_space.json'}: {e}") from None
-        if cat_names != self.meta["cat_names"] or cont_names != self.meta["cont_names"]:
-            raise ValueError(f"{self.path}: config_space.json and meta.json disagree on the hyperparameter names")
         try:
             if not isinstance(self.meta["targets"], list):
                 raise ValueError(f"'targets' must be a list, got {type(self.meta['targets']).__name__}")
@@ -69,12 +96,13 @@ class Benchmark:
         roles = {t.role: i for i, t in enumerate(self.targets)}
         self._objective_col = roles["objective"]
         self._test_col = roles.get("test")
-        check_encoding(self.path, self.space_doc)
         self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
-        self._session = open_session(model_path, intra_op_threads)
         self._run_feed = self._checked_runner(self._session, "model.onnx", len(self.targets))
         self._objective_feed = self._objective_runner(intra_op_threads)
         self._configspace = None
+
+    def __reduce__(self):
+        return _reopen, (type(self), str(self.path), self._threads, self.meta["model_sha256"])
 
     # ----- metadata -----------------------------------------------------------------------
     @property
@@ -186,13 +214,6 @@ class Benchmark:
     def _single(self, config: Any) -> list[float]:
         return self._run(*self._encode_one(config))[0].tolist()
 
-    def _check_digest(self, path: Path, key: str) -> None:
-        """``path``'s sha256 must be the one meta.json records under ``key``."""
-        digest = sha256_file(path)
-        if digest != self.meta.get(key):
-            raise ValueError(f"{path}: sha256 {digest} does not match meta.json {key} {self.meta.get(key)}; "
-                             "the scenario is corrupt or was modified")
-
     def _run(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         return self._run_feed({"x_cat": x_cat, "x_cont": x_cont})
 
@@ -235,10 +256,11 @@ class Benchmark:
         if digest is None:
             return None
         path = self.path / "objective.onnx"
-        if not path.is_file():
+        if not path.exists():
             raise ValueError(f"{path}: missing, but meta.json lists objective_model_sha256; the scenario is incomplete")
-        self._check_digest(path, "objective_model_sha256")
-        run = self._checked_runner(open_session(path, intra_op_threads), "objective.onnx", 1)
+        session = open_session(check_model(self.path, "objective.onnx", digest), intra_op_threads)
+        check_objective_contract(path, contract_of(session, path), self._contract, self.objective_name)
+        run = self._checked_runner(session, "objective.onnx", 1)
         feed = self._probe_feed()
         full = self._run_feed(feed)[:, self._objective_col]
         alone = run(feed)[:, 0]
@@ -254,6 +276,15 @@ class Benchmark:
         """Graph inputs for self-checks: the space's corners, centre and seeded random rows."""
         x_cat, x_cont = self._encoder.probe_rows()
         return {"x_cat": x_cat, "x_cont": x_cont}
+
+
+def _reopen(cls: type[Benchmark], path: str, intra_op_threads: int, model_sha256: str) -> Benchmark:
+    """A pickled or copied Benchmark: its scenario loaded again, which must be the same model."""
+    bench = cls(path, intra_op_threads=intra_op_threads)
+    if bench.meta["model_sha256"] != model_sha256:
+        raise ValueError(f"{path}: the scenario changed since this Benchmark was pickled (model sha256 "
+                         f"{model_sha256}, now {bench.meta['model_sha256']})")
+    return bench
 
 
 def _fast_run(session, outputs: list[str], n_cat: int, n_cont: int):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -53,10 +54,46 @@ def _pin_kernel(args: argparse.Namespace) -> int | None:
     return pin_kernel(args.blas_kernel, "smm_bench_plugin.cli", args.argv)
 
 
+#: Largest configuration input (--config file or stdin): 100,000 DFS configurations are ~250 MB of JSON.
+MAX_INPUT_BYTES = 1 << 30
+
+
 def _console(stderr: bool = False):
     from rich.console import Console
 
+    if not stderr and sys.stdout is None:  # rich would write to nowhere and the command would "succeed"
+        raise OSError("cannot write the output: standard output is closed")
     return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def _write_stdout(text: str) -> None:
+    """Write and flush now, so a full disk or a closed pipe is this command's error, not a shutdown message."""
+    if sys.stdout is None:
+        raise OSError("cannot write the output: standard output is closed")
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except OSError as e:
+        raise OSError(f"cannot write the output: {e.strerror or e}") from None
+
+
+def _read_input(config_file: str | None) -> tuple[str | bytes, str]:
+    """(text, where it came from) of the configuration input: ``--config FILE`` or stdin."""
+    from .files import NotRegularFileError, read_text
+
+    if config_file:
+        try:
+            return read_text(config_file, MAX_INPUT_BYTES), f"--config {config_file}"
+        except NotRegularFileError as e:
+            raise NotRegularFileError(f"--config {e}; to pass JSON through a pipe, leave out --config and write it "
+                                      "to standard input") from None
+    if sys.stdin is None:
+        raise ValueError("no configuration given: standard input is closed; pass --config FILE or pipe JSON in")
+    stream = getattr(sys.stdin, "buffer", sys.stdin)
+    data = stream.read(MAX_INPUT_BYTES + 1)
+    if len(data) > MAX_INPUT_BYTES:
+        raise ValueError(f"standard input: more than the {MAX_INPUT_BYTES:,} bytes allowed; use several calls")
+    return data, "standard input"
 
 
 @command("list", "list the installed scenarios (bundled and user data dir)")
@@ -105,14 +142,12 @@ def _info(args: argparse.Namespace) -> int:
          arg("--config", help="JSON file (default: read JSON from stdin)"))
 def _evaluate(args: argparse.Namespace) -> int:
     from .benchmark import load
+    from .files import parse_json
 
-    text = open(args.config).read() if args.config else sys.stdin.read()
-    try:
-        configs = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"configuration input is not valid JSON ({e})") from None
+    text, source = _read_input(args.config)
+    configs = parse_json(text, f"configuration input ({source})")
     bench = load(args.name)
-    print(json.dumps(bench.evaluate(configs if isinstance(configs, list) else [configs])))
+    _write_stdout(json.dumps(bench.evaluate(configs if isinstance(configs, list) else [configs])) + "\n")
     return 0
 
 
@@ -126,6 +161,26 @@ def _import_lightgbm(args: argparse.Namespace) -> int:
 
     path = import_lightgbm(args.dir, args.space, name=args.name, force=args.force)
     _console().print(f"imported scenario {path.name} -> {path}")
+    return 0
+
+
+@command("upgrade-scenario", "bring scenario folders to the current format in place (no retraining; predictions "
+         "are checked bit for bit before anything is written; needs the onnx extra)",
+         arg("names", nargs="+", help="scenario names or folders"),
+         arg("--check-rows", type=int, default=10_000, help="random rows on which old and new graphs must agree"))
+def _upgrade_scenario(args: argparse.Namespace) -> int:
+    from .paths import resolve_scenario
+    from .upgrade import upgrade_scenario
+
+    con = _console()
+    for name in args.names:
+        done = upgrade_scenario(resolve_scenario(name), check_rows=args.check_rows)
+        if done.rows_checked == 0:
+            con.print(f"{done.folder}: already format {done.to_version} (verified)", markup=False)
+            continue
+        changed = ", ".join(f"{f} sha256 {old[:12]}... -> {new[:12]}..." for f, (old, new) in done.sha256.items())
+        con.print(f"{done.folder}: format {done.from_version} -> {done.to_version}; {changed}; predictions "
+                  f"bit-identical on {done.rows_checked:,} rows", markup=False)
     return 0
 
 
@@ -258,16 +313,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; a problem with the input, the files or the output is one ``error:`` line and exit 1."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # the command line itself, for a command that reruns itself (--blas-kernel)
     try:
-        return int(args._fn(args) or 0)
+        if sys.stdout is None:
+            raise OSError("standard output is closed; nothing was done (redirect it to a file or /dev/null)")
+        code = int(args._fn(args) or 0)
+        _write_stdout("")  # a pending write error surfaces here, as this command's error
+        return code
     except (ValueError, TypeError, OSError, NotImplementedError, ModuleNotFoundError) as e:
-        from rich.markup import escape
+        _discard_pending_output()
+        if sys.stderr is not None:
+            from rich.markup import escape
 
-        _console(stderr=True).print(f"[red]error:[/red] {escape(str(e))}", soft_wrap=True)
+            message = " ".join(str(e).split())  # one line, whatever the exception held
+            _console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         return 1
+
+
+def _discard_pending_output() -> None:
+    """After a failed write, point stdout at /dev/null so the interpreter's final flush cannot fail again
+    (it would print a traceback-like message and exit 120)."""
+    try:
+        sys.stdout.flush()
+    except (OSError, ValueError, AttributeError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 if __name__ == "__main__":

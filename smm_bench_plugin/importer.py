@@ -13,11 +13,11 @@ w[m, l]). DFS: 32 slot codes as numbers, "A"=0, "B"=1, "none"=2, then the 63 sca
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from pathlib import Path
 
 from .convert import write_lightgbm_scenario
+from .files import MAX_MODEL_TEXT_BYTES, read_json, read_text
 from .lgbm_text import parse_cv_booster_json
 from .scenario import Target
 from .spaces import SPACES, dfs_cat_names, dfs_cont_names, ps_names
@@ -47,11 +47,9 @@ def _our_columns(space: str) -> list[str]:
 
 def _read_json(path: Path) -> object:
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"missing {path.name} in {path.parent}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
 def import_lightgbm(source: str | os.PathLike, space: str, *, name: str | None = None, force: bool = False) -> Path:
@@ -60,8 +58,14 @@ def import_lightgbm(source: str | os.PathLike, space: str, *, name: str | None =
     Nothing is registered unless every step (parsing, conversion, a test load and
     evaluation) succeeded; concurrent imports serialise on a lock.
     """
+    if not isinstance(source, (str, os.PathLike)) or not os.fspath(source):
+        raise TypeError(f"source must be the folder of the authors' files (str or os.PathLike), got {source!r}")
     if space not in SPACES:
         raise ValueError(f"unknown space {space!r}; allowed: {', '.join(SPACES)}")
+    if name is not None and not isinstance(name, str):
+        raise TypeError(f"name must be a scenario name (str) or None, got {name!r}")
+    if not isinstance(force, bool):
+        raise TypeError(f"force must be True or False, got {force!r}")
     name = check_name(name or f"smm_{space}")
     src = Path(source)
     if not src.is_dir():
@@ -88,7 +92,7 @@ def import_lightgbm(source: str | os.PathLike, space: str, *, name: str | None =
     sources = {}
     for target in _TARGETS:
         path = src / AUTHOR_FILES[target.name]
-        text = path.read_text()
+        text = read_text(path, MAX_MODEL_TEXT_BYTES)
         try:
             models, best_iteration = parse_cv_booster_json(text)
         except (ValueError, NotImplementedError) as e:

@@ -27,6 +27,7 @@ import numpy as np
 
 from .benchmark import Benchmark
 from .scenario import read_meta
+from .validation import unmasked
 
 __all__ = ["MultiFidelityBenchmark", "fidelity_space_doc"]
 
@@ -121,7 +122,7 @@ class MultiFidelityBenchmark(Benchmark):
         if isinstance(fidelity, (str, bytes, bool)) or not isinstance(fidelity, (Sequence, np.ndarray)):
             raise TypeError(f"fidelity must be None, one of {list(self.ladder)}, {{'{self.fidelity_name}': value}} "
                             f"or one value per row; got {fidelity!r}")
-        values = np.asarray(fidelity)
+        values = np.asarray(unmasked(fidelity, "fidelity"))
         if values.shape != (n,):
             raise ValueError(f"fidelity: expected one {self.fidelity_name} per row ({n}), got shape {values.shape}")
         if values.dtype.kind not in "iuf":
@@ -139,6 +140,8 @@ class MultiFidelityBenchmark(Benchmark):
         eta = 3 asks 28.4 items): they get, and pay for, the rung below what they asked."""
         if budget is None:
             return self.max_fidelity
+        if isinstance(budget, (bool, np.bool_)) or not isinstance(budget, (numbers.Real, np.number)):
+            raise TypeError(f"budget must be a number of {self.fidelity_name} or None, got {budget!r}")
         budget = float(budget)
         if not np.isfinite(budget):
             raise ValueError(f"budget must be a finite number of {self.fidelity_name}, got {budget}")

@@ -70,6 +70,9 @@ def list_scenarios() -> list[str]:
 
 def resolve_scenario(name_or_path: str | os.PathLike) -> Path:
     """A scenario folder from a name or a path; FileNotFoundError lists what exists."""
+    if not isinstance(name_or_path, (str, os.PathLike)) or not os.fspath(name_or_path):
+        raise TypeError(f"name_or_path must be a scenario name or folder (a non-empty str or os.PathLike), "
+                        f"got {name_or_path!r}")
     p = Path(name_or_path).expanduser()
     if (p / META_FILE).is_file():
         return p

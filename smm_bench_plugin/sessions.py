@@ -7,7 +7,22 @@ drift apart.
 """
 from __future__ import annotations
 
+import os
+from numbers import Integral
 from pathlib import Path
+
+__all__ = ["check_threads", "open_session"]
+
+
+def check_threads(intra_op_threads: object) -> int:
+    """``intra_op_threads`` must be an integer from 1 to the number of CPUs: onnxruntime
+    takes any number and spends minutes creating threads nobody can run."""
+    most = os.cpu_count() or 1
+    if isinstance(intra_op_threads, bool) or not isinstance(intra_op_threads, Integral) \
+            or not 1 <= intra_op_threads <= most:
+        raise ValueError(f"intra_op_threads must be an integer from 1 to {most} (this machine's CPU count), "
+                         f"got {intra_op_threads!r}")
+    return int(intra_op_threads)
 
 
 def open_session(model: str | Path | bytes, intra_op_threads: int = 1, label: str | None = None):
@@ -16,10 +31,9 @@ def open_session(model: str | Path | bytes, intra_op_threads: int = 1, label: st
     ``model`` is a file path or serialised ONNX bytes. A model onnxruntime can't load raises
     ``ValueError`` naming ``label`` (default: the path), not onnxruntime's own exception types.
     """
+    check_threads(intra_op_threads)
     import onnxruntime as ort
 
-    if not isinstance(intra_op_threads, int) or isinstance(intra_op_threads, bool) or intra_op_threads < 1:
-        raise ValueError(f"intra_op_threads must be an integer >= 1, got {intra_op_threads!r}")
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = intra_op_threads
     opts.inter_op_num_threads = 1

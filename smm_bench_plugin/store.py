@@ -5,6 +5,11 @@ checked, and then moved in with one ``rename`` while holding an exclusive lock o
 ``<scenarios>/.lock``. Readers therefore see either no scenario or a complete one, two
 processes importing at once serialise on the lock, and a failed build leaves nothing but a
 staging folder that is removed on the way out (hidden names are never listed).
+
+A killed import cannot remove its staging folder, so each import holds a lock on its own
+folder while it lives (``flock`` on the folder, released by the kernel when the process
+dies): the next import removes every staging folder nobody holds. (Windows has no such
+lock on folders; there a staging folder is removed once it is a day old.)
 """
 
 from __future__ import annotations
@@ -58,25 +63,57 @@ def scenario_lock(root: Path | None = None) -> Iterator[None]:
 
 @contextlib.contextmanager
 def staging_folder(root: Path | None = None) -> Iterator[Path]:
-    """An empty hidden folder inside the scenarios folder, removed afterwards unless installed."""
+    """An empty hidden folder inside the scenarios folder, held by this process and removed
+    afterwards unless installed; stale ones of killed imports are removed first."""
     root = root or user_scenarios_dir()
     root.mkdir(parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    with scenario_lock(root):  # a folder is created and held in one step: the cleaner never sees it unheld
+        _remove_stale(root)
+        path = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+        hold = _hold(path)
     try:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+        if hold is not None:
+            os.close(hold)
 
 
-_STALE_SECONDS = 24 * 3600
+_STALE_SECONDS = 24 * 3600  # where folders cannot be locked (Windows)
+
+
+def _hold(folder: Path) -> int | None:
+    """An exclusive lock on ``folder`` (its fd), or None where folders cannot be locked."""
+    if os.name == "nt":  # pragma: no cover - exercised only on Windows
+        return None
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def _abandoned(folder: Path) -> bool:
+    """Whether no living process holds staging ``folder`` (call with the scenarios lock held)."""
+    if os.name == "nt":  # pragma: no cover - exercised only on Windows
+        return time.time() - folder.stat().st_mtime > _STALE_SECONDS
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+    return True
 
 
 def _remove_stale(root: Path) -> None:
-    """Drop staging/trash folders left by killed processes (older than a day; never listed)."""
-    now = time.time()
+    """Drop staging folders of killed imports and trash of interrupted replacements (never listed)."""
     for p in root.glob(".staging-*"):
         with contextlib.suppress(OSError):
-            if now - p.stat().st_mtime > _STALE_SECONDS:
+            if _abandoned(p):
                 shutil.rmtree(p, ignore_errors=True)
     for p in root.glob(".trash-*"):
         shutil.rmtree(p, ignore_errors=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ConfigEncoder"]
+__all__ = ["ConfigEncoder", "unmasked"]
 
 # Every numpy integer and real float scalar type, platform aliases included (np.longdouble,
 # np.longlong, np.intc, ...), plus Python's own; bool and complex are refused on purpose.
@@ -23,12 +23,55 @@ _REAL_TYPES = frozenset({float, int, *(np.dtype(code).type
                                        for code in np.typecodes["Float"] + np.typecodes["AllInteger"])})
 
 
-def _as_mapping(config: Any) -> Mapping[str, Any]:
-    if isinstance(config, Mapping):
+def _made_by(kind: type, package: str, name: str) -> bool:
+    """Whether ``kind`` is a ``package``'s class ``name`` (or a subclass), without importing ``package``."""
+    return any(c.__name__ == name and c.__module__.split(".")[0] == package for c in kind.__mro__)
+
+
+_IN_PLACE: dict[type, bool] = {}  # per mapping type: may it be read by key lookup in place?
+
+
+def _read_in_place(kind: type) -> bool:
+    answer = _IN_PLACE.get(kind)
+    if answer is None:
+        stores_only = (issubclass(kind, dict) and kind.__getitem__ is dict.__getitem__
+                       and not hasattr(kind, "__missing__"))
+        answer = _IN_PLACE[kind] = stores_only or (issubclass(kind, Mapping)
+                                                   and _made_by(kind, "ConfigSpace", "Configuration"))
+    return answer
+
+
+def _readable(config: Any, i: int = 0) -> Mapping[str, Any]:
+    """``config`` as a mapping whose lookup of an absent key can only raise KeyError.
+
+    Only keys the mapping lists may be looked up: a ``defaultdict``, a ``Counter`` or any
+    mapping with ``__missing__`` or its own ``__getitem__`` would otherwise invent values for
+    absent hyperparameters (and may store them). So those are copied into a plain dict from
+    their own keys; dicts that only store (``OrderedDict``, ...) and ConfigSpace
+    Configurations (a KeyError for anything absent) are read in place, at no extra cost. A
+    pandas Series is read by position (``index`` and ``tolist``), never by label, and a label
+    given twice is refused rather than one value silently winning.
+    """
+    kind = type(config)
+    if _read_in_place(kind):
         return config
+    if isinstance(config, Mapping):
+        keys = list(config)
+        try:
+            return {k: config[k] for k in keys}
+        except KeyError as e:
+            raise ValueError(f"configuration {i}: the {kind.__name__} lists key {e.args[0]!r} but has no "
+                             "value for it") from None
+    if _made_by(kind, "pandas", "Series"):
+        keys, values = list(config.index), config.tolist()
+        if len(set(keys)) != len(keys):
+            twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+            raise ValueError(f"configuration {i}: the Series has label(s) {', '.join(twice[:5])} more than once")
+        return dict(zip(keys, values))
     if hasattr(config, "get_dictionary"):  # ConfigSpace 0.6.1 Configuration is not a Mapping
         return config.get_dictionary()
-    raise TypeError(f"a configuration must be a dict or ConfigSpace.Configuration, got {type(config).__name__}")
+    raise TypeError(f"configuration {i}: a configuration must be a dict, a Mapping, a ConfigSpace.Configuration or "
+                    f"a pandas Series, got {kind.__name__}")
 
 
 def _tuple_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
@@ -40,6 +83,19 @@ def _tuple_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[A
         name = names[0]
         return lambda cfg: (cfg[name],)
     return operator.itemgetter(*names)
+
+
+def unmasked(x: Any, name: str) -> Any:
+    """``x`` itself, or a masked array's data when nothing is masked; a masked value is refused
+    naming ``name``, as the graph would read whatever lies under the mask."""
+    if not isinstance(x, np.ma.MaskedArray):
+        return x
+    masked = np.ma.getmaskarray(x)
+    if masked.any():
+        where = tuple(int(v) for v in np.argwhere(masked)[0])
+        raise ValueError(f"{name} is a masked array with {int(masked.sum())} masked value(s) (first at {where}); "
+                         f"a surrogate has no missing values: fill them (x.filled(...)) or drop those rows")
+    return np.asarray(x.data)
 
 
 class ConfigEncoder:
@@ -76,7 +132,7 @@ class ConfigEncoder:
         cont_rows: list[tuple[Any, ...]] = []
         cat_rows: list[list[Any]] = []
         for i, raw in enumerate(configs):
-            cfg = raw if type(raw) is dict else _as_mapping(raw)
+            cfg = raw if type(raw) is dict else _readable(raw, i)
             try:
                 row = get_cont(cfg)
                 codes = list(map(dict.get, tables, get_cat(cfg)))  # str and np.str_ hit
@@ -158,9 +214,13 @@ class ConfigEncoder:
 
     # ----- arrays -----------------------------------------------------------------------
     def check_arrays(self, x_cat: Any, x_cont: Any) -> tuple[np.ndarray, np.ndarray]:
-        """Validate raw arrays (YAHPO codes 1..K in x_cat) and return graph-ready copies/views."""
+        """Validate raw arrays (YAHPO codes 1..K in x_cat) and return graph-ready copies/views.
+
+        A masked array is refused if any value is masked (the graph would read the value
+        under the mask); without masked values its data is used."""
         if not isinstance(x_cat, np.ndarray) or not isinstance(x_cont, np.ndarray):
             raise TypeError("x_cat and x_cont must be numpy arrays")
+        x_cat, x_cont = unmasked(x_cat, "x_cat"), unmasked(x_cont, "x_cont")
         n_cat, n_cont = len(self.cat_names), len(self.cont_names)
         if x_cat.ndim != 2 or x_cat.shape[1] != n_cat:
             raise ValueError(f"x_cat must have shape (N, {n_cat}), got {x_cat.shape}")

@@ -41,12 +41,12 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from .benchmark import benchmark_class
 from .paths import data_dir, resolve_scenario, scenario_entries
-from .scenario import read_meta
 
 __all__ = ["register", "config_entry", "yahpo_basedir", "yahpo_graph"]
 
@@ -67,6 +67,10 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
     """
     if isinstance(names, (str, os.PathLike)):
         names = [names]
+    elif names is not None and (isinstance(names, (bytes, Mapping)) or not isinstance(names, Iterable)):
+        raise TypeError(f"names must be a scenario name or folder, a list of them, or None, got {names!r}")
+    if basedir is not None and not isinstance(basedir, (str, os.PathLike)):
+        raise TypeError(f"basedir must be a folder (str or os.PathLike) or None, got {basedir!r}")
     _check_yahpo()
     from yahpo_gym.configuration import config_dict
 
@@ -76,7 +80,7 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
                else [resolve_scenario(n) for n in names])
     registered = []
     for folder in folders:
-        meta = read_meta(folder)
+        meta = benchmark_class(folder)(folder).meta  # verified (digests, files against the graph's contract) before YAHPO reads it
         _materialise(folder, meta, base / meta["name"])
         config_dict.update({meta["name"]: config_entry(meta, base)})
         registered.append(meta["name"])

@@ -215,7 +215,7 @@ def train_multifidelity(data_dir: str | Path, space: str, out: str | Path, *, na
             cvb = tuned.pop("cvbooster")
             if ensemble == "refit":
                 cvb = refit_ensemble(X[train_idx], y[train_idx], tuned["params"], n_cat, int(cvb.best_iteration))
-            tuning[label] = {k: v for k, v in tuned.items() if k != "pareto_front"} | {
+            tuning[label] = {k: v for k, v in tuned.items() if k not in ("pareto_front", "front_models")} | {
                 "best_iteration": int(cvb.best_iteration)}
         fitted.append((label, cvb))
 

@@ -153,6 +153,16 @@ def user_scenario_names() -> list[str]:
     return [e.name for e in scenario_entries() if e.source == "user"]
 
 
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The generated inputs the reliability tests executed, per label and in total (docs/reliability.md)."""
+    from fuzzing import CASES, PROFILE
+
+    if CASES:
+        counts = ", ".join(f"{k} {v:,}" for k, v in sorted(CASES.items()))
+        terminalreporter.write_line(f"generated inputs ({PROFILE or 'default'} profile): {sum(CASES.values()):,} "
+                                    f"({counts})")
+
+
 MF_LADDER = [16, 32, 64, 128, 256]
 
 

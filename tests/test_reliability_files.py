@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 from conftest import user_scenario_names
 from smm_bench_plugin.benchmark import Benchmark
 from smm_bench_plugin.importer import import_lightgbm
+from smm_bench_plugin.scenario import space_tables
 
 
 def _copy(src: Path, dst: Path) -> Path:
@@ -49,7 +51,7 @@ def test_foreign_model_of_the_other_space_is_refused(ps_scenario, dfs_scenario, 
     with pytest.raises(ValueError, match="sha256"):
         Benchmark(d)
     _rehash(d)
-    with pytest.raises(ValueError, match=r"input x_cat .*needs tensor\(int32\) \[N, 0\]|input x_cont"):
+    with pytest.raises(ValueError, match=r"meta\.json: space is \"ps\", but \S*model\.onnx was built for \"dfs\""):
         Benchmark(d)
 
 
@@ -64,7 +66,8 @@ def test_non_onnx_bytes_are_refused(ps_scenario, tmp_path):
 def test_config_space_of_the_wrong_space_is_refused(ps_scenario, dfs_scenario, tmp_path):
     d = _copy(ps_scenario, tmp_path / "s")
     shutil.copy(dfs_scenario / "config_space.json", d / "config_space.json")
-    with pytest.raises(ValueError, match="config_space.json and meta.json disagree"):
+    with pytest.raises(ValueError, match=r"config_space\.json: name is \"smm_dfs\", but \S*model\.onnx was built for "
+                                         r"\"smm_ps\""):
         Benchmark(d)
 
 
@@ -157,38 +160,72 @@ def _float_hp(doc: dict, name: str = "w0_l05") -> dict:
     return next(hp for hp in doc["hyperparameters"] if hp["name"] == name)
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: _float_hp(d).pop("lower"), r"config_space\.json: w0_l05: float hyperparameter lacks key 'lower'"),
-    (lambda d: _float_hp(d).update(lower="low"), r"config_space\.json: w0_l05: bounds must be numbers"),
-    (lambda d: _float_hp(d).update(lower=1.0, upper=0.0),
-     r"config_space\.json: w0_l05: bounds must be finite with lower < upper, got \[1\.0, 0\.0\]"),
-], ids=["no-lower", "lower-not-a-number", "lower-above-upper"])
-def test_broken_hyperparameter_in_config_space_names_the_file_and_parameter(ps_scenario, tmp_path, edit, message):
+_EDITED = " is {found}, but \\S*model\\.onnx was built for {wanted}; the scenario's files were edited"
+
+
+@pytest.mark.parametrize("edit, field, found, wanted, semantic", [
+    (lambda d: _float_hp(d).pop("lower"), "lower", "absent", "0.0", "w0_l05: float hyperparameter lacks key 'lower'"),
+    (lambda d: _float_hp(d).update(lower="low"), "lower", '"low"', "0.0", "w0_l05: bounds must be numbers"),
+    (lambda d: _float_hp(d).update(lower=1.0, upper=0.0), "lower", "1.0", "0.0",
+     r"w0_l05: bounds must be finite with lower < upper, got \[1\.0, 0\.0\]"),
+    (lambda d: _float_hp(d).update(upper=2.0), "upper", "2.0", "1.0", None),
+    (lambda d: _float_hp(d).update(name="w0_l05x"), "name", '"w0_l05x"', '"w0_l05"', None),
+    (lambda d: _float_hp(d).pop("name"), "name", "absent", '"w0_l05"', r"hyperparameters\[5\] has no 'name'"),
+    (lambda d: _float_hp(d).update(default=0.25), "default", "0.25", "0.5", None),
+], ids=["no-lower", "lower-not-a-number", "lower-above-upper", "upper-raised", "renamed", "name-key-gone",
+        "default-changed"])
+def test_edited_hyperparameter_in_config_space_is_refused_naming_file_and_field(ps_scenario, tmp_path, edit, field,
+                                                                                found, wanted, semantic):
+    """Any edit, even one that still makes a valid space, is refused naming the file and the field;
+    a space that is not even valid also fails its own check naming the parameter."""
     d = _copy(ps_scenario, tmp_path / "s")
     _edit_json(d, "config_space.json", edit)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=r"config_space\.json: hyperparameters\[5\] \(w0_l05\)\." + field
+                       + _EDITED.format(found=re.escape(found), wanted=re.escape(wanted))):
         Benchmark(d)
+    if semantic:
+        with pytest.raises(ValueError, match=semantic):
+            space_tables(json.loads((d / "config_space.json").read_text()))
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda m: m["targets"][0].pop("name"), r"meta\.json: target .* lacks key\(s\) 'name'"),
-    (lambda m: m["targets"][1].update(lower=2.0, upper=1.0), r"meta\.json: target '\w+': lower 2\.0 > upper 1\.0"),
-    (lambda m: m["targets"][0].update(role="goal"), r"meta\.json: unknown target role\(s\) \['goal'\]"),
-    (lambda m: m.update(targets={"a": 1}), r"meta\.json: 'targets' must be a list"),
-    (lambda m: m["targets"][0].update(direction="minimize"), r"meta\.json: objective and test targets must be maximised"),
-    (lambda m: m["targets"][1].update(direction="accuracy"), r"meta\.json: target direction must be 'maximize' or "
-                                                             r"'minimize', got \w+: 'accuracy'"),
+@pytest.mark.parametrize("edit, field, found, wanted", [
+    (lambda m: m["targets"][0].pop("name"), r"targets\[0\] \(gsm8k_ja\)\.name", "absent", '"gsm8k_ja"'),
+    (lambda m: m["targets"][1].update(lower=2.0, upper=1.0), r"targets\[1\] \(mgsm_ja\)\.lower", "2.0", "0.0"),
+    (lambda m: m["targets"][0].update(role="goal"), r"targets\[0\] \(gsm8k_ja\)\.role", '"goal"', '"objective"'),
+    (lambda m: m.update(targets={"a": 1}), "targets", '{"a": 1}', '[{"description"'),
+    (lambda m: m["targets"][0].update(direction="minimize"), r"targets\[0\] \(gsm8k_ja\)\.direction", '"minimize"',
+     '"maximize"'),
+    (lambda m: m["targets"][1].update(direction="accuracy"), r"targets\[1\] \(mgsm_ja\)\.direction", '"accuracy"',
+     '"maximize"'),
+    (lambda m: m["targets"].reverse(), r"targets\[0\] \(gsm8k_ja\)\.name", '"mgsm_ja"', '"gsm8k_ja"'),
+    (lambda m: m["targets"][1].update(upper=3.0), r"targets\[1\] \(mgsm_ja\)\.upper", "3.0", "1.0"),
+    (lambda m: m["cont_names"].reverse(), r"cont_names\[0\]", '"w1_l31"', '"w0_l00"'),
+    (lambda m: m.update(space="dfs"), "space", '"dfs"', '"ps"'),
 ], ids=["target-without-name", "target-bounds-reversed", "unknown-role", "targets-not-a-list", "objective-minimised",
-        "direction-not-a-direction"])
-def test_broken_target_in_meta_json_names_the_file(ps_scenario, tmp_path, edit, message):
+        "direction-not-a-direction", "targets-swapped", "target-upper-raised", "columns-reordered", "space-renamed"])
+def test_edited_target_or_column_in_meta_json_is_refused_naming_file_and_field(ps_scenario, tmp_path, edit, field,
+                                                                               found, wanted):
     d = _copy(ps_scenario, tmp_path / "s")
     _edit_json(d, "meta.json", edit)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=r"meta\.json: " + field + " is " + re.escape(found)
+                       + ".*, but \\S*model\\.onnx was built for " + re.escape(wanted)):
         Benchmark(d)
+
+
+def test_meta_json_fields_that_reach_no_number_may_change(ps_scenario, tmp_path):
+    """description, citation, provenance and quality are not part of the contract: training adds its
+    export check to quality after writing, and none of them changes a prediction."""
+    d = _copy(ps_scenario, tmp_path / "s")
+    _edit_json(d, "meta.json", lambda m: m.update(description="mine", citation=[], quality={"note": 1},
+                                                  provenance={}))
+    b = Benchmark(d)
+    cfg = dict(b.configspace.get_default_configuration())
+    assert b.evaluate(cfg) == Benchmark(ps_scenario).evaluate(cfg)
 
 
 def test_cli_names_a_folder_given_as_config_file(tmp_path, capsys):
     from smm_bench_plugin.cli import main
 
     assert main(["evaluate", "smm_ps_mini", "--config", str(tmp_path)]) == 1
-    assert "Is a directory" in capsys.readouterr().err
+    assert f"error: --config {tmp_path}: is a directory, not a regular file; to pass JSON through a pipe" \
+        in capsys.readouterr().err

@@ -51,7 +51,7 @@ def test_cli_errors_are_one_clear_line(authors_ps):
     res = _cli("evaluate", "smm_ps", stdin=json.dumps({"w0_l00": 0.5}))
     assert res.returncode == 1 and "missing hyperparameter(s) w0_l01" in res.stderr and "Traceback" not in res.stderr
     res = _cli("evaluate", "smm_ps", stdin="{oops")
-    assert res.returncode == 1 and "not valid JSON" in res.stderr
+    assert res.returncode == 1 and "error: configuration input (standard input): invalid JSON" in res.stderr
     res = _cli("info", "nope")
     assert res.returncode == 1 and "no scenario 'nope'" in res.stderr
     res = _cli("import-lightgbm", str(authors_ps), "--space", "dfs")

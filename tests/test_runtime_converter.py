@@ -218,7 +218,7 @@ def test_linear_trees_are_rejected():
 
 
 def test_malformed_inputs_give_clear_errors():
-    with pytest.raises(ValueError, match="not valid JSON"):
+    with pytest.raises(ValueError, match="CVBooster JSON: invalid JSON"):
         parse_cv_booster_json("{not json")
     with pytest.raises(ValueError, match="boosters"):
         parse_cv_booster_json(json.dumps({"best_iteration": 1}))

@@ -79,11 +79,12 @@ def _broken_copy(src: Path, dst: Path, fn) -> Path:
         (lambda d: (d / FILES[1]).unlink(), "ps", FileNotFoundError, "lacks test_acc_ja_best_model.json"),
         (lambda d: (d / "label.json").unlink(), "ps", FileNotFoundError, "lacks label.json"),
         (lambda d: None, "dfs", ValueError, "lists 64 columns; space 'dfs' has 95.*Wrong --space"),
-        (lambda d: (d / FILES[0]).write_text((d / FILES[0]).read_text()[:5000]), "ps", ValueError, "not valid JSON"),
+        (lambda d: (d / FILES[0]).write_text((d / FILES[0]).read_text()[:5000]), "ps", ValueError,
+         "train_acc_ja_best_model.json: CVBooster JSON: invalid JSON"),
         (lambda d: (d / FILES[1]).write_text('{"boosters": ["tree\\nbroken"], "best_iteration": 1}'), "ps", ValueError,
          "truncated LightGBM model text"),
         (lambda d: (d / "label.json").write_text('{"y": []}'), "ps", ValueError, "key 'x'"),
-        (lambda d: (d / "label.json").write_text("[1, 2"), "ps", ValueError, "not valid JSON"),
+        (lambda d: (d / "label.json").write_text("[1, 2"), "ps", ValueError, r"label\.json: invalid JSON"),
         (lambda d: (d / "label.json").write_text(json.dumps({"x": ps_names()[::-1]})), "ps", ValueError,
          "column 0 is labelled 'w1_l31'.*column 0 is 'w0_l00'.*64 column"),
     ],
@@ -149,12 +150,36 @@ def test_concurrent_imports_are_serialised(authors_ps, isolated_data_dir, force)
         reference_predict(authors_ps / FILES[0], x_cont)[0], abs=1e-12)
 
 
+_HOLD_STAGING = """
+import sys, time
+from smm_bench_plugin.store import staging_folder
+with staging_folder() as path:
+    (path / "model.onnx").write_bytes(b"half")
+    print(path, flush=True)
+    time.sleep(600)
+"""
+
+
 def test_leftovers_of_killed_imports_are_cleaned(authors_ps, isolated_data_dir):
+    """A staging folder whose import was SIGKILLed is removed by the next import however young it is;
+    one held by a living import is kept; trash of an interrupted replacement is removed."""
     root = isolated_data_dir / "scenarios"
-    old, young, trash = root / ".staging-old", root / ".staging-young", root / ".trash-smm_ps-dead"
-    for d in (old, young, trash):
-        d.mkdir(parents=True)
-    os.utime(old, (0, 0))
-    assert user_scenario_names() == []  # hidden folders are never scenarios
-    import_lightgbm(authors_ps, "ps")
-    assert not old.exists() and not trash.exists() and young.exists()  # a young one may be in use
+    procs = [subprocess.Popen([sys.executable, "-c", _HOLD_STAGING], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    try:
+        killed, alive = (Path(p.stdout.readline().strip()) for p in procs)
+        procs[0].kill()
+        procs[0].wait(timeout=30)
+        trash = root / ".trash-smm_ps-dead"
+        trash.mkdir()
+        assert killed.is_dir() and user_scenario_names() == []  # hidden folders are never scenarios
+        import_lightgbm(authors_ps, "ps")
+        assert not killed.exists() and not trash.exists() and alive.is_dir()
+        procs[1].kill()
+        procs[1].wait(timeout=30)
+        import_lightgbm(authors_ps, "ps", name="again")
+        assert sorted(p.name for p in root.iterdir()) == [".lock", "again", "smm_ps"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(timeout=30)

@@ -55,6 +55,10 @@ def test_train_command_writes_a_loadable_scenario_with_a_quality_report(store, t
     # DFS trains with its derived path features by default; the graph computes them from the raw inputs
     assert bench.meta["provenance"]["derived_features"]["set"] == "dfs-path-v2"
     assert bench.meta["quality"]["export_max_abs_error"] <= 1e-12
+    # the integrity record is written by the exporter: a retrained scenario needs no upgrade step
+    from smm_bench_plugin.upgrade import upgrade_scenario
+
+    assert bench.meta["format_version"] == 2 and upgrade_scenario(out).rows_checked == 0
 
 
 def test_derived_none_is_the_papers_raw_feature_model(store, tmp_path):

@@ -31,7 +31,7 @@ from ..evaluate import MergeEvaluator
 from ..family import MINI_DIR, mini_family
 from ..judge import extract_answer, is_japanese
 from ..plan import run_folder
-from ..store import ResultStore, unpack_bits
+from ..store import ResultStore, StoreLockedError, unpack_bits
 from ..types import Config
 from . import corpora
 
@@ -90,9 +90,7 @@ def first_rows_of_run(data_dir: Path, factory, sampler: str, n: int, seed: int =
     while len(rows()) < n:
         try:
             collect("ps", factory, sampler, n, folder, seed=seed, progress=False)
-        except RuntimeError as e:
-            if "another process is writing" not in str(e):
-                raise
+        except StoreLockedError:
             time.sleep(30)
     return rows()[:n]
 
