@@ -223,6 +223,8 @@ def check_encoding(folder: Path, space_doc: Mapping[str, Any]) -> None:
 
 
 def library_versions(*modules: str) -> dict[str, str]:
+    """The installed version of each distribution named (those not installed are left out): the
+    one lookup behind every version record (scenario meta, compare summaries, collection rows)."""
     from importlib import metadata
 
     out = {}
