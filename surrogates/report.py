@@ -54,6 +54,8 @@ RANKING_LABELS = {"surrogate": "surrogate", "surrogate_unseen_seeds": "surrogate
                   "random_only_surrogate": "random-only surrogate"}
 UNSEEN_SEED_OFFSET = 1000  # surrogate-only Figure 1 runs use seed + this: no collected run has such a seed
 FIGURE1_SAMPLERS = {"ps": ("random", "cmaes", "tpe"), "dfs": ("random", "catcma", "tpe")}
+#: the model-based ones, whose runs the report holds out whole (uniform random has no trajectory)
+NEW_RUN_SAMPLERS = {space: tuple(s for s in samplers if s != "random") for space, samplers in FIGURE1_SAMPLERS.items()}
 COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "catcma": "tab:blue", "tpe": "tab:orange",
           "sepcma": "tab:green", "de": "tab:red"}
 
@@ -578,7 +580,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
         # New optimiser runs: each run held out whole, the same parameters trained on all other rows
-        new_runs = leave_one_run_out(rows, space, tuned, tuple(s for s in samplers if s != "random"),
+        new_runs = leave_one_run_out(rows, space, tuned, NEW_RUN_SAMPLERS[space],
                                      seed=split_seed, derived=derived, min_rows=min_run_rows)
         plot_new_runs(folder / "new_runs.png", new_runs.pop("predictions"),
                       f"{bench.name}: each optimiser run held out whole, surrogate against true objective")
