@@ -106,3 +106,19 @@ def test_a_script_in_the_clone_works_beside_a_wheel_install(wheel_python):
     mini = smm.load("smm_ps_mini")
     assert Path(out["path"]).resolve() == mini.path.resolve()
     assert out["result"] == mini.evaluate(dict(mini.configspace.get_default_configuration()))[0]
+
+
+def test_a_heavy_command_without_its_extra_names_the_extra(wheel_python, tmp_path):
+    """The wheel venv has the core dependencies only: ``collect`` and ``train`` are listed (their
+    layers register them) and, run, say which extra to install instead of a bare import error."""
+    env = dict(os.environ, PYTHONPATH="")
+    help_text = subprocess.run([wheel_python, "-m", "smm_bench_plugin.cli", "--help"], capture_output=True, text=True,
+                               cwd=tmp_path, timeout=300, env=env).stdout
+    assert "collect" in help_text and "train" in help_text
+    runs = {"collect": ["--space", "ps", "--sampler", "random", "--budget", "1", "--out", str(tmp_path / "data")],
+            "train": ["--data", str(tmp_path / "data"), "--space", "ps", "--out", str(tmp_path / "scenario")]}
+    for command, argv in runs.items():
+        res = subprocess.run([wheel_python, "-m", "smm_bench_plugin.cli", command, *argv], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=300, env=env)
+        assert res.returncode == 1, res.stderr
+        assert f"pip install 'smm-bench-plugin[{command}]'" in res.stderr, res.stderr
