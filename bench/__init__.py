@@ -1,4 +1,4 @@
-"""Performance suite of smm-bench-plugin (issue 6): ``python -m bench`` or ``smm-bench bench``.
+"""Performance suite of smm-bench-plugin: ``python -m bench`` from the repository root.
 
 Not part of the unit tests and not shipped in the wheel: it lives in the source checkout,
 trains its paper-sized LightGBM ensembles on first use (cached in ``bench/.cache/``) and

@@ -60,7 +60,7 @@ def yahpo_per_call(scenario_name: str, data_dir: Path, repeats: int) -> dict:
     """``yahpo_gym.BenchmarkSet(name).objective_function`` vs our ``objective``, one process
     (the YAHPO venv: numpy < 2, ConfigSpace 0.6.1), same scenario, distinct configs per call."""
     if not (REPO / "smm_bench_plugin" / "yahpo.py").is_file():
-        return {"skipped": "smm_bench_plugin/yahpo.py (the YAHPO adapter, issue 5) does not exist yet"}
+        return {"skipped": "smm_bench_plugin/yahpo.py (the YAHPO adapter) is missing"}
     py = _yahpo_python()
     if py is None:
         return {"skipped": "no YAHPO venv: set SMM_BENCH_YAHPO_PYTHON or create .venv-yahpo with yahpo-gym"}
@@ -77,7 +77,7 @@ def yahpo_per_call(scenario_name: str, data_dir: Path, repeats: int) -> dict:
 def compare_share(scenario_name: str, data_dir: Path) -> dict:
     """``smm-bench compare`` with its defaults: wall time and the benchmark's share of it."""
     if not (REPO / "smm_bench_plugin" / "compare.py").is_file():
-        return {"skipped": "smm_bench_plugin/compare.py (smm-bench compare, issue 5) does not exist yet"}
+        return {"skipped": "smm_bench_plugin/compare.py (smm-bench compare) is missing"}
     out = data_dir.parent / "compare-out"
     env = dict(os.environ, SMM_BENCH_DATA_DIR=str(data_dir))
     t0 = time.perf_counter()

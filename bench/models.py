@@ -1,6 +1,6 @@
 """Paper-sized LightGBM CV ensembles on synthetic data, in the authors' exact release format.
 
-Why synthetic: the authors' files are not reachable from here (SPEC §5), but the speed of
+Why synthetic: the authors' files are not reachable from here, but the speed of
 both paths depends on the ensemble's SHAPE (inputs, folds, trees, leaves), not on what the
 trees learnt. So we train real ``lgb.cv`` ensembles of the paper's shape on a smooth
 synthetic response, save them with ``CVBooster.save_model`` (the authors' format: the two

@@ -28,7 +28,7 @@ def goals(results: dict) -> list[dict]:
     for name, sc in results["scenarios"].items():
         if "skipped" in sc:
             continue
-        # per-call, throughput, load and RSS goals are the bundled scenarios' (issue 6); the
+        # per-call, throughput, load and RSS goals are the bundled scenarios'; the
         # paper-sized ensembles are there for the same-model comparison with the authors' loader
         bundled = name not in SHAPES
         pc = sc.get("per_call") if bundled else None

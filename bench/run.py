@@ -1,4 +1,4 @@
-"""``python -m bench`` / ``smm-bench bench``: run the cases, print ratios, write JSON + Markdown.
+"""``python -m bench``: run the cases, print ratios, write JSON + Markdown.
 
 Scenarios are named on the command line. A name in ``bench.models.SHAPES`` (``paper_ps``,
 ``paper_dfs``) is a synthetic authors' release of the paper's size, trained once and cached,
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Shared with ``smm-bench bench`` (registered in smm_bench_plugin/cli.py)."""
+    """The suite's options (``python -m bench --help``)."""
     p.add_argument("--scenarios", default=DEFAULT_SCENARIOS, help=f"comma-separated (default {DEFAULT_SCENARIOS})")
     p.add_argument("--batches", default="1,100,10000,1000000", help="row counts of the same-model comparison")
     p.add_argument("--repeats", type=int, default=7, help="repeats per timing (median reported)")
@@ -66,7 +66,7 @@ def _scenario(name: str, skip: set[str], args, batches: list[int]) -> tuple[dict
         try:
             path = smm.load(name).path
         except FileNotFoundError:
-            return {"skipped": f"scenario {name!r} is not installed (bundled scenarios come with issue 4)"}, None
+            return {"skipped": f"scenario {name!r} is not installed"}, None
     bench = smm.load(path)
     if "per_call" not in skip:
         res["per_call"] = runtime_cases.per_call(bench, repeats=args.repeats, min_time=args.min_time)

@@ -23,9 +23,8 @@ starts from it and replays only the rounds after it; a missing or unreadable che
 means a longer replay, and so does a checkpoint whose last round has no rows in the store (a
 checkpoint committed without its shards). Checkpoint and replay give the same trajectory (tested).
 Measured (``python -m smm_bench_collection.replay --blas-kernel K <run folder>``): every bundled
-CMA-ES and CatCMA run replays from its seed on the kernel it was collected on (PS cmaes-s0 ... s4
-and DFS catcma-s0, s1 on Haswell, the AMD EPYC machines; cmaes-s5 and catcma-s2 on SkylakeX, an
-Intel Xeon) and diverges at round 1 on the other. A checkpoint resumes a run exactly on any
+CMA-ES and CatCMA run replays from its seed on the kernel it was collected on and diverges at
+round 1 on the other (which run on which kernel: docs/PROVENANCE.md). A checkpoint resumes a run exactly on any
 kernel, but the rounds after a resume on another kernel follow that kernel's draws, so rows
 record their kernel (``versions["blas"]``), ``replay`` names it, and resuming a CMA-ES or
 CatCMA run on another kernel than its latest rows warns (``samplers.BLAS_DEPENDENT``).

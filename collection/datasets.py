@@ -1,4 +1,4 @@
-"""Evaluation sets of SPEC §3: gsm8k-ja (objective) and MGSM-ja (test), from the hub or local files.
+"""The evaluation sets of the paper: gsm8k-ja (objective) and MGSM-ja (test), from the hub or local files.
 
 The hub path is the one the authors used (``datasets.load_dataset``); it is real code but these
 machines have no hub, so tests exercise the local-file path (parquet or jsonl with the same two

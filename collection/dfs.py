@@ -1,6 +1,6 @@
 """Data-flow-space merging (SMM-Bench-DFS): a new layer path through two models' decoder layers.
 
-The path (SPEC §2) has 64 positions: A_0 … A_30, then 32 slots, then A_31. Slot i holds layer i
+The path has 64 positions: A_0 … A_30, then 32 slots, then A_31. Slot i holds layer i
 of model A, layer i of model B, or nothing. Every path position p >= 1 has an input scale: the
 hidden state (residual stream) entering the layer at position p is multiplied by ``scale[p]``
 before the layer runs; position 0's scale is fixed to 1.0 and a skipped slot's scale has no

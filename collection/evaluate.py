@@ -5,7 +5,7 @@
 * PS: ``TaskArithmeticMerger.merge_ps`` writes the merge into one resident model in place;
 * DFS: ``DataFlowMerger.build`` assembles the layer path over A's and B's shared tensors.
 
-Then the objective and test prompts are decoded greedily in one batch and judged (SPEC §3),
+Then the objective and test prompts are decoded greedily in one batch and judged (``judge.py``),
 keeping per-item bits. Prompts are tokenised once at construction: only the model changes
 between configurations.
 """
@@ -18,6 +18,8 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from smm_bench_plugin.spaces import N_LAYERS, N_SOURCES
+
 from .dfs import DataFlowMerger, dfs_config_to_path
 from .family import Family
 from .fastlm import FastMistral, LayerWeights
@@ -26,7 +28,6 @@ from .judge import judge_batch, truncate_at_stop
 from .merge import TaskArithmeticMerger
 from .types import Config, EvalResult, SetResult
 
-N_SOURCES, N_LAYERS = 2, 32
 
 
 @dataclass

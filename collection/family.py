@@ -5,8 +5,8 @@ models of each space, the tokenizer, the prompt template, the two evaluation set
 decoding budget and the stop tokens. Its ``family_id`` is stored with every collected row,
 so data from different families can never be mixed by accident.
 
-* ``mini``: the small CPU family trained by ``smm_bench_collection.mini`` (SPEC §6).
-* ``hf``: the paper's 7B setting (SPEC §2, §3), from Hugging Face ids or local folders.
+* ``mini``: the small CPU family trained by ``smm_bench_collection.mini``.
+* ``hf``: the paper's 7B setting, from Hugging Face ids or local folders.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .datasets import EvalSet, PROMPT_TEMPLATE_7B, load_gsm8k_ja, load_mgsm_ja
 
 MINI_DIR = Path(__file__).resolve().parent / "mini" / "models"
 
-# The paper's sources (SPEC §2).
+# The paper's sources.
 PS_7B = {"base": "mistralai/Mistral-7B-v0.1",
          "sources": ["augmxnt/shisa-gamma-7b-v1", "WizardLMTeam/WizardMath-7B-V1.1"]}
 DFS_7B = {"A": "SakanaAI/EvoLLM-JP-v1-7B", "B": "augmxnt/shisa-gamma-7b-v1"}
@@ -82,7 +82,7 @@ def hf_family(ps: dict = PS_7B, dfs: dict = DFS_7B, gsm8k_ja: str | None = None,
               dtype: torch.dtype = torch.bfloat16, max_new_tokens: int = 1024) -> Family:
     """The paper's 7B family. Model ids may be local folders; datasets may be local parquet/jsonl files.
 
-    Needs a GPU in practice (SPEC §1: ~5 GPU-minutes per evaluation); loads from the hub only
+    Needs a GPU in practice (~5 GPU-minutes per evaluation); loads from the hub only
     when given hub ids.
     """
     from transformers import AutoTokenizer

@@ -1,4 +1,4 @@
-"""The judge of SPEC §3: right number AND Japanese response, with the protocol's quirks kept.
+"""The paper's judge: right number AND Japanese response, with the protocol's quirks kept.
 
 Reference: Akiba et al.'s evaluation code, github.com/SakanaAI/evolutionary-model-merge
 (commit c6a19da): ``evomerge/eval/ja_mgsm.py`` (``extract_answer_number``, ``compute_score``),

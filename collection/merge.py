@@ -1,6 +1,6 @@
 """Parameter-space merging (SMM-Bench-PS): layer-wise task arithmetic of fine-tunes of one base.
 
-For source ``m`` and decoder layer ``l`` (SPEC §2)::
+For source ``m`` and decoder layer ``l`` (the paper's task arithmetic)::
 
     theta_l = base_l + sum_m w[m, l] * (theta_{m,l} - base_l)
 
@@ -157,7 +157,7 @@ def merge_ps(base: nn.Module, sources: list[nn.Module], w: np.ndarray) -> nn.Mod
 
 
 def reference_merge_state_dict(base: nn.Module, sources: list[nn.Module], w: np.ndarray) -> dict[str, torch.Tensor]:
-    """The formula of SPEC §2 written naively, tensor by tensor: the oracle the fast path is tested against.
+    """The task-arithmetic formula written naively, tensor by tensor: the oracle the fast path is tested against.
 
     Also the mixed-precision path for large models: accumulates in float32 and returns tensors
     in the base's dtype.

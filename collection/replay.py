@@ -17,10 +17,10 @@ CMA-ES and CatCMA runs depend on one machine fact besides their seed: numpy's BL
 (``smm_bench_plugin.blas`` says why). A run replays on the kernel it was collected on and
 diverges from round 1 on another; ``--blas-kernel K`` reruns the check under
 ``OPENBLAS_CORETYPE=K`` (``Haswell`` runs on any AVX2 CPU; ``SkylakeX`` needs AVX-512).
-Rows record their kernel in ``versions`` (those written since 2026-11-25), and a divergent run
+Rows record their kernel in ``versions`` (older rows do not: docs/PROVENANCE.md), and a divergent run
 whose rows name another kernel says which one to pass.
 
-Why this exists: the data card and ``collect``'s docstring say which runs are reproducible
+Why this exists: the data card and docs/PROVENANCE.md say which runs are reproducible
 from their seed; this command is where that statement comes from. ``--save`` writes each
 verdict to ``REPLAY.json`` in the run folder, with the row count it covers, and the card
 (``python -m smm_bench_collection.card``) shows it, marked with that count once the run grows.

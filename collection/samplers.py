@@ -1,4 +1,4 @@
-"""Ask/tell samplers of SPEC §4: random, model-wise random, CMA-ES, Sep-CMA, CatCMA, TPE (and
+"""The data collection's ask/tell samplers, those of the paper: random, model-wise random, CMA-ES, Sep-CMA, CatCMA, TPE (and
 our DFS addition, random stratified by distance from the default).
 
 Interface (like cmaes/Optuna): ``ask()`` returns one batch (a CMA generation, a TPE batch of 8,
@@ -29,16 +29,16 @@ from typing import Sequence
 
 import numpy as np
 
+from smm_bench_plugin.optimizers import CMA_SIGMA0, INDEPENDENT_TPE, INDEPENDENT_TPE_LABEL, TPE_BATCH
+
 from .space import FloatParam, Space, load_space
 from .types import Config
 
-SAMPLERS = ("random", "random_modelwise", "random_stratified", "cmaes", "sepcma", "catcma", "tpe")
 # Samplers that draw through the eigendecomposition of a full covariance (numpy's LAPACK): the same
 # seed walks another trajectory on another BLAS kernel (smm_bench_plugin.blas). Sep-CMA (diagonal
 # covariance), TPE and the random samplers draw the same on Haswell and SkylakeX (tested).
 BLAS_DEPENDENT = ("cmaes", "catcma")
-DEFAULT_BATCH = 8  # TPE batch of the paper; also the chunk of random draws per ask()
-CMA_SIGMA0 = 1.0 / 6.0
+DEFAULT_BATCH = TPE_BATCH  # also the chunk of random draws per ask()
 
 _FloatTuple = tuple[tuple[str, object], ...]
 
@@ -136,7 +136,7 @@ class RandomSampler(Sampler):
 
 
 class ModelwiseRandomSampler(RandomSampler):
-    """Uniform random search in the 2-D model-wise PS subspace (SPEC §4: +1,500 configs).
+    """Uniform random search in the 2-D model-wise PS subspace (the paper's +1,500 configs).
 
     One weight per source, broadcast to all 32 layers: ``w0_l*`` = u0, ``w1_l*`` = u1.
     """
@@ -172,7 +172,7 @@ class StratifiedRandomSampler(RandomSampler):
     optimiser typically starts. Here the number of inserted layers k is uniform in 0..32 (the
     slots chosen uniformly, each from A or B), and the scales are pulled towards 1.0 by a
     uniform strength s: scale = 1 + s (u - 1) with u uniform in the bounds. k = 0, s = 0 is the
-    default; k ~ 21, s = 1 is uniform random. Not one of the paper's samplers (SPEC §4): an
+    default; k ~ 21, s = 1 is uniform random. Not one of the paper's samplers: an
     addition to its mix, recorded per row like every sampler.
     """
 
@@ -344,29 +344,22 @@ class CatCMASampler(Sampler):
         self.__dict__.update(state)
 
 
-# Optuna TPESampler settings as Optuna 3.x/4.x used them by default in 2024. Optuna 5 switched
-# ``multivariate`` (None -> True for single objective) and ``constant_liar`` (False -> True).
-TPE_SETTINGS = {
-    "n_startup_trials": 10,
-    "n_ei_candidates": 24,
-    "multivariate": False,
-    "group": False,
-    "constant_liar": False,
-}
 # Deprecated in Optuna >= 4.9 (passing them warns, they go in 6.0) but unchanged: checked, not passed.
 TPE_CHECKED = {"prior_weight": 1.0, "consider_magic_clip": True, "consider_endpoints": False}
 
 
 class TPESampler(Sampler):
-    """Optuna TPE through ``study.ask``/``study.tell`` in batches of 8 (SPEC §4).
+    """Optuna TPE through ``study.ask``/``study.tell`` in batches of 8, as in the paper.
 
-    Pinned settings (Optuna 3/4 defaults of 2024): independent TPE (``multivariate=False``,
+    Pinned settings (:data:`smm_bench_plugin.optimizers.INDEPENDENT_TPE`, Optuna 3/4's defaults):
+    independent TPE (``multivariate=False``,
     ``group=False``), ``constant_liar=False``, ``n_startup_trials=10``, ``n_ei_candidates=24``,
     ``gamma(n) = min(ceil(0.1 n), 25)``, default weights, ``prior_weight=1.0``,
     ``consider_prior=True``, ``consider_magic_clip=True``, ``consider_endpoints=False``. The
     last group is verified on the constructed sampler instead of passed, because Optuna >= 4.9
     deprecates passing them. A batch of 8 is asked from the same model (no liar), as in a
-    synchronous batch-parallel run.
+    synchronous batch-parallel run. ``smm-bench compare``'s "tpe" is the multivariate TPE of
+    Optuna 5, another algorithm: figures and tables name this one :func:`sampler_label`.
     """
 
     name = "tpe"
@@ -380,7 +373,7 @@ class TPESampler(Sampler):
         optuna.logging.set_verbosity(logging.WARNING)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-            sampler = optuna.samplers.TPESampler(seed=self.seed, gamma=None, **TPE_SETTINGS)
+            sampler = optuna.samplers.TPESampler(seed=self.seed, gamma=None, **INDEPENDENT_TPE)
         sampler._gamma = default_gamma  # what gamma=None resolves to for one objective
         params = sampler._parzen_estimator_parameters
         for field, expected in TPE_CHECKED.items():
@@ -418,6 +411,14 @@ _REGISTRY = {
     "catcma": CatCMASampler,
     "tpe": TPESampler,
 }
+#: The sampler names, as runs and stored rows record them.
+SAMPLERS = tuple(_REGISTRY)
+
+
+def sampler_label(name: str) -> str:
+    """How a figure or table names sampler ``name``: the stored name, except the collection's TPE,
+    which is not ``smm-bench compare``'s "tpe" (:class:`TPESampler`)."""
+    return INDEPENDENT_TPE_LABEL if name == TPESampler.name else name
 
 
 def make_sampler(name: str, space: Space | str, seed: int, **kwargs) -> Sampler:

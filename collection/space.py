@@ -3,8 +3,8 @@
 The source of truth is the ConfigSpace JSON in ``configspaces/`` (package
 ``smm_bench_plugin.configspaces``). It is parsed here as plain JSON, so this layer needs neither a
 particular ConfigSpace version nor its sampling code (the samplers own their randomness). When no
-JSON file is found, the spaces are built from the names and bounds fixed in
-docs/ARCHITECTURE.md; a JSON file that disagrees with them is rejected, because a store keyed by
+JSON file is found, the spaces are built from the names and bounds of
+``smm_bench_plugin.spaces``; a JSON file that disagrees with them is rejected, because a store keyed by
 one definition must not be extended under another.
 """
 from __future__ import annotations
@@ -15,12 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Union
 
-from .types import Config
+from smm_bench_plugin.spaces import DFS_CHOICES, DFS_SCALE_BOUNDS, PS_BOUNDS, dfs_cat_names, dfs_cont_names, ps_names
 
-N_LAYERS = 32
-PS_SOURCES = 2
-DFS_CHOICES = ("A", "B", "none")
-DFS_SCALE_BOUNDS = (0.4, 1.5)
+from .types import Config
 
 
 @dataclass(frozen=True)
@@ -89,15 +86,15 @@ class Space:
 
 def ps_space() -> Space:
     """PS: ``w{m}_l{ll}``, 2 sources x 32 layers, floats in [0, 1]."""
-    return Space("ps", tuple(FloatParam(f"w{m}_l{l:02d}", 0.0, 1.0)
-                             for m in range(PS_SOURCES) for l in range(N_LAYERS)))
+    lo, hi = PS_BOUNDS
+    return Space("ps", tuple(FloatParam(name, lo, hi) for name in ps_names()))
 
 
 def dfs_space() -> Space:
     """DFS: ``slot00..slot31`` in {A, B, none} and ``scale01..scale63`` in [0.4, 1.5]."""
-    slots = tuple(CategoricalParam(f"slot{i:02d}", DFS_CHOICES) for i in range(N_LAYERS))
+    slots = tuple(CategoricalParam(name, DFS_CHOICES) for name in dfs_cat_names())
     lo, hi = DFS_SCALE_BOUNDS
-    scales = tuple(FloatParam(f"scale{i:02d}", lo, hi) for i in range(1, 2 * N_LAYERS))
+    scales = tuple(FloatParam(name, lo, hi) for name in dfs_cont_names())
     return Space("dfs", slots + scales)
 
 
@@ -149,7 +146,7 @@ def load_space(space: str | Path | Space) -> Space:
             return builtin
         shipped = space_from_configspace_json(path.read_text(encoding="utf-8"), key)
         if shipped != builtin:
-            raise ValueError(f"{path} disagrees with the {key} space of docs/ARCHITECTURE.md")
+            raise ValueError(f"{path} disagrees with the {key} space of smm_bench_plugin.spaces")
         return shipped
     path = Path(space)
     return space_from_configspace_json(path.read_text(encoding="utf-8"), path.stem.lower())

@@ -71,22 +71,16 @@ def config_id(space: str, family_id: str, config: Mapping[str, object]) -> str:
 
 
 @lru_cache(maxsize=1)
-def library_versions() -> str:
+def row_versions() -> str:
     """JSON of the versions that can change a result (installed packages only), numpy's BLAS
     kernel (a CMA-ES run replays from its seed only on the kernel it was collected on,
     ``smm_bench_plugin.blas``) and, as ``fastlm``, the version of the mini family's decoding
-    engine (``engine_version.ENGINE_VERSION``, rows written since 2026-12-03; Hugging Face-engine rows
-    carry it too and do not use it)."""
-    from importlib import metadata
-
+    engine (``engine_version.ENGINE_VERSION``; Hugging Face-engine rows carry it too and do not use it;
+    rows written before it existed lack it)."""
     from smm_bench_plugin.blas import with_kernel
+    from smm_bench_plugin.scenario import library_versions
 
-    versions = {"python": platform.python_version()}
-    for name in _VERSION_PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            pass
+    versions = {"python": platform.python_version(), **library_versions(*_VERSION_PACKAGES)}
     versions["fastlm"] = ENGINE_VERSION
     return json.dumps(with_kernel(versions), sort_keys=True)
 
@@ -357,7 +351,7 @@ class ResultStore:
     # -- writes ----------------------------------------------------------------------------
     def to_table(self, records: Sequence[Record]) -> pa.Table:
         host = socket.gethostname()
-        versions = library_versions()
+        versions = row_versions()
         columns: dict[str, list] = {name: [] for name in self.schema.names}
         for rec in records:
             config = self.space.canonical(rec.config)

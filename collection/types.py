@@ -21,7 +21,7 @@ class SetResult:
     """Per-item verdicts on one evaluation set (objective = gsm8k-ja, test = MGSM-ja).
 
     Per-item bits are kept, not only the mean, because cheap fidelities (item subsets) and
-    IRT-style estimators need them (SPEC §3).
+    IRT-style estimators need them.
     """
 
     correct: np.ndarray  # bool [n_items]
@@ -55,7 +55,7 @@ class SetResult:
 
 @dataclass
 class EvalResult:
-    """One true evaluation of one configuration: both sets, always (SPEC §4)."""
+    """One true evaluation of one configuration: both sets, always."""
 
     objective: SetResult
     test: SetResult

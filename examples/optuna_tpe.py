@@ -2,7 +2,7 @@
 
     python examples/optuna_tpe.py smm_ps_mini --n-trials 200
 
-TPE settings are pinned explicitly (Optuna 5 changed its defaults; see SPEC §4).
+TPE settings are pinned explicitly (Optuna 5 changed its defaults; smm_bench_plugin.optimizers.MULTIVARIATE_TPE).
 """
 
 from __future__ import annotations

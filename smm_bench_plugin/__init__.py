@@ -13,4 +13,4 @@ from .benchmark import Benchmark, load
 from .paths import data_dir, list_scenarios
 
 __all__ = ["Benchmark", "load", "list_scenarios", "data_dir", "__version__"]
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one home of the version: setup.cfg reads it (attr:)

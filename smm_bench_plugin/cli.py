@@ -1,8 +1,12 @@
 """``smm-bench`` command line.
 
 Each sub-command is one function registered with :func:`command`; it receives the parsed
-arguments and returns an exit code. Heavy modules (collection, training, comparison) must be
-imported inside the function, so ``smm-bench list`` stays fast. To add one::
+arguments and returns an exit code. Heavy modules (optimiser libraries, matplotlib) are
+imported inside the function, so ``smm-bench list`` stays fast. The runtime never imports the
+layers above it: ``collect`` and ``train`` live in their own packages and register through the
+entry point group :data:`COMMAND_GROUP` (``smm_bench_collection.commands``,
+``smm_bench_surrogates.commands``). The performance suite is ``python -m bench`` in a source
+checkout. To add one::
 
     @command("compare", "compare optimisers on a scenario", arg("scenario"), arg("--budget", type=int))
     def _compare(args) -> int:
@@ -19,11 +23,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from .derived_features import FEATURE_SETS
+__all__ = ["main", "command", "arg", "console", "pin_kernel_of", "BLAS_KERNEL_ARG", "COMMAND_GROUP"]
 
-__all__ = ["main", "command", "arg"]
+#: Entry point group through which the heavier layers add their sub-commands (``collect`` from
+#: the collection, ``train`` from the surrogate layer): each entry point names a module whose
+#: import registers its commands with :func:`command`.
+COMMAND_GROUP = "smm_bench_plugin.commands"
 
 _COMMANDS: dict[str, tuple[str, tuple[tuple[tuple, dict], ...], Callable[[argparse.Namespace], int]]] = {}
+_EXTRAS: dict[str, str] = {}  # command -> the extra it needs, named when an import fails
 
 
 def arg(*names: str, **kwargs: Any) -> tuple[tuple, dict]:
@@ -31,12 +39,23 @@ def arg(*names: str, **kwargs: Any) -> tuple[tuple, dict]:
     return names, kwargs
 
 
-def command(name: str, help: str, *arguments: tuple[tuple, dict]):
-    """Register ``fn(args) -> int`` as sub-command ``name``."""
+def command(name: str, help: str, *arguments: tuple[tuple, dict], extra: str | None = None):
+    """Register ``fn(args) -> int`` as sub-command ``name``; ``extra``: the package extra it needs."""
     def register(fn: Callable[[argparse.Namespace], int]):
         _COMMANDS[name] = (help, arguments, fn)
+        if extra:
+            _EXTRAS[name] = extra
         return fn
     return register
+
+
+def _load_plugin_commands() -> None:
+    """Import the modules of the :data:`COMMAND_GROUP` entry points (they register themselves)."""
+    from importlib.metadata import entry_points
+
+    for ep in sorted(entry_points(group=COMMAND_GROUP), key=lambda e: e.name):
+        if ep.name not in _COMMANDS:
+            ep.load()
 
 
 BLAS_KERNEL_ARG = arg("--blas-kernel", metavar="K", default=None,
@@ -45,7 +64,7 @@ BLAS_KERNEL_ARG = arg("--blas-kernel", metavar="K", default=None,
                            "(smm_bench_plugin.blas)")
 
 
-def _pin_kernel(args: argparse.Namespace) -> int | None:
+def pin_kernel_of(args: argparse.Namespace) -> int | None:
     """With ``--blas-kernel K``, the exit status of this command rerun on kernel K (None: go on here)."""
     if not args.blas_kernel:
         return None
@@ -58,7 +77,7 @@ def _pin_kernel(args: argparse.Namespace) -> int | None:
 MAX_INPUT_BYTES = 1 << 30
 
 
-def _console(stderr: bool = False):
+def console(stderr: bool = False):
     from rich.console import Console
 
     if not stderr and sys.stdout is None:  # rich would write to nowhere and the command would "succeed"
@@ -104,7 +123,7 @@ def _list(args: argparse.Namespace) -> int:
     from .paths import scenario_entries, user_scenarios_dir
 
     entries = scenario_entries()
-    con = _console()
+    con = console()
     if not entries:
         con.print(f"no scenarios installed (user folder: {user_scenarios_dir()}); "
                   "import the authors' files with: smm-bench import-lightgbm DIR --space ps|dfs", markup=False)
@@ -124,7 +143,7 @@ def _info(args: argparse.Namespace) -> int:
     m = bench.meta
     from rich.markup import escape
 
-    con = _console()
+    con = console()
     con.print(f"[bold]{escape(bench.name)}[/bold]  {escape(str(m.get('description', '')))}")
     lines = [f"path: {bench.path}",
              f"space: {m.get('space')}  ({len(bench.cat_names)} categorical + {len(bench.cont_names)} continuous)",
@@ -160,7 +179,7 @@ def _import_lightgbm(args: argparse.Namespace) -> int:
     from .importer import import_lightgbm
 
     path = import_lightgbm(args.dir, args.space, name=args.name, force=args.force)
-    _console().print(f"imported scenario {path.name} -> {path}")
+    console().print(f"imported scenario {path.name} -> {path}")
     return 0
 
 
@@ -172,7 +191,7 @@ def _upgrade_scenario(args: argparse.Namespace) -> int:
     from .paths import resolve_scenario
     from .upgrade import upgrade_scenario
 
-    con = _console()
+    con = console()
     for name in args.names:
         done = upgrade_scenario(resolve_scenario(name), check_rows=args.check_rows)
         if done.rows_checked == 0:
@@ -182,68 +201,6 @@ def _upgrade_scenario(args: argparse.Namespace) -> int:
         con.print(f"{done.folder}: format {done.from_version} -> {done.to_version}; {changed}; predictions "
                   f"bit-identical on {done.rows_checked:,} rows", markup=False)
     return 0
-
-
-@command("collect", "collect true evaluations (merge + generate + judge) into a dataset folder; resumable",
-         arg("--space", required=True, choices=("ps", "dfs")),
-         arg("--family", default="mini",
-             help="mini | mini:<models dir> | hf (the paper's 7B models) | comma-separated model ids or folders "
-                  "(PS: base,ja_source,math_source; DFS: model_A,model_B)"),
-         arg("--sampler", required=True,
-             choices=("random", "random_modelwise", "random_stratified", "cmaes", "sepcma", "catcma", "tpe")),
-         arg("--budget", type=int, required=True, help="configurations asked by this run (resume continues it)"),
-         arg("--out", required=True, help="dataset folder (one space and one family per folder)"),
-         arg("--seed", type=int, default=0),
-         arg("--executor", default="local", choices=("local", "ray")),
-         arg("--workers", type=int, default=None, help="Ray workers (default: one per GPU, else per CPU)"),
-         arg("--objective-data", default=None, help="local parquet/jsonl of gsm8k-ja (7B families)"),
-         arg("--test-data", default=None, help="local parquet/jsonl of MGSM-ja (7B families)"),
-         BLAS_KERNEL_ARG)
-def _collect(args: argparse.Namespace) -> int:
-    pinned = _pin_kernel(args)
-    if pinned is not None:
-        return pinned
-    from smm_bench_collection.collect import cli_collect  # needs the [collect] extra
-
-    summary = cli_collect(args.space, args.family, args.sampler, args.budget, args.out, executor=args.executor,
-                          seed=args.seed, workers=args.workers, gsm8k_ja=args.objective_data,
-                          mgsm_ja=args.test_data)
-    _console().print(f"{summary.sampler} seed {summary.seed}: {summary.asked}/{summary.budget} configs "
-                     f"({summary.evaluated} evaluated now, {summary.reused} reused), best objective "
-                     f"{summary.best_objective:.4f} (test {summary.best_test:.4f}), {summary.rows_in_store} rows "
-                     f"in {summary.out_dir}")
-    return 0 if summary.asked == summary.budget else 1
-
-
-@command("train", "train a scenario's surrogates from a collected dataset (needs the [train] extra)",
-         arg("--data", required=True, help="dataset folder written by smm-bench collect"),
-         arg("--space", required=True, choices=("ps", "dfs")),
-         arg("--out", required=True, help="scenario folder to write"),
-         arg("--trials", type=int, default=40, help="Optuna trials per target"),
-         arg("--seed", type=int, default=0),
-         arg("--ensemble", choices=("auto", "cv", "refit"), default="auto",
-             help="cv: mean of the 5 fold models (the paper); refit: one model on the training split, 5x cheaper; "
-                  "auto: per target the cheapest candidate (cv or refit, the tuned trial or a cheaper trial of the "
-                  "tuning front) as accurate as the tuned cv on the held-out rows"),
-         arg("--reference-out", default=None,
-             help="with --ensemble auto: also export the reference (every target's tuned cv) into this folder "
-                  "when the rule chose another model, for the end-point comparison"),
-         arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
-             help="derived features computed inside the graph (auto: the space's default set, dfs-path-v2 on "
-                  "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
-         arg("--params-from", default=None,
-             help="use this trained scenario's tuned parameters instead of tuning (its cv or refit in minutes)"),
-         arg("--until", default=None,
-             help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
-                  "rows_until rebuilds it while collection goes on)"))
-def _train(args: argparse.Namespace) -> int:
-    from smm_bench_surrogates.train import main as train_main  # lightgbm, optuna: imported here only
-
-    return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
-                       "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
-                       "--derived", args.derived] + (["--until", args.until] if args.until else [])
-                      + (["--reference-out", args.reference_out] if args.reference_out else [])
-                      + (["--params-from", args.params_from] if args.params_from else []))
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",
@@ -265,7 +222,7 @@ def _train(args: argparse.Namespace) -> int:
          arg("--quiet", action="store_true", help="no progress bar"),
          BLAS_KERNEL_ARG)
 def _compare(args: argparse.Namespace) -> int:
-    pinned = _pin_kernel(args)
+    pinned = pin_kernel_of(args)
     if pinned is not None:
         return pinned
     from .compare import main as compare_main  # lazy: optimiser libraries, matplotlib
@@ -273,35 +230,8 @@ def _compare(args: argparse.Namespace) -> int:
     return compare_main(args)
 
 
-@command("bench", "run the performance suite (bench/ in a source checkout; see README, Performance)",
-         arg("--scenarios", default=None, help="comma-separated; paper_ps,paper_dfs (synthetic, paper-sized) or "
-                                               "installed names (default: paper_* and the bundled mini ones)"),
-         arg("--batches", default=None, help="row counts of the same-model comparison (default 1,100,10000,1000000)"),
-         arg("--repeats", type=int, default=None), arg("--min-time", type=float, default=None),
-         arg("--budget", type=float, default=None, help="skip batch sizes projected to take longer (seconds)"),
-         arg("--quick", action="store_true", default=None), arg("--skip", default=None),
-         arg("--out", default=None, help="results JSON (default bench/results/<machine>.json)"),
-         arg("--readme", default=None, help="also rewrite this README's block between the bench markers"))
-def _bench(args: argparse.Namespace) -> int:
-    try:
-        import bench.run as bench_run  # lazy: the suite imports LightGBM and trains models on first use
-    except ModuleNotFoundError:
-        from pathlib import Path
-
-        root = Path(__file__).resolve().parent.parent
-        if not (root / "bench" / "run.py").is_file():
-            raise ModuleNotFoundError("smm-bench bench needs the source checkout (bench/ is not shipped in the "
-                                      "wheel): clone the repository and run it from there", name="bench") from None
-        sys.path.insert(0, str(root))
-        import bench.run as bench_run
-    opts = bench_run.build_parser().parse_args([])  # the suite's own defaults
-    given = {k: v for k, v in vars(args).items() if k in vars(opts) and v is not None}
-    vars(opts).update(given)
-    flags = " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in given.items())
-    return bench_run.run(opts, f"smm-bench bench {flags}")
-
-
 def build_parser() -> argparse.ArgumentParser:
+    _load_plugin_commands()
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, arguments, fn) in _COMMANDS.items():
@@ -329,7 +259,10 @@ def main(argv: list[str] | None = None) -> int:
             from rich.markup import escape
 
             message = " ".join(str(e).split())  # one line, whatever the exception held
-            _console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
+            if isinstance(e, ModuleNotFoundError) and args.command in _EXTRAS:
+                message += (f" (smm-bench {args.command} needs: pip install "
+                            f"'smm-bench-plugin[{_EXTRAS[args.command]}]')")
+            console(stderr=True).print(f"[red]error:[/red] {escape(message)}", soft_wrap=True)
         return 1
 
 
@@ -348,4 +281,7 @@ def _discard_pending_output() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # the installed module, not this __main__ copy: the plugin commands register with that one
+    from smm_bench_plugin.cli import main as _main
+
+    sys.exit(_main())

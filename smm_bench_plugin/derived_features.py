@@ -2,7 +2,7 @@
 columns, computed INSIDE the scenario's ONNX graph from the same inputs.
 
 Why (DFS): the hidden state entering each position of the layer path is multiplied by that
-position's scale (SPEC §2), so what the later layers see depends on the running PRODUCT of the
+position's scale (docs/ARCHITECTURE.md, the DFS path), so what the later layers see depends on the running PRODUCT of the
 scales of the positions actually on the path (a skipped slot's scale has no effect). A tree
 ensemble over 63 separate scale columns can only approximate a product with very many splits.
 Giving it the log-scale sums, a few partial sums along the path, the extreme scales and the
@@ -23,7 +23,7 @@ the series ``2 (z + z^3/3 + z^5/5)``, ``z = (s - 1) / (s + 1)`` (the first terms
 Training still computes the columns by running the graph's own nodes (:func:`compute`).
 
 Why (PS): the merge writes the tensors outside the decoder layers (embeddings, final norm,
-lm_head) with each source's MEAN layer weight (SPEC §2, our decision), and a layer block's effect
+lm_head) with each source's MEAN layer weight (our decision), and a layer block's effect
 depends on the weights of its neighbours. ``ps-mean-v1`` gives the trees the two mean weights, the
 means over thirds of the layer stack, the mean sum and difference of the two sources, and their
 extremes; on the mini PS data they lift the held-out test R² by about 0.02 (the report's learning
@@ -38,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from .opsets import ONNX_ML_OPSET, ONNX_OPSET
 from .sessions import open_session
 
 __all__ = ["FEATURE_SETS", "DEFAULT_SET", "feature_names", "add_nodes", "compute"]
@@ -266,8 +267,6 @@ def feature_model(name: str, n_cat: int, n_cont: int) -> bytes:
     """A standalone graph ``(cat_codes, cont) -> derived`` with exactly the scenario graph's nodes."""
     import onnx
     from onnx import TensorProto, helper
-
-    from .onnx_export import ONNX_ML_OPSET, ONNX_OPSET
 
     nodes, inits, out = add_nodes(name, "cat_codes", "cont", n_cat, n_cont)
     graph = helper.make_graph(

@@ -1,4 +1,4 @@
-"""Import the authors' released LightGBM surrogates (SPEC §5) as scenario ``smm_ps`` / ``smm_dfs``.
+"""Import the authors' released LightGBM surrogates as scenario ``smm_ps`` / ``smm_dfs``.
 
 Input folder: ``train_acc_ja_best_model.json`` (gsm8k-ja accuracy, the optimisation target),
 ``test_acc_ja_best_model.json`` (MGSM-ja accuracy, the held-out test target), both
@@ -31,7 +31,7 @@ AUTHOR_FILES = {
 }
 LABEL_FILE = "label.json"
 
-_REPORTED_QUALITY = {  # SPEC §5, the authors' held-out 10 % (not re-measured by this importer)
+_REPORTED_QUALITY = {  # the paper's Table 1: the authors' held-out 10 % (not re-measured by this importer)
     "ps": {"gsm8k_ja": {"r2": 0.950, "kendall_tau": 0.883}, "mgsm_ja": {"r2": 0.921, "kendall_tau": 0.791}},
     "dfs": {"gsm8k_ja": {"r2": 0.962, "kendall_tau": 0.863}, "mgsm_ja": {"r2": 0.957, "kendall_tau": 0.839}},
 }

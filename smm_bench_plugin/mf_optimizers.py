@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .optimizers import TPE_SETTINGS, ArraySpace, BudgetExhausted
+from .optimizers import MULTIVARIATE_TPE, ArraySpace, BudgetExhausted
 
 __all__ = ["CostEvaluator", "MF_OPTIMIZERS", "MF_LIBRARIES", "ETA"]
 
@@ -129,7 +129,7 @@ def _optuna_ladder(space: ArraySpace, ev: CostEvaluator, seed: int, sampler_name
     ladder = ev.bench.ladder
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-        sampler = (optuna.samplers.TPESampler(seed=seed, **TPE_SETTINGS) if sampler_name == "tpe"
+        sampler = (optuna.samplers.TPESampler(seed=seed, **MULTIVARIATE_TPE) if sampler_name == "tpe"
                    else optuna.samplers.RandomSampler(seed=seed))
     if pruner_name == "hyperband":
         pruner = optuna.pruners.HyperbandPruner(min_resource=ladder[0], max_resource=ladder[-1], reduction_factor=ETA)

@@ -33,12 +33,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from .derived_features import add_nodes, feature_names
 from .lgbm_text import MISSING_NAN, MISSING_NONE, MISSING_ZERO, TextModel
+from .opsets import ONNX_ML_OPSET, ONNX_OPSET
 
-__all__ = ["build_onnx", "ONNX_OPSET", "ONNX_ML_OPSET"]
-
-ONNX_OPSET = 21
-ONNX_ML_OPSET = 5
+__all__ = ["build_onnx"]
 _LEQ, _LT, _MEMBER = 0, 1, 6
 
 
@@ -131,8 +130,6 @@ def build_onnx(
     import numpy as np
     import onnx
     from onnx import TensorProto, helper, numpy_helper
-
-    from .derived_features import add_nodes, feature_names
 
     n_cont = len(cont_lower)
     n_derived = len(feature_names(derived))

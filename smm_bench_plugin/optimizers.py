@@ -23,18 +23,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ArraySpace", "Evaluator", "BudgetExhausted", "OPTIMIZERS", "RELAXED", "CMA_SIGMA0", "TPE_SETTINGS",
+__all__ = ["ArraySpace", "Evaluator", "BudgetExhausted", "OPTIMIZERS", "RELAXED", "CMA_SIGMA0", "MULTIVARIATE_TPE",
+           "INDEPENDENT_TPE", "INDEPENDENT_TPE_LABEL",
            "TPE_BATCH", "RANDOM_BATCH", "import_libraries", "DE_POPULATION", "default_optimizers", "check_optimizer",
            "hostable_optimizers"]
 
-CMA_SIGMA0 = 1.0 / 6.0  # on the unit cube, as the data collection (collection/samplers.py) uses
-TPE_BATCH = 8  # the paper's TPE batch (SPEC §4)
+#: CMA-ES step size on the unit cube, Optuna's ``CmaEsSampler`` convention (range / 6); the data
+#: collection's CMA samplers and ``compare``'s use the same.
+CMA_SIGMA0 = 1.0 / 6.0
+TPE_BATCH = 8  # the paper's TPE batch
 RANDOM_BATCH = 256
 DE_POPULATION = 64  # the paper's SciPy DE population (Figure 2)
-# Optuna 5's TPE defaults, pinned so a future Optuna does not silently change the comparison.
-# multivariate=True also matters for speed: independent TPE is ~5x slower per trial at 64 dims.
-TPE_SETTINGS = {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": True, "group": False,
-                "constant_liar": False}
+
+# Two TPE algorithms, pinned so a future Optuna does not silently change either.
+#: ``compare``'s "tpe": Optuna 5's defaults, multivariate TPE. It is also the faster one:
+#: independent TPE is ~5x slower per trial at 64 dimensions.
+MULTIVARIATE_TPE = {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": True, "group": False,
+                    "constant_liar": False}
+#: The collected runs' TPE (sampler "tpe" of the data collection, the report's Figure 1): Optuna
+#: 3/4's defaults, independent TPE. Optuna 5 switched ``multivariate``
+#: (None -> True for one objective) and ``constant_liar`` (False -> True).
+INDEPENDENT_TPE = {**MULTIVARIATE_TPE, "multivariate": False}
+#: How a figure or table names the collected runs' TPE, so that "tpe" always means ``compare``'s.
+INDEPENDENT_TPE_LABEL = "tpe (independent)"
 
 
 class BudgetExhausted(Exception):
@@ -187,7 +198,7 @@ def run_catcma(space: ArraySpace, ev: Evaluator, seed: int) -> None:
 
 
 def run_tpe(space: ArraySpace, ev: Evaluator, seed: int) -> None:
-    """Optuna TPE (:data:`TPE_SETTINGS`) through ask/tell, batches of :data:`TPE_BATCH` from one model."""
+    """Optuna TPE (:data:`MULTIVARIATE_TPE`) through ask/tell, batches of :data:`TPE_BATCH` from one model."""
     import logging
     import warnings
 
@@ -197,7 +208,7 @@ def run_tpe(space: ArraySpace, ev: Evaluator, seed: int) -> None:
     optuna.logging.set_verbosity(logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, **TPE_SETTINGS)
+        sampler = optuna.samplers.TPESampler(seed=seed, **MULTIVARIATE_TPE)
     study = optuna.create_study(direction="maximize", sampler=sampler)
     dists = {n: CategoricalDistribution(list(ch)) for n, ch in zip(space.cat_names, space.cat_choices)}
     dists.update({n: FloatDistribution(float(lo), float(hi))

@@ -415,6 +415,8 @@ def check_objective_contract(path: Path, contract: Mapping[str, Any], full: Mapp
 
 
 def library_versions(*modules: str) -> dict[str, str]:
+    """The installed version of each distribution named (those not installed are left out): the
+    one lookup behind every version record (scenario meta, compare summaries, collection rows)."""
     from importlib import metadata
 
     out = {}

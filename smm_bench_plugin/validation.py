@@ -1,6 +1,6 @@
 """Config -> ONNX input arrays, with the checks done before onnxruntime sees anything.
 
-Why not ConfigSpace's own checks: they cost 0.2-0.8 ms per config (SPEC §7) while the
+Why not ConfigSpace's own checks: they cost 0.2-0.8 ms per config while the
 model itself costs microseconds. Here all tables (name order, choice->code dicts, bounds
 arrays) are built once per scenario, the per-config work is a few list comprehensions, and
 range/finiteness checks are vectorised over the batch. Only when a check fails do we spend

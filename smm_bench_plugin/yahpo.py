@@ -6,7 +6,7 @@
 >>> b = BenchmarkSet("smm_ps_mini")
 >>> b.objective_function(b.get_opt_space().sample_configuration())
 
-yahpo-gym 1.0.2 pins ConfigSpace <= 0.6.1 and numpy < 2 (SPEC §7), so it lives in its own
+yahpo-gym 1.0.2 pins ConfigSpace <= 0.6.1 and numpy < 2, so it lives in its own
 environment (extra ``[yahpo]``); nothing else in this package imports it.
 
 What YAHPO reads, and how we meet it (checked against yahpo_gym 1.0.2's BenchmarkSet):

@@ -29,10 +29,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .report import NEW_RUN_SAMPLERS
 from .train import (ACCURACY_COLUMNS, Dataset, _fit_predict, held_out_quality, learner_matrix, leave_one_run_out,
                     load_dataset, quality_by_sampler, resolve_derived, split, tuned_params_of)
 
-HELD_OUT_SAMPLERS = {"ps": ("cmaes", "tpe"), "dfs": ("catcma", "tpe")}  # the report's new-run samplers
 
 
 def tuned_params(scenario: str | Path) -> dict[str, dict[str, Any]]:
@@ -61,7 +61,7 @@ def compare_sets(data: Dataset, space: str, sets: Sequence[str], params: dict[st
                 per_seed.append({"all": held_out_quality(pred, y[test]),
                                  "by_sampler": quality_by_sampler(pred, y[test], data.samplers[test])})
             result["split"][role] = per_seed
-        loro = leave_one_run_out(data, space, params, HELD_OUT_SAMPLERS[space], seed=model_seed, derived=derived,
+        loro = leave_one_run_out(data, space, params, NEW_RUN_SAMPLERS[space], seed=model_seed, derived=derived,
                                  one_run_fewer=False)
         result["runs"] = {run: {role: {k: t.get(k) for k in ("r2", "kendall_tau")} for role, t in r["targets"].items()}
                           for run, r in loro["runs"].items()}

@@ -7,7 +7,7 @@ It answers the question a user must ask before trusting a surrogate benchmark: *
 optimiser comparison on the surrogate say what it would say on the true function?*
 
 * Table 1 analog: held-out R² and Kendall tau per target (from the scenario's quality report,
-  written by ``train``), beside the paper's Table 1 and the aims of issue 4.
+  written by ``train``), beside the paper's Table 1 and the project's aims (``AIMS``).
 * Figure 1 analog: best-so-far curves of random search, CMA-ES (CatCMA on DFS) and TPE on the TRUE mini objective
   (the real merges stored by the collection, one store per sampler run) and on the surrogate (the
   same sampler code and seeds, asking the surrogate instead), plus a surrogate trained on the
@@ -42,18 +42,20 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from smm_bench_collection.samplers import sampler_label
 from smm_bench_plugin.blas import blas_kernel
 
 from .endpoints import endpoint_check
 from .endpoints import render_lines as endpoint_lines
 from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS, tuned_params_of
 
-AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
-# the samplers of the collection plan (SPEC §4): CMA-ES on PS, CatCMA on the mixed DFS space
+AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # the aims of the bundled scenarios: R², Kendall tau
 RANKING_LABELS = {"surrogate": "surrogate", "surrogate_unseen_seeds": "surrogate with seeds never collected",
                   "random_only_surrogate": "random-only surrogate"}
 UNSEEN_SEED_OFFSET = 1000  # surrogate-only Figure 1 runs use seed + this: no collected run has such a seed
 FIGURE1_SAMPLERS = {"ps": ("random", "cmaes", "tpe"), "dfs": ("random", "catcma", "tpe")}
+#: the model-based ones, whose runs the report holds out whole (uniform random has no trajectory)
+NEW_RUN_SAMPLERS = {space: tuple(s for s in samplers if s != "random") for space, samplers in FIGURE1_SAMPLERS.items()}
 COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "catcma": "tab:blue", "tpe": "tab:orange",
           "sepcma": "tab:green", "de": "tab:red"}
 
@@ -196,7 +198,7 @@ def plot_figure1(path: Path, true: dict, surrogate: dict, random_only: dict | No
     for ax, (name, curves) in zip(np.atleast_1d(axes), panels):
         for sampler, runs in curves.items():
             if runs:
-                _band(ax, runs, COLORS[sampler], "-", sampler)
+                _band(ax, runs, COLORS[sampler], "-", sampler_label(sampler))
         if not any(curves.values()):  # say so, rather than leave a blank panel
             ax.text(0.5, 0.5, "no complete run collected yet\n(the collection plan is still running)",
                     ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
@@ -578,7 +580,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
             curve["raw_features"] = learning_curve(rows, space, tuned, seed=split_seed, derived=None)["targets"]
         plot_learning_curve(folder / "learning_curve.png", curve, f"{bench.name}: held-out R² against training rows")
         # New optimiser runs: each run held out whole, the same parameters trained on all other rows
-        new_runs = leave_one_run_out(rows, space, tuned, tuple(s for s in samplers if s != "random"),
+        new_runs = leave_one_run_out(rows, space, tuned, NEW_RUN_SAMPLERS[space],
                                      seed=split_seed, derived=derived, min_rows=min_run_rows)
         plot_new_runs(folder / "new_runs.png", new_runs.pop("predictions"),
                       f"{bench.name}: each optimiser run held out whole, surrogate against true objective")
@@ -813,10 +815,12 @@ def render_markdown(r: dict[str, Any]) -> str:
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
               f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
-              "True runs available: " + ", ".join(f"{s} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
+              "True runs available: " + ", ".join(f"{sampler_label(s)} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
               + "." + (f" Uniform random's true runs are consecutive blocks of {r['budget']} rows of the seed-0 random "
                        "store in collection order (independent draws, so each block is a random-search run of its own)."
                        if "random" in f1["true_runs"] else "")
+              + (f" {sampler_label('tpe')} is the collection's TPE (Optuna 3/4's defaults), not the multivariate "
+                 "tpe of `smm-bench compare`." if "tpe" in f1["true_runs"] else "")
               + (f" The surrogate also ran with seeds {f1['unseen_seeds']}, which no true run used: with the "
                        "true runs' seeds an optimiser's first asks are training rows." if f1.get("unseen_seeds") else "")
               + (f" The surrogate's CMA-family runs drew through numpy's BLAS {r['blas']}: on another kernel the "
@@ -829,15 +833,15 @@ def render_markdown(r: dict[str, Any]) -> str:
         for kind in ("true", "surrogate", "surrogate_unseen_seeds", "random_only"):
             vals = list(f1["final_best"].get(kind, {}).get(s, {}).values())
             cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "not collected yet")
-        lines.append(f"| {s} | " + " | ".join(cells) + " |")
+        lines.append(f"| {sampler_label(s)} | " + " | ".join(cells) + " |")
     ro = f1["random_only_quality"]
-    lines += ["", "Ranking by mean final best: true " + " > ".join(n for n, _ in f1["rankings"]["true"])
-              + "; surrogate " + " > ".join(n for n, _ in f1["rankings"]["surrogate"])
-              + "".join("; surrogate with seeds never collected " + " > ".join(n for n, _ in v)
+    lines += ["", "Ranking by mean final best: true " + " > ".join(sampler_label(n) for n, _ in f1["rankings"]["true"])
+              + "; surrogate " + " > ".join(sampler_label(n) for n, _ in f1["rankings"]["surrogate"])
+              + "".join("; surrogate with seeds never collected " + " > ".join(sampler_label(n) for n, _ in v)
                         for k, v in f1["rankings"].items() if k == "surrogate_unseen_seeds")
-              + "; random-only surrogate " + " > ".join(n for n, _ in f1["rankings"]["random_only_surrogate"]) + ".",
+              + "; random-only surrogate " + " > ".join(sampler_label(n) for n, _ in f1["rankings"]["random_only_surrogate"]) + ".",
               ("Same ranking as on the true function (over the optimisers with all true seeds: "
-               + ", ".join(f1["complete_on_true"]) + "): "
+               + ", ".join(map(sampler_label, f1["complete_on_true"])) + "): "
                + ", ".join(f"{RANKING_LABELS.get(k, k)} {'yes' if v else 'NO'}"
                            for k, v in f1["same_ranking_as_true"].items()) + "."
                if len(f1["complete_on_true"]) >= 2 else

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+from smm_bench_collection.samplers import sampler_label
 from smm_bench_plugin.blas import kernel_name
 
 from .report import _fmt, _interval_cell, exported_size, front_phrases
@@ -77,14 +78,15 @@ def _mean_std(values: dict[str, float]) -> str:
 
 
 def _ranking(final: dict[str, dict[str, float]], order: list[str]) -> str:
-    """'cmaes 0.783 ± 0.063 > tpe ...' in the report's own ranking order, optimisers with data only."""
-    return " > ".join(f"{name} {_mean_std(final[name])}" for name in order if final.get(name))
+    """'cmaes 0.783 ± 0.063 > tpe (independent) ...' in the report's own ranking order, optimisers with
+    data only, named as Figure 1 names them (:func:`~smm_bench_collection.samplers.sampler_label`)."""
+    return " > ".join(f"{sampler_label(name)} {_mean_std(final[name])}" for name in order if final.get(name))
 
 
 def _same(verdict: bool | None, compared: list[str]) -> str:
     if verdict is None:
         return "not compared: fewer than 2 optimisers have all their true runs"
-    over = f" over {', '.join(compared)}" if compared else ""
+    over = f" over {', '.join(map(sampler_label, compared))}" if compared else ""
     return f"same ranking as true{over}" if verdict else f"**not** the true ranking{over}"
 
 
@@ -195,7 +197,7 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
         compared = list(fig.get("complete_on_true") or [])
         same = {k: (v if len(compared) >= 2 else None)  # older reports stored True with nothing compared
                 for k, v in (fig.get("same_ranking_as_true") or {}).items()}
-        have = ", ".join(f"{k} {len(v)}/{len(report.get('seeds', []))}" for k, v in fig["true_runs"].items())
+        have = ", ".join(f"{sampler_label(k)} {len(v)}/{len(report.get('seeds', []))}" for k, v in fig["true_runs"].items())
         parts = [f"true {_ranking(final['true'], [k for k, _ in rankings['true']])}",
                  f"surrogate {_ranking(final['surrogate'], [k for k, _ in rankings['surrogate']])} "
                  f"({_same(same.get('surrogate'), compared)})"]

@@ -2,7 +2,7 @@
 
     smm-bench train --data collection/data/mini_ps --space ps --out surrogates/scenarios/smm_ps_mini
 
-Procedure (SPEC §5, Akizuki et al. 2025): a 9:1 train/test split fixed by seed; LightGBM
+Procedure (Akizuki et al. 2025): a 9:1 train/test split fixed by seed; LightGBM
 whose hyperparameters are tuned with Optuna by 5-fold cross-validation; the five fold models'
 mean is the prediction, clipped to the target's range; held-out R² and Kendall tau reported.
 
@@ -53,7 +53,7 @@ import numpy as np
 
 from smm_bench_plugin.derived_features import DEFAULT_SET, FEATURE_SETS
 
-PAPER_TABLE_1 = {  # SPEC §5: held-out R² and Kendall tau of the authors' surrogates
+PAPER_TABLE_1 = {  # the paper's Table 1: held-out R² and Kendall tau of the authors' surrogates
     "ps": {"objective": (0.950, 0.883), "test": (0.921, 0.791)},
     "dfs": {"objective": (0.962, 0.863), "test": (0.957, 0.839)},
 }

@@ -17,7 +17,7 @@ BUNDLED = ("smm_ps_mini", "smm_dfs_mini")
 @pytest.mark.parametrize("name", BUNDLED)
 def test_bundled_scenario_is_a_real_mini_surrogate_with_its_report(name):
     folder = bundled_scenarios_dir() / name
-    assert (folder / "model.onnx").stat().st_size <= 25 * 2**20  # issue 4: each bundled ONNX <= 25 MB
+    assert (folder / "model.onnx").stat().st_size <= 25 * 2**20  # each bundled ONNX <= 25 MB
     bench = smm.load(name)
     meta = bench.meta
     space = meta["space"]

@@ -1,4 +1,4 @@
-"""DFS merging: the layer path, the input scales and the KV-cache slots (SPEC §2)."""
+"""DFS merging: the layer path, the input scales and the KV-cache slots (docs/ARCHITECTURE.md, the DFS path)."""
 import copy
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Judge of SPEC §3: number extraction quirks, the offline Japanese check, stop strings."""
+"""The paper's judge: number extraction quirks, the offline Japanese check, stop strings."""
 from __future__ import annotations
 
 import socket

@@ -1,4 +1,4 @@
-"""PS merging: the fast in-place task arithmetic equals SPEC §2's formula, tensor by tensor."""
+"""PS merging: the fast in-place task arithmetic equals the paper's formula, tensor by tensor."""
 import numpy as np
 import pytest
 import torch

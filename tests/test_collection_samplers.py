@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from smm_bench_collection.samplers import SAMPLERS, TPE_SETTINGS, make_sampler, sampler_from_state
+from smm_bench_collection.samplers import SAMPLERS, make_sampler, sampler_from_state, sampler_label
+from smm_bench_plugin.optimizers import INDEPENDENT_TPE, MULTIVARIATE_TPE
 from smm_bench_collection.space import load_space
 
 PS_ONLY, DFS_ONLY = {"random_modelwise"}, {"catcma", "random_stratified"}
@@ -116,11 +117,21 @@ def test_catcma_learns_categoricals():
     assert share_b(history[-1]) > 0.6
 
 
+def test_the_collections_tpe_is_named_apart_from_compares():
+    """Two TPE algorithms: a figure of collected runs must not call independent TPE "tpe", the
+    name of ``smm-bench compare``'s multivariate one."""
+    assert not INDEPENDENT_TPE["multivariate"] and MULTIVARIATE_TPE["multivariate"]
+    assert {k: v for k, v in INDEPENDENT_TPE.items() if k != "multivariate"} == \
+        {k: v for k, v in MULTIVARIATE_TPE.items() if k != "multivariate"}
+    assert sampler_label("tpe") == "tpe (independent)"
+    assert [sampler_label(s) for s in SAMPLERS if s != "tpe"] == [s for s in SAMPLERS if s != "tpe"]
+
+
 def test_tpe_settings_are_pinned():
     sampler = make_sampler("tpe", "ps", 0)
     tpe = sampler._study.sampler
     assert tpe._multivariate is False and tpe._constant_liar is False and tpe._group is False
-    assert tpe._n_startup_trials == TPE_SETTINGS["n_startup_trials"] == 10
+    assert tpe._n_startup_trials == INDEPENDENT_TPE["n_startup_trials"] == 10
     assert tpe._n_ei_candidates == 24
     assert tpe._gamma(100) == 10 and tpe._gamma(1000) == 25
     assert sampler.batch_size == 8

@@ -1,4 +1,4 @@
-"""HPOBench-style interface (HPOBench itself is not on PyPI; its API per SPEC §7)."""
+"""HPOBench-style interface (HPOBench itself is not on PyPI; its documented API)."""
 
 from __future__ import annotations
 

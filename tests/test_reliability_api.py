@@ -1,4 +1,4 @@
-"""Fuzzing the public API (issue 7): every valid configuration gives finite numbers in the
+"""Fuzzing the public API: every valid configuration gives finite numbers in the
 target range that equal LightGBM's own prediction; every malformed input is refused with a
 ValueError/TypeError naming the parameter, never an onnxruntime exception, never a number.
 

@@ -1,4 +1,4 @@
-"""Crash-resume of the whole collection driver (issue 7): ``collect()`` SIGKILLed at random
+"""Crash-resume of the whole collection driver: ``collect()`` SIGKILLed at random
 moments >= 20 times and resumed each time ends with exactly the planned configurations, no
 duplicates and no torn rows; the same with a Ray worker SIGKILLed mid-task during collect().
 

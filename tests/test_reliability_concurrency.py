@@ -1,4 +1,4 @@
-"""Concurrency and determinism (issue 7): one Benchmark shared by 8 threads answers exactly
+"""Concurrency and determinism: one Benchmark shared by 8 threads answers exactly
 as serial calls; outputs are bit-identical across batch sizes, repeated loads and fresh
 processes; two processes importing different scenarios into one data dir both succeed.
 (Three processes importing the SAME name are in test_runtime_importer.py.)"""

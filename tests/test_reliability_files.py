@@ -1,4 +1,4 @@
-"""Corrupt or mismatched scenario files fail at LOAD with a clear error (issue 7), and a bad
+"""Corrupt or mismatched scenario files fail at LOAD with a clear error, and a bad
 authors' folder never leaves a partially registered scenario. (Missing author files, a PS
 folder imported as DFS, corrupt JSON and a plain sha256 mismatch are covered in
 test_runtime_importer.py / test_runtime_benchmark.py; this adds the rest.)"""

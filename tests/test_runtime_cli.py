@@ -112,17 +112,22 @@ def test_runtime_never_imports_heavy_layers(ps_scenario):
     assert json.loads(res.stdout.splitlines()[-1]) == []
 
 
-def test_cli_choices_match_the_layers_they_call():
-    """The runtime CLI cannot import the heavy layers at parse time, so it spells their choices
-    out; they must stay the same lists."""
+def test_heavy_layers_register_their_own_commands():
+    """``collect`` and ``train`` come from their own packages through the entry point group,
+    with the layers' own choices; the runtime CLI module itself names neither layer."""
+    import smm_bench_plugin.cli as cli
     from smm_bench_collection.samplers import SAMPLERS
-    from smm_bench_plugin.cli import _COMMANDS
     from smm_bench_surrogates.train import DERIVED_CHOICES, ENSEMBLES
+
+    cli.build_parser()
+    _COMMANDS = cli._COMMANDS
 
     def choices(command: str, option: str) -> tuple:
         _, arguments, _ = _COMMANDS[command]
         return next(tuple(kw["choices"]) for names, kw in arguments if option in names)
 
+    assert _COMMANDS["collect"][2].__module__ == "smm_bench_collection.commands"
+    assert _COMMANDS["train"][2].__module__ == "smm_bench_surrogates.commands"
     assert choices("collect", "--sampler") == SAMPLERS
     assert choices("train", "--ensemble") == ENSEMBLES
     assert choices("train", "--derived") == DERIVED_CHOICES

@@ -11,7 +11,7 @@ def dfs_rows(n: int, seed: int = 0) -> np.ndarray:
 
 
 def reference(X: np.ndarray) -> np.ndarray:
-    """The DFS path features written out independently with numpy (SPEC §2's path layout)."""
+    """The DFS path features written out independently with numpy (docs/ARCHITECTURE.md's path layout)."""
     cat, scales = X[:, :32], X[:, 32:]
     eff = scales.copy()
     eff[:, 30:62] = np.where(cat == 2, 1.0, scales[:, 30:62])  # a skipped slot multiplies by 1

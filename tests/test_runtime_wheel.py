@@ -77,3 +77,48 @@ def test_wheel_in_clean_venv(wheel_python, authors_ps, tmp_path):
         mini = smm.load(name)
         assert values == mini.evaluate(dict(mini.configspace.get_default_configuration()))[0]
     assert not out["lightgbm_installed"] and not out["onnx_installed"]  # loading needs onnxruntime only
+
+
+_FROM_CLONE = r"""
+import json, sys
+import smm_bench_plugin as smm
+from smm_bench_plugin import spaces
+assert "site-packages" not in smm.__file__, smm.__file__  # the clone's folder shadows the installed copy
+dims = {s: len(list(spaces.load_configspace(s).values())) for s in spaces.SPACES}
+mini = smm.load("smm_ps_mini")
+print(json.dumps({"file": smm.__file__, "dims": dims, "path": str(mini.path),
+                  "result": mini.evaluate(dict(mini.configspace.get_default_configuration()))[0]}))
+"""
+
+
+def test_a_script_in_the_clone_works_beside_a_wheel_install(wheel_python):
+    """``python script.py`` at the repository root imports the clone's ``smm_bench_plugin`` folder
+    (the script's folder comes first on sys.path), not the installed wheel: that folder must hold
+    the bundled scenarios and the search spaces as the installed package does."""
+    import smm_bench_plugin as smm
+
+    res = subprocess.run([wheel_python, "-c", _FROM_CLONE], capture_output=True, text=True, cwd=REPO, timeout=300,
+                         env=dict(os.environ, PYTHONPATH=""))
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert Path(out["file"]).resolve().parent == REPO / "smm_bench_plugin"
+    assert out["dims"] == {"ps": 64, "dfs": 95}
+    mini = smm.load("smm_ps_mini")
+    assert Path(out["path"]).resolve() == mini.path.resolve()
+    assert out["result"] == mini.evaluate(dict(mini.configspace.get_default_configuration()))[0]
+
+
+def test_a_heavy_command_without_its_extra_names_the_extra(wheel_python, tmp_path):
+    """The wheel venv has the core dependencies only: ``collect`` and ``train`` are listed (their
+    layers register them) and, run, say which extra to install instead of a bare import error."""
+    env = dict(os.environ, PYTHONPATH="")
+    help_text = subprocess.run([wheel_python, "-m", "smm_bench_plugin.cli", "--help"], capture_output=True, text=True,
+                               cwd=tmp_path, timeout=300, env=env).stdout
+    assert "collect" in help_text and "train" in help_text
+    runs = {"collect": ["--space", "ps", "--sampler", "random", "--budget", "1", "--out", str(tmp_path / "data")],
+            "train": ["--data", str(tmp_path / "data"), "--space", "ps", "--out", str(tmp_path / "scenario")]}
+    for command, argv in runs.items():
+        res = subprocess.run([wheel_python, "-m", "smm_bench_plugin.cli", command, *argv], capture_output=True,
+                             text=True, cwd=tmp_path, timeout=300, env=env)
+        assert res.returncode == 1, res.stderr
+        assert f"pip install 'smm-bench-plugin[{command}]'" in res.stderr, res.stderr

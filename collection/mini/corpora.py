@@ -1,6 +1,6 @@
 """Deterministic synthetic corpora for the mini model family.
 
-The mini family is a small twin of the 7B setting of SMM-Bench (SPEC §6): a base model, a
+The mini family is a small twin of the 7B setting of SMM-Bench: a base model, a
 math expert (the WizardMath analog) and a Japanese expert (the shisa-gamma analog), all
 fine-tuned from the same base, so that merging them is meaningful. Every text here is made
 by templates from a seeded generator, so the corpora (and therefore the models) are
@@ -10,7 +10,7 @@ The texts share one question/answer format, ``"Q:{question}\\nA:{answer}"``, the
 the instruction template of Akiba et al. The evaluation sets follow the real ones:
 
 * ``objective`` (gsm8k-ja analog): Japanese arithmetic word problems, operands 1..9;
-  a response counts only if its last number is right AND it is Japanese (SPEC §3).
+  a response counts only if its last number is right AND it is Japanese (the paper's judge, ``judge.py``).
 * ``test`` (MGSM analog): templates never seen in training, a quarter of the items with a
   first operand (10..12) outside the training range.
 

@@ -2,7 +2,7 @@
 
     python -m smm_bench_collection.mini.gates [--data collection/data] [--random 500] [--cmaes 1000]
 
-The gates (issue 3) say whether the mini twin is a meaningful merging problem:
+The gates say whether the mini twin is a meaningful merging problem:
 
 * each model learned its job: base >= 80% on bare equations, math expert >= 70% on English
   word problems (number right), Japanese expert >= 95% Japanese responses;
