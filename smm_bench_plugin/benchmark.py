@@ -21,16 +21,37 @@ from .scenario import Target, check_encoding, check_targets, read_meta, read_spa
 from .sessions import open_session
 from .validation import ConfigEncoder
 
-__all__ = ["Benchmark", "load"]
+__all__ = ["Benchmark", "KINDS", "load"]
 
 
-def load(name_or_path: str | os.PathLike, *, intra_op_threads: int = 1) -> Benchmark:
+KINDS = ("surrogate", "table", "live")
+
+
+def load(name_or_path: str | os.PathLike, *, kind: str = "surrogate", intra_op_threads: int = 1,
+         **options: Any) -> Benchmark:
     """Load a scenario by name (see :func:`list_scenarios`) or by folder path.
 
+    ``kind`` says what answers: ``"surrogate"`` (the ONNX model, the default), ``"table"`` (the
+    stored true evaluations of the scenario's family; option ``data``) or ``"live"`` (real
+    merges of that family; option ``store``), see :mod:`smm_bench_plugin.true_kinds`.
     A multi-fidelity scenario (``meta.json`` has a ``fidelity``) comes back as a
     :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`, which also takes a fidelity."""
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
     folder = resolve_scenario(name_or_path)
-    if "fidelity" in read_meta(folder):
+    multi_fidelity = "fidelity" in read_meta(folder)
+    if kind != "surrogate":
+        if multi_fidelity:
+            raise ValueError(f"kind={kind!r} serves single-fidelity scenarios; {folder.name!r} has a fidelity "
+                             "(load the single-fidelity scenario of the same space)")
+        from .true_kinds import LiveBenchmark, TableBenchmark
+
+        cls = TableBenchmark if kind == "table" else LiveBenchmark
+        return cls(folder, intra_op_threads=intra_op_threads, **options)
+    if options:
+        raise TypeError(f"load() got option(s) {', '.join(sorted(options))}, which only kind='table' (data) or "
+                        "kind='live' (store) take")
+    if multi_fidelity:
         from .multifidelity import MultiFidelityBenchmark
 
         return MultiFidelityBenchmark(folder, intra_op_threads=intra_op_threads)
@@ -49,8 +70,6 @@ class Benchmark:
         if "fidelity" in self.meta and not self._extra_cont_columns:
             raise ValueError(f"{self.path} is a multi-fidelity scenario: open it with smm_bench_plugin.load() "
                              "(or MultiFidelityBenchmark)")
-        model_path = self.path / "model.onnx"
-        self._check_digest(model_path, "model_sha256")
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
         try:
             cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
@@ -71,10 +90,16 @@ class Benchmark:
         self._test_col = roles.get("test")
         check_encoding(self.path, self.space_doc)
         self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
+        self._configspace = None
+        self._open_model(intra_op_threads)
+
+    def _open_model(self, intra_op_threads: int) -> None:
+        """The graphs that answer :meth:`evaluate` (another kind of benchmark answers otherwise)."""
+        model_path = self.path / "model.onnx"
+        self._check_digest(model_path, "model_sha256")
         self._session = open_session(model_path, intra_op_threads)
         self._run_feed = self._checked_runner(self._session, "model.onnx", len(self.targets))
         self._objective_feed = self._objective_runner(intra_op_threads)
-        self._configspace = None
 
     # ----- metadata -----------------------------------------------------------------------
     @property

@@ -246,6 +246,17 @@ def _bench(args: argparse.Namespace) -> int:
     return bench_run.run(opts, f"smm-bench bench {flags}")
 
 
+@command("verify", "evaluate each compare run's best configuration for real: surrogate value beside true value",
+         arg("run_dir", help="the --out folder of `smm-bench compare` (reads best_configs.json, writes verified.json)"),
+         arg("--store", default=None, help="result store of the true evaluations (default: live/<scenario> in the "
+                                           "data dir); configurations already there are not evaluated again"),
+         arg("--quiet", action="store_true", help="no progress lines"))
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import main as verify_main  # lazy: the collection layer, torch
+
+    return verify_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)

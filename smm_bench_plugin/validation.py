@@ -28,7 +28,10 @@ def _as_mapping(config: Any) -> Mapping[str, Any]:
         return config
     if hasattr(config, "get_dictionary"):  # ConfigSpace 0.6.1 Configuration is not a Mapping
         return config.get_dictionary()
-    raise TypeError(f"a configuration must be a dict or ConfigSpace.Configuration, got {type(config).__name__}")
+    if hasattr(config, "to_dict") and hasattr(config, "index"):  # a pandas Series (a table row) is not one either
+        return config.to_dict()
+    raise TypeError(f"a configuration must be a dict or ConfigSpace.Configuration (or another Mapping, or a "
+                    f"pandas Series), got {type(config).__name__}")
 
 
 def _tuple_getter(names: Sequence[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
