@@ -68,6 +68,11 @@ class ArraySpace:
     def levels(self) -> np.ndarray:
         return np.array([len(c) for c in self.cat_choices], dtype=np.int64)
 
+    def uniform(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """``n`` uniform random configurations as (x_cat codes, x_cont): each level and each float uniform."""
+        x_cat = rng.integers(1, self.levels + 1, size=(n, self.n_cat)).astype(np.int32)
+        return x_cat, rng.uniform(self.lower, self.upper, size=(n, self.n_cont))
+
     def cont_from_unit(self, u: np.ndarray) -> np.ndarray:
         u = np.clip(u, 0.0, 1.0)
         return np.clip(self.lower + u * (self.upper - self.lower), self.lower, self.upper)
@@ -144,9 +149,7 @@ def run_random(space: ArraySpace, ev: Evaluator, seed: int) -> None:
     """Uniform random search."""
     rng = np.random.default_rng(seed)
     while True:
-        x_cat = rng.integers(1, space.levels + 1, size=(RANDOM_BATCH, space.n_cat)).astype(np.int32)
-        x_cont = rng.uniform(space.lower, space.upper, size=(RANDOM_BATCH, space.n_cont))
-        ev(x_cat, x_cont)
+        ev(*space.uniform(rng, RANDOM_BATCH))
 
 
 def _run_cma_family(cls_name: str, space: ArraySpace, ev: Evaluator, seed: int) -> None:
@@ -188,20 +191,12 @@ def run_catcma(space: ArraySpace, ev: Evaluator, seed: int) -> None:
 
 def run_tpe(space: ArraySpace, ev: Evaluator, seed: int) -> None:
     """Optuna TPE (:data:`TPE_SETTINGS`) through ask/tell, batches of :data:`TPE_BATCH` from one model."""
-    import logging
-    import warnings
-
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    optuna.logging.set_verbosity(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, **TPE_SETTINGS)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    dists = {n: CategoricalDistribution(list(ch)) for n, ch in zip(space.cat_names, space.cat_choices)}
-    dists.update({n: FloatDistribution(float(lo), float(hi))
-                  for n, lo, hi in zip(space.cont_names, space.lower, space.upper)})
+    from .optuna_space import optuna_distributions, tpe_sampler
+
+    study = optuna.create_study(direction="maximize", sampler=tpe_sampler(seed))
+    dists = optuna_distributions(space)
     codes = [{c: i + 1 for i, c in enumerate(ch)} for ch in space.cat_choices]
     while True:
         trials = [study.ask(dists) for _ in range(TPE_BATCH)]

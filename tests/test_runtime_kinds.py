@@ -174,3 +174,24 @@ def test_verify_names_a_folder_without_best_configs(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="RUN_DIR: .*best_configs.json is missing"):
         verify(tmp_path)
+
+
+def test_optuna_helper_runs_a_study_and_matches_compares_tpe():
+    import optuna
+
+    from smm_bench_plugin.optimizers import ArraySpace
+    from smm_bench_plugin.optuna_space import optuna_distributions, optuna_objective, tpe_sampler
+
+    bench = smm.load("smm_dfs_mini")
+    dists = optuna_distributions(bench)
+    assert list(dists) == list(bench.cat_names + bench.cont_names)  # compare's order: categoricals first
+    assert dists == optuna_distributions(ArraySpace.of(bench))
+    assert dists["slot00"].choices == ("A", "B", "none") and (dists["scale01"].low, dists["scale01"].high) == (0.4, 1.5)
+    study = optuna.create_study(direction="maximize", sampler=tpe_sampler(seed=1))
+    study.optimize(optuna_objective(bench), n_trials=15)
+    assert study.best_value == bench.objective(study.best_params)
+    test_study = optuna.create_study(direction="maximize", sampler=tpe_sampler(seed=1))
+    test_study.optimize(optuna_objective(bench, target="mgsm_ja_mini"), n_trials=3)
+    assert test_study.trials[0].value == bench.test(test_study.trials[0].params)
+    with pytest.raises(ValueError, match="target must be one of gsm8k_ja_mini"):
+        optuna_objective(bench, target="accuracy")
