@@ -195,3 +195,21 @@ def test_optuna_helper_runs_a_study_and_matches_compares_tpe():
     assert test_study.trials[0].value == bench.test(test_study.trials[0].params)
     with pytest.raises(ValueError, match="target must be one of gsm8k_ja_mini"):
         optuna_objective(bench, target="accuracy")
+
+
+def test_the_dfs_default_configuration_is_flagged_where_users_meet_it(tmp_path, isolated_data_dir):
+    from smm_bench_plugin.default_point import default_note, default_standing
+
+    dfs, ps = smm.load("smm_dfs_mini"), smm.load("smm_ps_mini")
+    standing = default_standing(dfs)
+    assert standing["share_below"] == 1.0 and standing["default"] > 0.7 > 0.05 > standing["random_mean"]
+    assert default_note(ps) is None  # on PS the default is an ordinary point
+    note = default_note(dfs)
+    assert note.startswith("note: the default configuration scores 0.73 on smm_dfs_mini")
+    env = {**os.environ, "SMM_BENCH_DATA_DIR": str(isolated_data_dir)}
+    proc = subprocess.run([sys.executable, "-m", "smm_bench_plugin.cli", "compare", "--scenario", "smm_dfs_mini",
+                           "--optimizers", "random", "--budget", "8", "--seeds", "1", "--jobs", "1", "--no-plot",
+                           "--quiet", "--out", str(tmp_path / "out")], capture_output=True, text=True, timeout=600,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert note in proc.stdout
