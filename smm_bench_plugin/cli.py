@@ -257,6 +257,15 @@ def _verify(args: argparse.Namespace) -> int:
     return verify_main(args)
 
 
+@command("to-carps", "write a compare output folder as carps run folders (carps' gather_data makes logs.parquet)",
+         arg("run_dir", help="the --out folder of `smm-bench compare`"),
+         arg("--out", default=None, help="where the carps run folders go (default RUN_DIR/carps)"))
+def _to_carps(args: argparse.Namespace) -> int:
+    from .carps_logs import main as carps_logs_main
+
+    return carps_logs_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -97,3 +97,35 @@ def test_carps_metadata_and_hpoglue_table_with_their_own_types(authors_ps, isola
         asked = np.array([row["config"][n] for n in names])
         (match,) = np.flatnonzero(np.abs(grid - asked).max(axis=1) < 1e-9)
         assert row["results"] == table.evaluate(stored[match])[0]
+
+
+_GATHER = r"""
+import json, sys
+import pandas as pd
+from carps.analysis.gather_data import gather_and_check
+gather_and_check(sys.argv[1], n_processes=1)
+logs = pd.read_parquet(sys.argv[1] + "/logs.parquet")
+best = logs.groupby(["optimizer_id", "seed"])["trial_value__cost_inc"].min()
+print(json.dumps({"rows": len(logs), "task_id": sorted(set(logs["task_id"])), "status": sorted(set(logs["status"])),
+                  "best": {f"{o}/{s}": v for (o, s), v in best.items()}}))
+"""
+
+
+def test_compare_trajectories_gathered_by_carps_own_loader(isolated_data_dir, tmp_path):
+    """``smm-bench to-carps`` writes compare's runs as carps run folders; carps' gather_data reads them."""
+    import sys
+
+    run = tmp_path / "run"
+    cli = [sys.executable, "-m", "smm_bench_plugin.cli"]
+    env = dict(os.environ, SMM_BENCH_DATA_DIR=str(isolated_data_dir))
+    for args in (["compare", "--scenario", "smm_dfs_mini", "--optimizers", "random,tpe", "--budget", "12", "--seeds",
+                  "2", "--jobs", "1", "--no-plot", "--quiet", "--out", str(run)], ["to-carps", str(run)]):
+        proc = subprocess.run([*cli, *args], capture_output=True, text=True, timeout=600, env=env)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = _eco(["-c", _GATHER, str(run / "carps")], isolated_data_dir, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["rows"] == 4 * 12 and out["task_id"] == ["smm_bench/dfs/smm_dfs_mini"] and out["status"] == ["COMPLETED"]
+    best = {f"{r['optimizer']}/{r['seed']}": 1.0 - r["best_objective"]
+            for r in json.loads((run / "best_configs.json").read_text())["runs"]}
+    assert out["best"] == best  # carps' incumbent cost is 1 - each run's best objective
