@@ -44,6 +44,7 @@ class TrueBenchmark(Benchmark):
     ``eval_seconds``) for validated configurations."""
 
     kind = "true"
+    extra = "compare"  # the extra that brings what this kind imports
 
     def __init__(self, folder: str | os.PathLike, **kwargs: Any) -> None:
         super().__init__(folder, **kwargs)
@@ -54,7 +55,7 @@ class TrueBenchmark(Benchmark):
                              f"provenance.family_id and space ps/dfs); kind={self.kind!r} needs a scenario "
                              f"trained on collected data, such as smm_ps_mini or smm_dfs_mini")
         self.space: str = self.meta["space"]
-        store = require("smm_bench_collection.store", "compare", f"kind={self.kind!r}")
+        store = require("smm_bench_collection.store", self.extra, f"kind={self.kind!r}")
         self._columns = [store.TARGET_COLUMNS[t.role] for t in self.targets]
 
     def _open_model(self, intra_op_threads: int) -> None:
@@ -175,13 +176,14 @@ class LiveBenchmark(TrueBenchmark):
     ``progress`` prints a line per real evaluation (each takes seconds)."""
 
     kind = "live"
+    extra = "collect"
 
     def __init__(self, folder: str | os.PathLike, *, store: str | os.PathLike | None = None,
                  progress: bool = False, **kwargs: Any) -> None:
         super().__init__(folder, **kwargs)
-        require("torch", "collect", "kind='live'")
-        truth = require("smm_bench_collection.truth", "collect", "kind='live'")
-        collect = require("smm_bench_collection.collect", "collect", "kind='live'")
+        require("torch", self.extra, "kind='live'")
+        truth = require("smm_bench_collection.truth", self.extra, "kind='live'")
+        collect = require("smm_bench_collection.collect", self.extra, "kind='live'")
         family = self.family_id.split("-", 1)[0]  # "mini-v1" -> the "mini" family
         factory = collect.family_factory(self.space, family)
         if factory.family_id != self.family_id:

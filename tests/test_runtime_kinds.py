@@ -213,3 +213,14 @@ def test_the_dfs_default_configuration_is_flagged_where_users_meet_it(tmp_path, 
                           env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert note in proc.stdout
+
+
+def test_a_kind_without_its_extra_names_the_extra(monkeypatch):
+    """``sys.modules[name] = None`` is how Python marks a module as absent: the import fails as if uninstalled."""
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ModuleNotFoundError, match=r"kind='live' needs torch: pip install 'smm-bench-plugin\[collect\]'"):
+        smm.load("smm_ps_mini", kind="live")
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    monkeypatch.delitem(sys.modules, "smm_bench_collection.store", raising=False)
+    with pytest.raises(ModuleNotFoundError, match=r"kind='table' needs pyarrow: pip install 'smm-bench-plugin\[compare\]'"):
+        smm.load("smm_ps_mini", kind="table")
