@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from .engine_version import ENGINE_VERSION
 from .space import FloatParam, Space, load_space
-from .types import Config, EvalResult, SetResult
+from .types import TARGET_COLUMNS, Config, EvalResult, SetResult  # noqa: F401 (TARGET_COLUMNS: read with the store)
 
 FORMAT_VERSION = 1
 META_FILE = "STORE.json"
@@ -50,6 +50,7 @@ LOCK_FILE = ".lock"
 SLOT_COLUMNS = ("sampler", "run_seed", "generation", "batch_index")  # a row's place in its run
 TMP_PREFIX = ".tmp-"
 SETS = ("objective", "test")
+# a scenario target's role -> the store column that holds its true value
 FLAGS = ("correct", "number_ok", "japanese_ok")
 COMPACT_EVERY = 256  # shards; bounds the file count of a long run
 
@@ -515,6 +516,37 @@ def read_dataset(root: str | Path, as_pandas: bool = False):
     """The collected rows as a pyarrow Table (or a pandas DataFrame), one row per config_id."""
     table = open_store(root).read()
     return table.to_pandas() if as_pandas else table
+
+
+def parse_until(until: str | datetime | None) -> datetime | None:
+    """``--until`` as an aware UTC datetime (an ISO string without zone is read as UTC)."""
+    if until is None or isinstance(until, datetime):
+        return until if until is None or until.tzinfo else until.replace(tzinfo=timezone.utc)
+    try:
+        t = datetime.fromisoformat(str(until))
+    except ValueError:
+        raise ValueError(f"--until must be an ISO date-time such as 2026-11-24T21:00:00+00:00, got {until!r}") from None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def read_stores(data_dir: str | Path, until: str | datetime | None = None) -> pa.Table:
+    """One store folder, or a folder of store folders (one per sampler run), as one table.
+
+    Rows are unique by config id across runs (the first occurrence is kept). ``until`` keeps
+    the rows evaluated at or before that time: stores only grow, so the rows a model was
+    trained on can be selected again while collection goes on.
+    """
+    import pyarrow.compute as pc
+
+    root = Path(data_dir)
+    folders = [root] if (root / META_FILE).exists() else sorted(p.parent for p in root.glob(f"*/{META_FILE}"))
+    if not folders:
+        raise FileNotFoundError(f"no collection store under {root} (expected {META_FILE} in it or its subfolders)")
+    table = pa.concat_tables([read_dataset(f) for f in folders])
+    if until is not None:
+        cutoff = pa.scalar(parse_until(until), type=table.schema.field("timestamp").type)
+        table = table.filter(pc.less_equal(table.column("timestamp"), cutoff))
+    return _dedup(table)
 
 
 def set_result_from_row(row: Mapping[str, object], set_name: str) -> SetResult:

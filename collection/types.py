@@ -12,6 +12,9 @@ from typing import Any, Protocol, Union, runtime_checkable
 
 import numpy as np
 
+#: Store column of each target role (the runtime's roles: objective, test, cost).
+TARGET_COLUMNS = {"objective": "objective_acc", "test": "test_acc", "cost": "eval_seconds"}
+
 ConfigValue = Union[float, str]
 Config = dict[str, ConfigValue]
 

@@ -31,16 +31,36 @@ from .scenario import (
 from .sessions import check_threads, open_session
 from .validation import ConfigEncoder
 
-__all__ = ["Benchmark", "load"]
+__all__ = ["Benchmark", "KINDS", "load"]
 
 
-def load(name_or_path: str | os.PathLike, *, intra_op_threads: int = 1) -> Benchmark:
+KINDS = ("surrogate", "table", "live")
+
+
+def load(name_or_path: str | os.PathLike, *, kind: str = "surrogate", intra_op_threads: int = 1,
+         **options: Any) -> Benchmark:
     """Load a scenario by name (see :func:`list_scenarios`) or by folder path.
 
+    ``kind`` says what answers: ``"surrogate"`` (the ONNX model, the default), ``"table"`` (the
+    stored true evaluations of the scenario's family; option ``data``) or ``"live"`` (real
+    merges of that family; option ``store``), see :mod:`smm_bench_plugin.true_kinds`.
     A multi-fidelity scenario (``meta.json`` has a ``fidelity``) comes back as a
     :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`, which also takes a fidelity."""
     check_threads(intra_op_threads)
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
     folder = resolve_scenario(name_or_path)
+    if kind != "surrogate":
+        if "fidelity" in read_meta(folder):
+            raise ValueError(f"kind={kind!r} serves single-fidelity scenarios; {folder.name!r} has a fidelity "
+                             "(load the single-fidelity scenario of the same space)")
+        from .true_kinds import LiveBenchmark, TableBenchmark
+
+        cls = TableBenchmark if kind == "table" else LiveBenchmark
+        return cls(folder, intra_op_threads=intra_op_threads, **options)
+    if options:
+        raise TypeError(f"load() got option(s) {', '.join(sorted(options))}, which only kind='table' (data) or "
+                        "kind='live' (store) take")
     return benchmark_class(folder)(folder, intra_op_threads=intra_op_threads)
 
 
@@ -76,9 +96,8 @@ class Benchmark:
             raise ValueError(f"{self.path} is a multi-fidelity scenario: open it with smm_bench_plugin.load() "
                              "(or MultiFidelityBenchmark)")
         model_path = self.path / "model.onnx"
-        self._session = open_session(check_model(self.path, "model.onnx", self.meta["model_sha256"]),
-                                     intra_op_threads)
-        self._contract = contract_of(self._session, model_path)
+        session = open_session(check_model(self.path, "model.onnx", self.meta["model_sha256"]), intra_op_threads)
+        self._contract = contract_of(session, model_path)
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
         check_against_contract(self.path, self._contract, self.meta, self.space_doc)
         try:
@@ -97,9 +116,17 @@ class Benchmark:
         self._objective_col = roles["objective"]
         self._test_col = roles.get("test")
         self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
+        self._configspace = None
+        self._open_model(session, intra_op_threads)
+
+    def _open_model(self, session, intra_op_threads: int) -> None:
+        """The graphs that answer :meth:`evaluate` (another kind of benchmark answers otherwise).
+
+        ``session`` is model.onnx, opened (digest checked) to read the contract every JSON file
+        was checked against: each kind is held to the same files."""
+        self._session = session
         self._run_feed = self._checked_runner(self._session, "model.onnx", len(self.targets))
         self._objective_feed = self._objective_runner(intra_op_threads)
-        self._configspace = None
 
     def __reduce__(self):
         return _reopen, (type(self), str(self.path), self._threads, self.meta["model_sha256"])

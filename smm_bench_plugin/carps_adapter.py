@@ -16,25 +16,56 @@ Multi-fidelity scenarios (``+task/SMMBench=ps_mini_mf``, ``dfs_mini_mf``): the t
 space is ``n_items`` from the lowest to the top rung, ``TrialInfo.budget`` is the number of items
 (the rung at or below it is evaluated, see ``MultiFidelityBenchmark.rung_at_most``; none: the full
 set) and ``virtual_time`` the predicted seconds at that rung.
+
+The task's metadata is built by :func:`task_metadata` from the scenario: a scenario of another
+space or fidelity than the task's is refused (``+task/SMMBench=ps_mini smm_scenario=smm_dfs_mini``
+fails before any trial), ``has_virtual_time`` is whether the scenario has a cost target, and a
+warning is given when the space's default configuration beats every uniform random draw (DFS:
+model A unchanged), since an initial design that includes the default starts at the top.
 """
 
 from __future__ import annotations
 
 import os
 import time
+import warnings
 from typing import Any
 
 from carps.objective_functions.objective_function import ObjectiveFunction
+from carps.utils.task import TaskMetadata
 from carps.utils.trials import TrialInfo, TrialValue
 
 from .benchmark import Benchmark, load
 
-__all__ = ["SMMBenchObjectiveFunction", "configuration_space"]
+__all__ = ["SMMBenchObjectiveFunction", "configuration_space", "task_metadata"]
 
 
 def configuration_space(scenario: str | os.PathLike):
     """The scenario's ConfigurationSpace (the task yaml's ``input_space`` is built with this)."""
     return load(scenario).configspace
+
+
+def task_metadata(scenario: str | os.PathLike, space: str, multi_fidelity: bool, **metadata: Any) -> TaskMetadata:
+    """carps' TaskMetadata for a task of ``space`` (and fidelity) on ``scenario``, which must match it.
+
+    ``metadata`` holds the task yaml's other entries; ``has_virtual_time`` and the search-space
+    counts are set from the scenario, whatever the yaml says (it describes the default scenario)."""
+    bench = load(scenario)
+    found, has_fidelity = bench.meta.get("space"), "fidelity" in bench.meta
+    if found != space or has_fidelity != bool(multi_fidelity):
+        kind = "multi-fidelity " if multi_fidelity else "single-fidelity "
+        raise ValueError(f"smm_scenario={scenario}: a {'multi-fidelity' if has_fidelity else 'single-fidelity'} "
+                         f"{found!r} scenario, but this task is {kind}{space!r}; pick the task of its space "
+                         f"(+task/SMMBench={found}_mini{'_mf' if has_fidelity else ''}) or a {space} scenario")
+    from .default_point import default_note
+
+    note = None if has_fidelity else default_note(bench)
+    if note:
+        warnings.warn(note, stacklevel=2)
+    metadata.update(has_virtual_time=any(t.role == "cost" for t in bench.targets),
+                    dimensions=len(bench.hyperparameter_names), search_space_n_categoricals=len(bench.cat_names),
+                    search_space_n_floats=len(bench.cont_names))
+    return TaskMetadata(**metadata)
 
 
 class SMMBenchObjectiveFunction(ObjectiveFunction):

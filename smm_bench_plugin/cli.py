@@ -230,6 +230,26 @@ def _compare(args: argparse.Namespace) -> int:
     return compare_main(args)
 
 
+@command("verify", "evaluate each compare run's best configuration for real: surrogate value beside true value",
+         arg("run_dir", help="the --out folder of `smm-bench compare` (reads best_configs.json, writes verified.json)"),
+         arg("--store", default=None, help="result store of the true evaluations (default: live/<scenario> in the "
+                                           "data dir); configurations already there are not evaluated again"),
+         arg("--quiet", action="store_true", help="no progress lines"))
+def _verify(args: argparse.Namespace) -> int:
+    from .verify import main as verify_main  # lazy: the collection layer, torch
+
+    return verify_main(args)
+
+
+@command("to-carps", "write a compare output folder as carps run folders (carps' gather_data makes logs.parquet)",
+         arg("run_dir", help="the --out folder of `smm-bench compare`"),
+         arg("--out", default=None, help="where the carps run folders go (default RUN_DIR/carps)"))
+def _to_carps(args: argparse.Namespace) -> int:
+    from .carps_logs import main as carps_logs_main
+
+    return carps_logs_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     _load_plugin_commands()
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")

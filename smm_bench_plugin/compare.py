@@ -531,6 +531,11 @@ def main(args: argparse.Namespace) -> int:
     for row in table_rows(summary):
         table.add_row(*row)
     con.print(table)
+    from .default_point import default_note
+
+    note = default_note(_resolve(args.scenario))
+    if note:  # DFS: the default (model A) beats every random draw; a reader of the table should know
+        con.print(note)
     share = summary["benchmark_share"]
     con.print(f"total {summary['wall_seconds_total']:.1f} s wall with {summary['jobs']} process(es); "
               f"summed over runs: {summary['run_seconds_total']:.1f} s, benchmark {summary['benchmark_seconds_total']:.2f} s "

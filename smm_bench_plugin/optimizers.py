@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
+
+from .arrayspace import ArraySpace
+from .optuna_space import INDEPENDENT_TPE, INDEPENDENT_TPE_LABEL, MULTIVARIATE_TPE
 
 __all__ = ["ArraySpace", "Evaluator", "BudgetExhausted", "OPTIMIZERS", "RELAXED", "CMA_SIGMA0", "MULTIVARIATE_TPE",
            "INDEPENDENT_TPE", "INDEPENDENT_TPE_LABEL",
@@ -35,60 +37,10 @@ TPE_BATCH = 8  # the paper's TPE batch
 RANDOM_BATCH = 256
 DE_POPULATION = 64  # the paper's SciPy DE population (Figure 2)
 
-# Two TPE algorithms, pinned so a future Optuna does not silently change either.
-#: ``compare``'s "tpe": Optuna 5's defaults, multivariate TPE. It is also the faster one:
-#: independent TPE is ~5x slower per trial at 64 dimensions.
-MULTIVARIATE_TPE = {"n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": True, "group": False,
-                    "constant_liar": False}
-#: The collected runs' TPE (sampler "tpe" of the data collection, the report's Figure 1): Optuna
-#: 3/4's defaults, independent TPE. Optuna 5 switched ``multivariate``
-#: (None -> True for one objective) and ``constant_liar`` (False -> True).
-INDEPENDENT_TPE = {**MULTIVARIATE_TPE, "multivariate": False}
-#: How a figure or table names the collected runs' TPE, so that "tpe" always means ``compare``'s.
-INDEPENDENT_TPE_LABEL = "tpe (independent)"
 
 
 class BudgetExhausted(Exception):
     """Raised by :class:`Evaluator` once the run's budget of evaluations is used up."""
-
-
-@dataclass(frozen=True)
-class ArraySpace:
-    """A scenario's space as arrays: levels per categorical, bounds per float (column order)."""
-
-    cat_names: tuple[str, ...]
-    cat_choices: tuple[tuple[str, ...], ...]
-    cont_names: tuple[str, ...]
-    lower: np.ndarray
-    upper: np.ndarray
-
-    @classmethod
-    def of(cls, bench) -> ArraySpace:
-        enc = bench._encoder  # the scenario's validated tables (same package)
-        return cls(enc.cat_names, enc.cat_choices, enc.cont_names, enc.lower.copy(), enc.upper.copy())
-
-    @property
-    def n_cat(self) -> int:
-        return len(self.cat_names)
-
-    @property
-    def n_cont(self) -> int:
-        return len(self.cont_names)
-
-    @property
-    def levels(self) -> np.ndarray:
-        return np.array([len(c) for c in self.cat_choices], dtype=np.int64)
-
-    def cont_from_unit(self, u: np.ndarray) -> np.ndarray:
-        u = np.clip(u, 0.0, 1.0)
-        return np.clip(self.lower + u * (self.upper - self.lower), self.lower, self.upper)
-
-    def relaxed_decode(self, u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Unit-cube rows [N, n_cat + n_cont] -> (x_cat codes, x_cont): category floor(u K) + 1."""
-        u = np.clip(np.atleast_2d(u), 0.0, 1.0)
-        k = self.levels
-        x_cat = (np.minimum(np.floor(u[:, : self.n_cat] * k), k - 1) + 1).astype(np.int32)
-        return x_cat, self.cont_from_unit(u[:, self.n_cat:])
 
 
 class Evaluator:
@@ -155,9 +107,7 @@ def run_random(space: ArraySpace, ev: Evaluator, seed: int) -> None:
     """Uniform random search."""
     rng = np.random.default_rng(seed)
     while True:
-        x_cat = rng.integers(1, space.levels + 1, size=(RANDOM_BATCH, space.n_cat)).astype(np.int32)
-        x_cont = rng.uniform(space.lower, space.upper, size=(RANDOM_BATCH, space.n_cont))
-        ev(x_cat, x_cont)
+        ev(*space.uniform(rng, RANDOM_BATCH))
 
 
 def _run_cma_family(cls_name: str, space: ArraySpace, ev: Evaluator, seed: int) -> None:
@@ -199,20 +149,12 @@ def run_catcma(space: ArraySpace, ev: Evaluator, seed: int) -> None:
 
 def run_tpe(space: ArraySpace, ev: Evaluator, seed: int) -> None:
     """Optuna TPE (:data:`MULTIVARIATE_TPE`) through ask/tell, batches of :data:`TPE_BATCH` from one model."""
-    import logging
-    import warnings
-
     import optuna
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
 
-    optuna.logging.set_verbosity(logging.WARNING)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
-        sampler = optuna.samplers.TPESampler(seed=seed, **MULTIVARIATE_TPE)
-    study = optuna.create_study(direction="maximize", sampler=sampler)
-    dists = {n: CategoricalDistribution(list(ch)) for n, ch in zip(space.cat_names, space.cat_choices)}
-    dists.update({n: FloatDistribution(float(lo), float(hi))
-                  for n, lo, hi in zip(space.cont_names, space.lower, space.upper)})
+    from .optuna_space import optuna_distributions, tpe_sampler
+
+    study = optuna.create_study(direction="maximize", sampler=tpe_sampler(seed))
+    dists = optuna_distributions(space)
     codes = [{c: i + 1 for i, c in enumerate(ch)} for ch in space.cat_choices]
     while True:
         trials = [study.ask(dists) for _ in range(TPE_BATCH)]

@@ -45,12 +45,13 @@ import shutil
 import tempfile
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from smm_bench_collection.types import TARGET_COLUMNS
 from smm_bench_plugin.derived_features import DEFAULT_SET, FEATURE_SETS
 
 PAPER_TABLE_1 = {  # the paper's Table 1: held-out R² and Kendall tau of the authors' surrogates
@@ -59,7 +60,7 @@ PAPER_TABLE_1 = {  # the paper's Table 1: held-out R² and Kendall tau of the au
 }
 
 
-ACCURACY_COLUMNS = {"objective": "objective_acc", "test": "test_acc"}  # target role -> store column
+ACCURACY_COLUMNS = {role: c for role, c in TARGET_COLUMNS.items() if role != "cost"}  # target role -> store column
 
 
 @dataclass
@@ -78,49 +79,13 @@ class Dataset:
     rows_sha256: str = ""  # digest of the sorted config ids: which rows, whatever their order
 
 
-def parse_until(until: str | datetime | None) -> datetime | None:
-    """``--until`` as an aware UTC datetime (an ISO string without zone is read as UTC)."""
-    if until is None or isinstance(until, datetime):
-        return until if until is None or until.tzinfo else until.replace(tzinfo=timezone.utc)
-    try:
-        t = datetime.fromisoformat(str(until))
-    except ValueError:
-        raise ValueError(f"--until must be an ISO date-time such as 2026-11-24T21:00:00+00:00, got {until!r}") from None
-    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def read_stores(data_dir: str | Path, until: str | datetime | None = None):
-    """One store folder, or a folder of store folders (one per sampler run), as one table.
-
-    Rows are unique by config id across runs (the first occurrence is kept). ``until`` keeps
-    the rows evaluated at or before that time: stores only grow, so the rows a model was
-    trained on can be selected again while collection goes on.
-    """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    from smm_bench_collection.store import META_FILE, read_dataset  # the store's own reader (pyarrow only)
-
-    root = Path(data_dir)
-    folders = [root] if (root / META_FILE).exists() else sorted(p.parent for p in root.glob(f"*/{META_FILE}"))
-    if not folders:
-        raise FileNotFoundError(f"no collection store under {root} (expected {META_FILE} in it or its subfolders)")
-    table = pa.concat_tables([read_dataset(f) for f in folders])
-    if until is not None:
-        cutoff = pa.scalar(parse_until(until), type=table.schema.field("timestamp").type)
-        table = table.filter(pc.less_equal(table.column("timestamp"), cutoff))
-    ids = table.column("config_id").to_pylist()
-    first = {}
-    for i, cid in enumerate(ids):
-        first.setdefault(cid, i)
-    return table if len(first) == len(ids) else table.take(pa.array(sorted(first.values()), pa.int64()))
-
-
 def load_dataset(data_dir: str | Path, space: str, until: str | datetime | None = None) -> Dataset:
     """Read a collection store (``smm_bench_collection.store`` format) into the learner layout
     (rows evaluated at or before ``until`` only, when given)."""
     from smm_bench_plugin.scenario import space_tables
     from smm_bench_plugin.spaces import space_json
+
+    from smm_bench_collection.store import read_stores  # pyarrow: not at import (the CLI registers train)
 
     table = read_stores(data_dir, until)
     if table.num_rows == 0:
@@ -754,6 +719,15 @@ def main(argv: list[str] | None = None) -> int:
                        derived=a.derived, until=a.until, reference_out=a.reference_out, params_from=a.params_from)
     print(json.dumps({k: {m: v[m] for m in ("r2", "kendall_tau")} for k, v in q["targets"].items()}, indent=1))
     return 0
+
+
+def __getattr__(name: str):
+    """``read_stores`` and ``parse_until`` live in the collection's store (pyarrow); read here too."""
+    if name in ("read_stores", "parse_until"):
+        from smm_bench_collection import store
+
+        return getattr(store, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 if __name__ == "__main__":
