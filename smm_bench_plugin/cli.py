@@ -218,7 +218,7 @@ def _compare(args: argparse.Namespace) -> int:
     return compare_main(args)
 
 
-@command("bench", "run the performance suite (bench/ in a source checkout; see README, Performance)",
+@command("bench", "run the performance suite (bench/ in a source checkout; see docs/performance.md)",
          arg("--scenarios", default=None, help="comma-separated; paper_ps,paper_dfs (synthetic, paper-sized) or "
                                                "installed names (default: paper_* and the bundled mini ones)"),
          arg("--batches", default=None, help="row counts of the same-model comparison (default 1,100,10000,1000000)"),
@@ -226,7 +226,8 @@ def _compare(args: argparse.Namespace) -> int:
          arg("--budget", type=float, default=None, help="skip batch sizes projected to take longer (seconds)"),
          arg("--quick", action="store_true", default=None), arg("--skip", default=None),
          arg("--out", default=None, help="results JSON (default bench/results/<machine>.json)"),
-         arg("--readme", default=None, help="also rewrite this README's block between the bench markers"))
+         arg("--doc", "--readme", dest="doc", default=None,
+             help="also rewrite this document's block between the bench markers (docs/performance.md)"))
 def _bench(args: argparse.Namespace) -> int:
     try:
         import bench.run as bench_run  # lazy: the suite imports LightGBM and trains models on first use

@@ -233,7 +233,7 @@ print(json.dumps(out))
 
 
 def test_compare_runs_depend_on_the_kernel_for_exactly_the_same_optimisers():
-    """What README's compare section says: seeds fix runs, except CMA-ES and CatCMA across kernels."""
+    """What docs/compare.md says: seeds fix runs, except CMA-ES and CatCMA across kernels."""
     from smm_bench_collection.samplers import BLAS_DEPENDENT
 
     _needs("Haswell")

@@ -259,7 +259,7 @@ class _Recorder:
     ("ps", "random", 256), ("ps", "cmaes", 16), ("ps", "sepcma", 16), ("ps", "tpe", 8), ("ps", "de", 64),
     ("dfs", "random", 256), ("dfs", "catcma", None), ("dfs", "tpe", 8), ("dfs", "de", 95)])
 def test_each_batch_is_one_call_of_the_documented_size(ps_scenario, dfs_scenario, space, name, batch, monkeypatch):
-    """README: a batch (a CMA generation, a DE population: 64 on PS, 95 on DFS; 8 TPE trials;
+    """docs/compare.md: a batch (a CMA generation, a DE population: 64 on PS, 95 on DFS; 8 TPE trials;
     256 random draws) is one evaluate_array call, and TPE runs with its pinned settings."""
     from smm_bench_plugin.optimizers import OPTIMIZERS
 

@@ -374,5 +374,5 @@ def test_zz_case_count():
     fuzzed = sum(v for k, v in CASES.items() if k != "huge_batch_rows")
     if not CASES:
         pytest.skip("run with the other tests of this module")
-    print(f"fuzzed API cases: {fuzzed} ({dict(CASES)})")  # shown with pytest -rA; quoted in the README
+    print(f"fuzzed API cases: {fuzzed} ({dict(CASES)})")  # shown with pytest -rA; quoted in docs/reliability.md
     assert fuzzed >= MIN_TOTAL_CASES * (SCALE if NIGHTLY else 1), dict(CASES)
