@@ -208,8 +208,11 @@ def _train(args: argparse.Namespace) -> int:
          arg("--format", default="csv", choices=("csv", "parquet"), help="trajectory file format"),
          arg("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)"),
          arg("--quiet", action="store_true", help="no progress bar"),
+         arg("--force", action="store_true", help="write into an --out that holds an earlier comparison's results"),
          BLAS_KERNEL_ARG)
 def _compare(args: argparse.Namespace) -> int:
+    if args.jobs < 0:
+        raise ValueError(f"--jobs must be 0 (one process per core, at most 8) or a number of processes, got {args.jobs}")
     pinned = _pin_kernel(args)
     if pinned is not None:
         return pinned

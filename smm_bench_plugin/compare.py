@@ -487,6 +487,12 @@ def check_outputs(out: str | Path, fmt: str = "csv", plot: bool = True) -> Path:
     return out
 
 
+def earlier_results(out: str | Path) -> list[str]:
+    """The output files of an earlier comparison in ``out``: the command line refuses to
+    replace them silently (a rerun with other settings would lose a finished comparison)."""
+    return sorted(name for name in OUTPUT_FILES if (Path(out) / name).exists())
+
+
 def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: bool = True) -> dict[str, Path]:
     """Write trajectories, summary.json, table.md and (``plot``) best_so_far.png into ``out``.
 
@@ -516,6 +522,10 @@ def main(args: argparse.Namespace) -> int:
 
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
     check_outputs(args.out, fmt=args.format, plot=not args.no_plot)  # before the runs, not after
+    held = earlier_results(args.out)
+    if held and not getattr(args, "force", False):
+        raise FileExistsError(f"--out {args.out} holds an earlier comparison's results ({', '.join(held)}): "
+                              "pass --force to replace them, or choose another --out")
     if _is_multifidelity(args.scenario):
         from .mf_compare import main as mf_main
 

@@ -120,7 +120,7 @@ def test_a_kernel_openblas_does_not_know_is_refused_by_name(capfd):
     status = main(["--blas-kernel", "NoSuchKernel", str(BUNDLED / "mini_ps" / "cmaes-s0")])
     err = capfd.readouterr().err
     assert status == 2
-    assert "--blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in err and "OPENBLAS_CORETYPE=NoSuchKernel" in err
+    assert "error: --blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in err and "OPENBLAS_CORETYPE=NoSuchKernel" in err
 
 
 _TRAJECTORIES = """

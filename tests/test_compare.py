@@ -136,12 +136,18 @@ def test_output_problems_are_found_before_any_run(ps_scenario, tmp_path, capsys,
     assert rc == 1 and not ran and "needs matplotlib" in err and "--no-plot" in err
 
 
-def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(ps_scenario, tmp_path):
+def test_a_rerun_into_the_same_folder_needs_force_and_leaves_no_stale_outputs(ps_scenario, tmp_path, capsys):
     out = tmp_path / "cmp"
     common = ["compare", "--scenario", str(ps_scenario), "--budget", "6", "--seeds", "1", "--jobs", "1",
               "--optimizers", "random", "--out", str(out), "--quiet"]
     assert cli_main(common) == 0 and (out / "best_so_far.png").is_file()
-    assert cli_main(common + ["--no-plot", "--format", "parquet"]) == 0
+    capsys.readouterr()
+    before = (out / "summary.json").read_text()
+    assert cli_main(common + ["--budget", "7"]) == 1  # refused before any run: the results stay
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and "--force" in err and "summary.json" in err
+    assert (out / "summary.json").read_text() == before
+    assert cli_main(common + ["--no-plot", "--format", "parquet", "--force"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["best_configs.json", "summary.json", "table.md",
                                                      "trajectories.parquet"]
 
@@ -212,6 +218,13 @@ def test_missing_scenario_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert rc == 1
     assert "smm_nope" in err and "available:" in err and "smm_ps_mini" in err and "--scenario" in err
+
+
+def test_bad_jobs_and_blas_kernel_are_errors_naming_the_option(tmp_path, capsys):
+    assert cli_main(["compare", "--jobs", "-1", "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --jobs must be 0 (one process per core") and "got -1" in err and "None" not in err
+    assert not (tmp_path / "o").exists()
 
 
 def test_default_compare_runs_on_the_bundled_scenario(tmp_path):
