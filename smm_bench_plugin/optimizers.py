@@ -23,6 +23,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .paths import install_hint
+
 __all__ = ["ArraySpace", "Evaluator", "BudgetExhausted", "OPTIMIZERS", "RELAXED", "CMA_SIGMA0", "TPE_SETTINGS",
            "TPE_BATCH", "RANDOM_BATCH", "import_libraries", "DE_POPULATION", "default_optimizers", "check_optimizer",
            "hostable_optimizers"]
@@ -259,7 +261,7 @@ def import_libraries(names: list[str]) -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:
-            raise ModuleNotFoundError(f"optimizer {name!r} needs {e.name}: pip install 'smm-bench-plugin[compare]'",
+            raise ModuleNotFoundError(f"optimizer {name!r} needs {e.name}: {install_hint('compare')}",
                                       name=e.name) from None
 
 

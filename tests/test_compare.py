@@ -295,3 +295,31 @@ def test_each_batch_is_one_call_of_the_documented_size(ps_scenario, dfs_scenario
     if name == "tpe":
         assert settings == [{"seed": 0, "n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": True,
                              "group": False, "constant_liar": False}]
+
+
+def test_the_default_configuration_is_a_reference_line_and_labels_match_the_table(dfs_scenario, tmp_path,
+                                                                                monkeypatch):
+    """The plot's legend names an optimiser as the table does ("de (relaxed)"), and the default
+    configuration's surrogate values are drawn as a line and printed under the table."""
+    from matplotlib.figure import Figure
+
+    bench = Benchmark(dfs_scenario)
+    default = bench.evaluate(dict(bench.configspace.get_default_configuration()))[0]
+    result = compare(dfs_scenario, ["random", "de"], budget=12, seeds=1)
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (figures.append(fig), save(fig, *a, **k))[1])
+    paths = write_outputs(result, tmp_path)
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["default_configuration"] == {"objective": default[bench.objective_name],
+                                                "test": default[bench.test_name]}
+    table = paths["table"].read_text()
+    assert "| de (relaxed) |" in table
+    assert f"Default configuration (every hyperparameter at its default): objective " \
+           f"{default[bench.objective_name]:.4f}, test {default[bench.test_name]:.4f}." in table
+    objective_axes, test_axes = figures[0].axes
+    assert [t.get_text() for t in objective_axes.get_legend().get_texts()] == \
+        ["random", "de (relaxed)", "default configuration"]
+    for ax, value in ((objective_axes, default[bench.objective_name]), (test_axes, default[bench.test_name])):
+        (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "default configuration"]
+        assert list(line.get_ydata()) == [value, value]
