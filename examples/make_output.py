@@ -21,23 +21,14 @@ BEGIN = "<!-- compare:begin (examples/output/table.md) -->"
 END = "<!-- compare:end -->"
 
 
-def paste_table(readme: Path, table: str) -> None:
-    """Rewrite ``readme`` between the compare markers; refuses a file without them."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.find(BEGIN), text.find(END)
-    if start < 0 or end < start:
-        raise ValueError(f"{readme} has no '{BEGIN} ... {END}' block to rewrite")
-    head = start + len(BEGIN)
-    readme.write_text(text[:head] + "\n" + table.strip() + "\n" + text[end:], encoding="utf-8")
-
-
 def main() -> int:
     from smm_bench_plugin.cli import main as smm_bench
+    from smm_bench_plugin.docblocks import replace_block
 
     status = smm_bench(["compare", "--out", str(OUTPUT), "--force"])
     if status:
         return status
-    paste_table(README, (OUTPUT / "table.md").read_text(encoding="utf-8"))
+    replace_block(README, BEGIN, END, (OUTPUT / "table.md").read_text(encoding="utf-8"))
     return 0
 
 

@@ -267,12 +267,9 @@ README_END = "<!-- summary:end -->"
 
 def update_readme(readme: Path, block: str) -> None:
     """Rewrite a document between the summary markers; refuses one without them."""
-    text = readme.read_text(encoding="utf-8")
-    start, end = text.find(README_BEGIN), text.find(README_END)
-    if start < 0 or end < start:
-        raise ValueError(f"{readme} has no '{README_BEGIN} ... {README_END}' block to rewrite")
-    head = start + len(README_BEGIN)
-    readme.write_text(text[:head] + "\n" + block.strip() + "\n" + text[end:], encoding="utf-8")
+    from smm_bench_plugin.docblocks import replace_block
+
+    replace_block(readme, README_BEGIN, README_END, block)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ SMALL_COMPARE = ["--budget", "40", "--seeds", "1", "--jobs", "1", "--quiet"]
 COMPARE_FILES = ("trajectories.csv", "summary.json", "best_configs.json", "table.md", "best_so_far.png")
 
 sys.path.insert(0, str(REPO / "examples"))
-from make_output import BEGIN, END, OUTPUT, paste_table  # noqa: E402
+from make_output import BEGIN, END, OUTPUT  # noqa: E402
 
 
 def code_blocks(document: str) -> list[tuple[str, str, str | None]]:
@@ -102,16 +102,6 @@ def test_readme_example_table_is_examples_output():
     assert block.strip() == (OUTPUT / "table.md").read_text(encoding="utf-8").strip(), \
         "README's example table differs from examples/output/table.md: run `python examples/make_output.py`"
     assert "(examples/output/best_so_far.png)" in text and (OUTPUT / "best_so_far.png").is_file()
-
-
-def test_paste_table_rewrites_only_its_block(tmp_path):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{BEGIN}\nold\n{END}\nafter\n")
-    paste_table(readme, "| new |\n")
-    assert readme.read_text() == f"intro\n{BEGIN}\n| new |\n{END}\nafter\n"
-    readme.write_text("no markers\n")
-    with pytest.raises(ValueError, match="compare:begin"):
-        paste_table(readme, "x")
 
 
 def _rerun(optimizers: list[str]) -> tuple[dict, dict]:
