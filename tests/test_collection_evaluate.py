@@ -139,6 +139,7 @@ def test_decode_attention_as_batched_matmuls_equals_the_broadcast_reference():
     assert torch.equal(alone, bmm[keep])
 
 
+@pytest.mark.slow  # evaluates merges for real
 @pytest.mark.parametrize("space,make", [("ps", ps_config), ("dfs", dfs_config)])
 def test_both_decode_attentions_give_the_same_answers(family, space, make):
     """Whole evaluations, random DFS scales included: the same greedy tokens from either attention,
