@@ -44,12 +44,14 @@ def test_ps_rows_reproduce_with_the_reference_attention(collected):
     assert result.reproducible and result.engine == "fast/broadcast"
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_rows_record_the_engine_version(collected):
     root, _ = collected
     assert {json.loads(v)["fastlm"] for v in S.read_dataset(root / "ps").column("versions").to_pylist()} \
         == {ENGINE_VERSION}
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_a_changed_stored_bit_is_counted(collected):
     root, family = collected
     row = S.read_dataset(root / "ps").to_pylist()[0]
