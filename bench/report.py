@@ -1,4 +1,4 @@
-"""Goals check and the README "Performance" table, from a results dict."""
+"""Goals check and the tables of docs/performance.md, from a results dict."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def _fmt_ms(s: float) -> str:
 
 
 def markdown(results: dict) -> str:
-    """Tables for the README, machine line first."""
+    """Tables for docs/performance.md, machine line first."""
     m = results["machine"]
     v = m["versions"]
     lines = [f"Measured {results['when']} on {m['cpu_model']}, {m['logical_cores']} logical cores, "
@@ -219,9 +219,9 @@ README_END = "<!-- bench:end -->"
 
 
 def update_readme(readme: Path, md: str) -> None:
-    """Replace the README's generated block (between the bench markers) by this run's tables.
+    """Replace a document's generated block (between the bench markers) by this run's tables.
 
-    Why: the README's performance figures must be the output of a command, pasted by the command
+    Why: the performance figures must be the output of a command, pasted by the command
     itself; the hand-written reading of them stays outside the markers.
     """
     text = readme.read_text()

@@ -40,7 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip", default="", help="comma-separated cases to skip: same_model,per_call,throughput,"
                                               "compiled,load,import,yahpo,compare,mini")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/<machine>.json)")
-    p.add_argument("--readme", default=None, help="also rewrite this README's block between the bench markers")
+    p.add_argument("--doc", "--readme", dest="doc", default=None,
+                   help="also rewrite this document's block between the bench markers (docs/performance.md)")
 
 
 def _log(msg: str) -> None:
@@ -160,8 +161,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     out.write_text(json.dumps(results, indent=2, default=str) + "\n")
     md = report.markdown(results)
     out.with_suffix(".md").write_text(md)
-    if args.readme:
-        report.update_readme(Path(args.readme), md)
+    if args.doc:
+        report.update_readme(Path(args.doc), md)
     print()
     print(md)
     _log(f"results: {out} (+ {out.with_suffix('.md').name})")

@@ -15,7 +15,7 @@ as the arithmetic is done in the same order. The stored rows come from machines 
 BLAS kernels, and the mini engine changed its decoding attention (``engine_version.ENGINE_VERSION`` 2,
 recorded in each row's ``versions``) while the collection was under way. Greedy decoding turns
 a rounding difference into another answer only at a near tie of two tokens; this command
-counts how often that happens, and the README's statement that re-evaluated rows reproduce
+counts how often that happens, and the statement in docs/collection.md that re-evaluated rows reproduce
 comes from it. It costs one true evaluation per row (seconds on the mini family).
 Exit status 1 when any item differs or a folder cannot be checked.
 """

@@ -2,7 +2,7 @@
 
     python -m smm_bench_collection.stats collection/data/mini_ps
 
-Every figure about the datasets in README and the dataset card comes from this command. The
+Every figure about the datasets in README, docs/ and the dataset card comes from this command. The
 throughput is derived from the rows' own ``eval_seconds`` (wall time of each true evaluation,
 merge + generation + judge), so it describes the machine and process layout that collected them.
 """

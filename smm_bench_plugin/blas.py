@@ -98,12 +98,12 @@ def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:
             name = signal.Signals(-status).name
         except ValueError:  # a signal number without a name (real-time signals)
             name = f"signal {-status}"
-        print(f"{module} under {CORETYPE_VARIABLE}={kernel} died of {name}"
+        print(f"error: {module} under {CORETYPE_VARIABLE}={kernel} died of {name}"
               + (f": this CPU cannot run the {kernel} kernel" if name == "SIGILL" else ""), file=sys.stderr)
         return 2
     running = blas_kernel()
     if (kernel_name(running) or "").lower() != kernel.lower():
-        print(f"--blas-kernel {kernel}: numpy's BLAS runs {running or 'an unidentified kernel'} under "
+        print(f"error: --blas-kernel {kernel}: numpy's BLAS runs {running or 'an unidentified kernel'} under "
               f"{CORETYPE_VARIABLE}={kernel} (OpenBLAS ignores a name it does not know; reading the kernel "
               "needs threadpoolctl)", file=sys.stderr)
         return 2

@@ -135,12 +135,17 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("info", "show a scenario's metadata", arg("name", help="scenario name or folder"))
+@command("info", "show a scenario's metadata: targets, held-out quality, versions",
+         arg("name", help="scenario name or folder"),
+         arg("--json", action="store_true", help="print the whole meta.json instead"))
 def _info(args: argparse.Namespace) -> int:
     from .benchmark import load
 
     bench = load(args.name)
     m = bench.meta
+    if args.json:
+        print(json.dumps(m, indent=2))
+        return 0
     from rich.markup import escape
 
     con = console()
@@ -148,12 +153,33 @@ def _info(args: argparse.Namespace) -> int:
     lines = [f"path: {bench.path}",
              f"space: {m.get('space')}  ({len(bench.cat_names)} categorical + {len(bench.cont_names)} continuous)",
              *(f"target {t.name}: role={t.role} range=[{t.lower}, {t.upper}] {t.description}" for t in bench.targets),
-             "quality: " + json.dumps(m.get("quality")),
-             "library versions: " + json.dumps(m.get("library_versions")),
+             "library versions: " + ", ".join(f"{k} {v}" for k, v in (m.get("library_versions") or {}).items()),
              *(f"cite: {c}" for c in bench.citation)]
     for line in lines:  # data, printed as is: a path or a description may contain [brackets]
         con.print(line, markup=False)
+    quality = _quality_table((m.get("quality") or {}).get("targets") or {})
+    if quality is not None:
+        con.print(quality)
+    con.print("(smm-bench info --json prints the whole meta.json)", markup=False)
     return 0
+
+
+def _quality_table(targets: dict[str, dict]):
+    """Held-out quality per target, one row each, with the noise ceilings where recorded."""
+    if not targets:
+        return None
+    from rich.table import Table
+
+    def fmt(v: Any) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    table = Table("target", "role", "R²", "ceiling", "tau", "ceiling", "rows", "model",
+                  title="held-out quality; ceiling: what the items' sampling noise allows")
+    for name, q in targets.items():
+        table.add_row(name, str(q.get("role", "")), fmt(q.get("r2")), fmt(q.get("noise_ceiling_r2")),
+                      fmt(q.get("kendall_tau")), fmt(q.get("noise_ceiling_tau")), str(q.get("n", "-")),
+                      str(q.get("ensemble", "-")))
+    return table
 
 
 @command("evaluate", "predict the targets of configurations (JSON: one object or a list)",
@@ -220,8 +246,11 @@ def _upgrade_scenario(args: argparse.Namespace) -> int:
          arg("--format", default="csv", choices=("csv", "parquet"), help="trajectory file format"),
          arg("--no-plot", action="store_true", help="skip the PNG (no matplotlib needed)"),
          arg("--quiet", action="store_true", help="no progress bar"),
+         arg("--force", action="store_true", help="write into an --out that holds an earlier comparison's results"),
          BLAS_KERNEL_ARG)
 def _compare(args: argparse.Namespace) -> int:
+    if args.jobs < 0:
+        raise ValueError(f"--jobs must be 0 (one process per core, at most 8) or a number of processes, got {args.jobs}")
     pinned = pin_kernel_of(args)
     if pinned is not None:
         return pinned
@@ -252,7 +281,10 @@ def _to_carps(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     _load_plugin_commands()
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="smm-bench", description="SMM-Bench surrogate benchmarks")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, (help_text, arguments, fn) in _COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

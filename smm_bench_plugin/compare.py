@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from .benchmark import Benchmark, load
+from .paths import install_hint
 from .optimizers import (OPTIMIZERS, RELAXED, ArraySpace, BudgetExhausted, Evaluator, check_optimizer,
                          default_optimizers, import_libraries)
 
@@ -107,6 +108,8 @@ class Comparison:
     wall_seconds: float = 0.0
     has_categoricals: bool = False
     jobs: int = 1
+    # the surrogate's objective and test at the space's default configuration (None: not computed)
+    default_values: dict[str, float | None] | None = None
 
     def optimizers(self) -> list[str]:
         return list(dict.fromkeys(r.optimizer for r in self.runs))
@@ -121,7 +124,7 @@ class Comparison:
             wall = sum(r.wall_seconds for r in runs)
             bench = sum(r.benchmark_seconds for r in runs)
             per[name] = {
-                "encoding": "relaxed" if name in RELAXED and self.has_categoricals else "native",
+                "encoding": self.encoding(name),
                 "runs": len(runs),
                 "best_objective_mean": float(best.mean()), "best_objective_std": _std(best),
                 "test_at_best_mean": float(np.nanmean(test)) if not np.isnan(test).all() else None,
@@ -141,7 +144,12 @@ class Comparison:
             "benchmark_share": bench / wall if wall > 0 else None,
             "evaluations": int(sum(len(r.objective) for r in self.runs)), "jobs": self.jobs,
             "library_versions": _versions(),
+            "default_configuration": self.default_values,
         }
+
+    def encoding(self, name: str) -> str:
+        """``relaxed`` for an optimiser that sees the categoricals as floats, else ``native``."""
+        return "relaxed" if name in RELAXED and self.has_categoricals else "native"
 
 
 def _std(x: np.ndarray) -> float:
@@ -206,6 +214,7 @@ def compare(
     result = Comparison(bench.name, str(bench.path), bench.meta.get("space"), bench.objective_name, bench.test_name,
                         budget, seed_list)
     result.has_categoricals = space.n_cat > 0
+    result.default_values = default_values(bench)
     tasks = [(name, seed) for name in names for seed in seed_list]
     jobs = min(_default_jobs() if jobs is None else int(jobs), len(tasks))
     result.jobs = jobs
@@ -219,6 +228,17 @@ def compare(
             result.runs.extend(_run_parallel(str(bench.path), tasks, budget, jobs, bar, keep_rows))
     result.wall_seconds = time.perf_counter() - t_start
     return result
+
+
+def default_values(bench: Benchmark) -> dict[str, float | None]:
+    """The surrogate's objective and test at the space's default configuration.
+
+    Why: it is the reference an optimiser must clear. On DFS the default is model A unchanged,
+    which scores higher than most of the space, and a comparison that does not show it hides that
+    a short run may never beat doing nothing."""
+    values = bench.evaluate(dict(bench.configspace.get_default_configuration()))[0]
+    return {"objective": values[bench.objective_name],
+            "test": values[bench.test_name] if bench.test_name is not None else None}
 
 
 def _count(name: str, value: Any, also: str = "") -> int:
@@ -374,7 +394,7 @@ def write_trajectories(result: Comparison, out: Path, fmt: str = "csv") -> Path:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ModuleNotFoundError:
-            raise ModuleNotFoundError("--format parquet needs pyarrow: pip install 'smm-bench-plugin[compare]'",
+            raise ModuleNotFoundError(f"--format parquet needs pyarrow: {install_hint('compare')}",
                                       name="pyarrow") from None
         path = out / "trajectories.parquet"
         pq.write_table(pa.table({k: (v.tolist() if v.dtype == object else v) for k, v in cols.items()}), path)
@@ -403,10 +423,24 @@ def table_rows(summary: dict[str, Any]) -> list[list[str]]:
         test = ("n/a" if s["test_at_best_mean"] is None
                 else f"{s['test_at_best_mean']:.4f} ± {s['test_at_best_std']:.4f}")
         share = s["benchmark_share"]
-        rows.append([name + (" (relaxed)" if s["encoding"] == "relaxed" else ""),
+        rows.append([optimizer_label(name, s["encoding"]),
                      f"{s['best_objective_mean']:.4f} ± {s['best_objective_std']:.4f}", test,
                      f"{s['wall_seconds_per_run']:.2f}", "n/a" if share is None else f"{100 * share:.0f}%"])
     return rows
+
+
+def optimizer_label(name: str, encoding: str) -> str:
+    """An optimiser's name as the table and the plot show it: ``de (relaxed)`` on a relaxed encoding."""
+    return name + (" (relaxed)" if encoding == "relaxed" else "")
+
+
+def default_line(summary: dict[str, Any]) -> str | None:
+    """The sentence under the table giving the default configuration's values (None without them)."""
+    d = summary.get("default_configuration")
+    if not d:
+        return None
+    test = "" if d.get("test") is None else f", test {d['test']:.4f}"
+    return f"Default configuration (every hyperparameter at its default): objective {d['objective']:.4f}{test}."
 
 
 TABLE_HEADER = ["optimizer", "best objective", "test at best", "wall s / run", "benchmark share"]
@@ -424,7 +458,8 @@ def markdown_table(summary: dict[str, Any]) -> str:
             f"benchmark {summary['benchmark_seconds_total']:.2f} s "
             f"({'n/a' if share is None else f'{100 * share:.0f}%'}), "
             f"optimisers {summary['optimizer_seconds_total']:.2f} s.\n")
-    return head + "\n".join(lines) + foot
+    default = default_line(summary)
+    return head + "\n".join(lines) + (f"\n\n{default}" if default else "") + foot
 
 
 def plot_best_so_far(result: Comparison, path: Path) -> Path:
@@ -443,9 +478,13 @@ def plot_best_so_far(result: Comparison, path: Path) -> Path:
         if has_test:
             panels.append((axes[1], np.array([r.test_at_best_so_far() for r in runs])))
         for ax, ys in panels:
-            (line,) = ax.plot(x, ys.mean(0), label=name, lw=1.6)
+            (line,) = ax.plot(x, ys.mean(0), label=optimizer_label(name, result.encoding(name)), lw=1.6)
             if len(runs) > 1:
                 ax.fill_between(x, ys.min(0), ys.max(0), color=line.get_color(), alpha=0.15, lw=0)
+    if result.default_values:
+        for ax, key in zip(axes, ("objective", "test")):
+            if result.default_values.get(key) is not None:
+                ax.axhline(result.default_values[key], color="black", ls=":", lw=1.2, label="default configuration")
     axes[0].set_ylabel(f"best-so-far {result.objective_name}")
     axes[0].set_title(f"{result.scenario}: objective")
     if has_test:
@@ -476,7 +515,7 @@ def check_outputs(out: str | Path, fmt: str = "csv", plot: bool = True) -> Path:
         try:
             __import__(module)
         except ImportError:
-            raise ModuleNotFoundError(f"{what} needs {module}: pip install 'smm-bench-plugin[compare]'",
+            raise ModuleNotFoundError(f"{what} needs {module}: {install_hint('compare')}",
                                       name=module) from None
     out = Path(out)
     if out.exists() and not out.is_dir():
@@ -485,6 +524,12 @@ def check_outputs(out: str | Path, fmt: str = "csv", plot: bool = True) -> Path:
     if not os.access(out, os.W_OK | os.X_OK):
         raise PermissionError(f"--out {out} is not writable")
     return out
+
+
+def earlier_results(out: str | Path) -> list[str]:
+    """The output files of an earlier comparison in ``out``: the command line refuses to
+    replace them silently (a rerun with other settings would lose a finished comparison)."""
+    return sorted(name for name in OUTPUT_FILES if (Path(out) / name).exists())
 
 
 def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: bool = True) -> dict[str, Path]:
@@ -516,6 +561,10 @@ def main(args: argparse.Namespace) -> int:
 
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
     check_outputs(args.out, fmt=args.format, plot=not args.no_plot)  # before the runs, not after
+    held = earlier_results(args.out)
+    if held and not getattr(args, "force", False):
+        raise FileExistsError(f"--out {args.out} holds an earlier comparison's results ({', '.join(held)}): "
+                              "pass --force to replace them, or choose another --out")
     if _is_multifidelity(args.scenario):
         from .mf_compare import main as mf_main
 
@@ -531,6 +580,8 @@ def main(args: argparse.Namespace) -> int:
     for row in table_rows(summary):
         table.add_row(*row)
     con.print(table)
+    if default_line(summary):
+        con.print(default_line(summary))
     from .default_point import default_note
 
     note = default_note(_resolve(args.scenario))

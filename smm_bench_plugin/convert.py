@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .lgbm_text import TextModel
+from .paths import install_hint
 from .scenario import Target, library_versions, space_tables, write_scenario
 from .spaces import space_json
 
@@ -69,8 +70,8 @@ def write_lightgbm_scenario(
         objective_bytes = graph(objective, ": objective only") if len(targets) > 1 and len(objective) == 1 else None
     except ModuleNotFoundError as e:
         if e.name == "onnx":
-            raise ModuleNotFoundError("converting LightGBM models needs the 'onnx' package: "
-                                      "pip install 'smm-bench-plugin[onnx]'", name="onnx") from None
+            raise ModuleNotFoundError("converting LightGBM models needs the 'onnx' package: " +
+                                      install_hint("onnx"), name="onnx") from None
         raise
     prov = dict(provenance or {})
     if derived_features is not None:

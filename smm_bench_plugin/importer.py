@@ -4,7 +4,7 @@ Input folder: ``train_acc_ja_best_model.json`` (gsm8k-ja accuracy, the optimisat
 ``test_acc_ja_best_model.json`` (MGSM-ja accuracy, the held-out test target), both
 ``CVBooster.save_model`` JSON, and ``label.json`` whose key ``x`` lists the input columns.
 
-Column assumptions (documented in the README): the authors' column i is our
+Column assumptions (documented in docs/scenario-format.md): the authors' column i is our
 hyperparameter i in ONNX column order. PS: 64 weights ``w0_l00 .. w1_l31`` (row-major
 w[m, l]). DFS: 32 slot codes as numbers, "A"=0, "B"=1, "none"=2, then the 63 scales
 ``scale01 .. scale63``. The graph maps YAHPO codes 1..3 to 0..2 before the trees.

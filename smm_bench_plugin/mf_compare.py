@@ -25,6 +25,7 @@ import numpy as np
 
 from .mf_optimizers import MF_LIBRARIES, MF_OPTIMIZERS, CostEvaluator, FullFidelity
 from .optimizers import OPTIMIZERS, ArraySpace, BudgetExhausted, check_optimizer, import_libraries
+from .paths import install_hint
 
 __all__ = ["MFRun", "MFComparison", "compare_multifidelity", "default_mf_optimizers", "write_mf_outputs",
            "DEFAULT_FULL_EVALUATIONS", "CHECKPOINTS"]
@@ -128,7 +129,7 @@ def import_mf_libraries(names: Sequence[str]) -> None:
             try:
                 importlib.import_module(module)
             except ModuleNotFoundError as e:
-                raise ModuleNotFoundError(f"optimizer {name!r} needs {e.name}: pip install 'smm-bench-plugin[{extra}]'"
+                raise ModuleNotFoundError(f"optimizer {name!r} needs {e.name}: {install_hint(extra)}"
                                           + (" in a venv of its own (DEHB pins numpy<2)" if extra == "dehb" else ""),
                                           name=e.name) from None
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from .arrayspace import ArraySpace
 from .optuna_space import INDEPENDENT_TPE, INDEPENDENT_TPE_LABEL, MULTIVARIATE_TPE
+from .paths import install_hint
 
 __all__ = ["ArraySpace", "Evaluator", "BudgetExhausted", "OPTIMIZERS", "RELAXED", "CMA_SIGMA0", "MULTIVARIATE_TPE",
            "INDEPENDENT_TPE", "INDEPENDENT_TPE_LABEL",
@@ -212,7 +213,7 @@ def import_libraries(names: list[str]) -> None:
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as e:
-            raise ModuleNotFoundError(f"optimizer {name!r} needs {e.name}: pip install 'smm-bench-plugin[compare]'",
+            raise ModuleNotFoundError(f"optimizer {name!r} needs {e.name}: {install_hint('compare')}",
                                       name=e.name) from None
 
 

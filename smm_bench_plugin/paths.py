@@ -15,10 +15,22 @@ from importlib import resources
 from pathlib import Path
 
 __all__ = ["DATA_DIR_ENV", "data_dir", "user_scenarios_dir", "bundled_scenarios_dir",
-           "ScenarioEntry", "scenario_entries", "list_scenarios", "resolve_scenario"]
+           "ScenarioEntry", "scenario_entries", "list_scenarios", "resolve_scenario", "install_hint"]
 
 DATA_DIR_ENV = "SMM_BENCH_DATA_DIR"
 META_FILE = "meta.json"
+
+
+def install_hint(extra: str) -> str:
+    """The pip command that adds an extra to this installation.
+
+    Why two forms: in a source checkout (the package folder beside ``setup.cfg``) the extra is
+    installed from that checkout, and naming the PyPI distribution there would install a second
+    copy; an installed wheel gets the distribution's name."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "setup.cfg").is_file():
+        return f"pip install -e '{root}[{extra}]'"
+    return f"pip install 'smm-bench-plugin[{extra}]'"
 
 
 def data_dir() -> Path:

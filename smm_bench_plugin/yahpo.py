@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from .benchmark import benchmark_class
-from .paths import data_dir, resolve_scenario, scenario_entries
+from .paths import data_dir, install_hint, resolve_scenario, scenario_entries
 
 __all__ = ["register", "config_entry", "yahpo_basedir", "yahpo_graph"]
 
@@ -142,8 +142,8 @@ def _materialise(src: Path, meta: dict[str, Any], dst: Path) -> None:
         graph = yahpo_graph((src / "model.onnx").read_bytes())
     except ModuleNotFoundError as e:
         if e.name == "onnx":
-            raise ModuleNotFoundError("registering scenarios with YAHPO Gym needs the 'onnx' package: "
-                                      "pip install 'smm-bench-plugin[yahpo]'", name="onnx") from None
+            raise ModuleNotFoundError("registering scenarios with YAHPO Gym needs the 'onnx' package: " +
+                                      install_hint("yahpo"), name="onnx") from None
         raise
     dst.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dst.name}-", dir=dst.parent))
@@ -181,7 +181,7 @@ def _check_yahpo() -> None:
     try:
         import yahpo_gym
     except ModuleNotFoundError:
-        raise ModuleNotFoundError("YAHPO Gym is not installed: pip install 'smm-bench-plugin[yahpo]' in an "
+        raise ModuleNotFoundError(f"YAHPO Gym is not installed: {install_hint('yahpo')} in an "
                                   "environment of its own (yahpo-gym 1.0.2 needs ConfigSpace<=0.6.1, numpy<2)",
                                   name="yahpo_gym") from None
     import ConfigSpace

@@ -2,7 +2,7 @@
 
     python -m smm_bench_surrogates.rebuild [--spaces ps dfs] [--from STEP] [--bench] [--dry-run] [--derived dfs=auto]
 
-The chain, in the order data flows (README, "Bundled scenarios"):
+The chain, in the order data flows (docs/scenarios.md):
 
 1. ``seal``: ``python -m smm_bench_collection.plan --space S --seal`` per space; ``card``: the
    dataset card (``python -m smm_bench_collection.card``, both spaces).
@@ -10,8 +10,9 @@ The chain, in the order data flows (README, "Bundled scenarios"):
    with (trials, seed, ensemble rule, derived features: read from its ``meta.json``), on every
    row there is now.
 3. ``report``: the validity report per space (``python -m smm_bench_surrogates.report``).
-4. ``readme``: the README's bundled-scenarios block (``python -m smm_bench_surrogates.summary
-   --readme README.md``), and with ``--bench`` the performance block (``python -m bench --readme``).
+4. ``readme``: the bundled-scenarios block of ``docs/scenarios.md`` (``python -m smm_bench_surrogates.summary
+   --doc docs/scenarios.md``), and with ``--bench`` the performance block of ``docs/performance.md``
+   (``python -m bench --doc docs/performance.md``).
 
 Before anything runs, the chain refuses while a collection runner holds any store's lock, in
 either space, whatever ``--from`` says. Spaces run side by side (one process each: the machine
@@ -19,7 +20,7 @@ this was built on has 2 cores), each
 step's output goes to ``<log dir>/<step>-<space>.log``, and a failed step stops the chain with
 its log named. ``--from`` restarts the chain at a step after an interruption: every step
 rewrites its outputs whole, so rerunning one is safe. Why a module and not a shell script:
-the commands are the ones the README and each ``REPORT.md`` print, built here from the same
+the commands are the ones docs/scenarios.md and each ``REPORT.md`` print, built here from the same
 recorded settings, and ``--dry-run`` shows them.
 """
 from __future__ import annotations
@@ -94,7 +95,7 @@ def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False,
     """The chain from ``start`` on, as stages; the jobs of one stage run side by side.
 
     Stages are built only from ``start`` on, so a resumed chain does not need what earlier
-    steps needed (a train command, say, when only the README block is redone).
+    steps needed (a train command, say, when only the docs block is redone).
     """
     py = sys.executable
     stages: dict[str, Callable[[], list[Job]]] = {
@@ -104,8 +105,8 @@ def plan_jobs(spaces: list[str], start: str = "seal", bench: bool = False,
         "train": lambda: [Job("train", s, train_argv(s, (derived or {}).get(s))) for s in spaces],
         "report": lambda: [Job("report", s, (py, "-m", "smm_bench_surrogates.report", "--scenario", BUNDLED[s],
                                              "--data", data_dir(s))) for s in spaces],
-        "readme": lambda: [Job("readme", None, (py, "-m", "smm_bench_surrogates.summary", "--readme", "README.md"))],
-        "bench": lambda: [Job("bench", None, (py, "-m", "bench", "--readme", "README.md"))],
+        "readme": lambda: [Job("readme", None, (py, "-m", "smm_bench_surrogates.summary", "--doc", "docs/scenarios.md"))],
+        "bench": lambda: [Job("bench", None, (py, "-m", "bench", "--doc", "docs/performance.md"))],
     }
     order = [step for step in STEPS if step != "bench" or bench]
     return [stages[step]() for step in order[order.index(start):]]
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--spaces", nargs="+", choices=sorted(BUNDLED), default=sorted(BUNDLED, reverse=True))
     ap.add_argument("--from", dest="start", choices=STEPS, default="seal", help="first step to run")
-    ap.add_argument("--bench", action="store_true", help="also rerun the performance suite and its README block")
+    ap.add_argument("--bench", action="store_true", help="also rerun the performance suite and its block in docs/performance.md")
     ap.add_argument("--log-dir", type=Path, default=REPO / "surrogates" / "rebuild-logs")
     ap.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
     ap.add_argument("--derived", action="append", default=[], metavar="SPACE=SET",

@@ -379,7 +379,7 @@ def _times(a: float, b: float) -> str:
 def front_phrases(tuning: dict[str, Any]) -> tuple[str, str]:
     """Where the kept trial sits on its tuning front: beside the most accurate trial, and beside the cheapest.
 
-    One wording for the report and the README's key figures, so the two never describe the same
+    One wording for the report and the key figures of docs/scenarios.md, so the two never describe the same
     front differently.
     """
     front = tuning["pareto_front"]

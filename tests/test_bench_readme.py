@@ -1,4 +1,4 @@
-"""The README's performance tables are the last ``python -m bench`` output, pasted by the command."""
+"""docs/performance.md's tables are the last ``python -m bench`` output, pasted by the command."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -18,9 +18,9 @@ def _block(text: str) -> str:
 def test_readme_block_is_the_recorded_bench_run():
     results = sorted((REPO / "bench" / "results").glob("*.md"))
     assert results, "no recorded bench run in bench/results"
-    block = _block((REPO / "README.md").read_text())
+    block = _block((REPO / "docs" / "performance.md").read_text())
     assert block.strip() in {r.read_text().strip() for r in results}, \
-        "README's bench block differs from bench/results/*.md: rerun `python -m bench --readme README.md`"
+        "docs/performance.md's bench block differs from bench/results/*.md: rerun `python -m bench --doc docs/performance.md`"
 
 
 def test_update_readme_replaces_only_the_block(tmp_path):

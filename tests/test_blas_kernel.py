@@ -101,6 +101,7 @@ def test_a_divergent_run_names_the_kernel_to_replay_on():
     assert "--blas-kernel" not in tpe  # TPE draws the same on every kernel
 
 
+@pytest.mark.slow  # replays stored runs in processes pinned to each kernel
 @pytest.mark.parametrize("kernel, own, other", [
     ("Haswell", ["mini_ps/cmaes-s0", "mini_dfs/catcma-s0", "mini_ps/random_modelwise-s0"], "mini_ps/cmaes-s5"),
     ("SkylakeX", ["mini_ps/cmaes-s5", "mini_dfs/catcma-s2", "mini_ps/random_modelwise-s0"], "mini_ps/cmaes-s0")])
@@ -120,7 +121,7 @@ def test_a_kernel_openblas_does_not_know_is_refused_by_name(capfd):
     status = main(["--blas-kernel", "NoSuchKernel", str(BUNDLED / "mini_ps" / "cmaes-s0")])
     err = capfd.readouterr().err
     assert status == 2
-    assert "--blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in err and "OPENBLAS_CORETYPE=NoSuchKernel" in err
+    assert "error: --blas-kernel NoSuchKernel: numpy's BLAS runs openblas" in err and "OPENBLAS_CORETYPE=NoSuchKernel" in err
 
 
 _TRAJECTORIES = """
@@ -233,7 +234,7 @@ print(json.dumps(out))
 
 
 def test_compare_runs_depend_on_the_kernel_for_exactly_the_same_optimisers():
-    """What README's compare section says: seeds fix runs, except CMA-ES and CatCMA across kernels."""
+    """What docs/compare.md says: seeds fix runs, except CMA-ES and CatCMA across kernels."""
     from smm_bench_collection.samplers import BLAS_DEPENDENT
 
     _needs("Haswell")
@@ -247,6 +248,7 @@ def _kernels_of(folder: Path) -> set[str]:
     return {json.loads(v)["blas"] for v in S.read_dataset(folder).column("versions").to_pylist()}
 
 
+@pytest.mark.slow  # collects and replays in pinned processes
 def test_collect_pinned_to_a_kernel_records_it_and_replays_on_it(tmp_path, capfd):
     """``smm-bench collect --blas-kernel K`` reruns itself under OPENBLAS_CORETYPE=K: a CMA-ES run
     collected so records K on every row and replays from its seed on K."""
@@ -263,6 +265,7 @@ def test_collect_pinned_to_a_kernel_records_it_and_replays_on_it(tmp_path, capfd
     assert check["reproducible"] and check["matched_rounds"] == check["stored_rounds"] == 3
 
 
+@pytest.mark.slow  # compare and plan rerun in pinned processes
 def test_compare_and_plan_run_on_the_kernel_they_are_given(tmp_path, capfd):
     """compare's summary and the plan's rows name the pinned kernel; the plan's --hours stop exits 3."""
     from smm_bench_plugin.cli import main as cli

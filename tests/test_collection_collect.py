@@ -36,8 +36,10 @@ def test_collect_writes_budget_rows_with_both_sets(tmp_path):
     assert S.validate(tmp_path).ok
 
 
-@pytest.mark.parametrize("sampler, checkpoint", [("cmaes", True), ("cmaes", False), ("tpe", True),
-                                                 ("tpe", False), ("random_modelwise", True)])
+@pytest.mark.parametrize("sampler, checkpoint", [("cmaes", True), ("cmaes", False),
+                                                 pytest.param("tpe", True, marks=pytest.mark.slow),
+                                                 pytest.param("tpe", False, marks=pytest.mark.slow),
+                                                 ("random_modelwise", True)])
 def test_resume_continues_the_same_run(tmp_path, sampler, checkpoint):
     """Resume from the sampler checkpoint or by pure replay: same rows as one uninterrupted run."""
     full = collect("ps", synthetic_spec("ps"), sampler, 40, tmp_path / "full", seed=3, progress=False)
@@ -64,6 +66,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_mid_collection_then_resume(tmp_path):
     root = tmp_path / "killed"
     for rows_before_kill in (5, 17, 30):  # mid-generation (CatCMA population 17 on DFS)
@@ -159,6 +162,7 @@ def test_cli_collect_synthetic(tmp_path):
         cli_collect("xx", "synthetic", "random", 1, tmp_path / "x", progress=False)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space", ["ps", "dfs"])
 def test_cli_collect_with_the_real_merge_evaluator(tmp_path, space):
     """Integration: the real merge-and-generate evaluator on a tiny random mini-format family."""

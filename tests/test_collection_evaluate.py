@@ -45,6 +45,7 @@ def near_tie_at_divergence(model, row, a, b, margin=1e-3):
     return float(top[0] - top[1]) < margin
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("space,make", [("ps", ps_config), ("dfs", dfs_config_mild)])
 def test_fast_engine_gives_the_same_answers_as_hugging_face(family, space, make):
     """Same greedy tokens, except where float32 round-off decides a near-tie (checked, not assumed)."""
@@ -81,6 +82,7 @@ def test_fast_logits_match_hugging_face_on_a_merged_model(family):
     assert err_fast <= 1e-4 * ref64.abs().max().item()
 
 
+@pytest.mark.slow
 def test_greedy_is_batch_invariant(family):
     ev = MergeEvaluator("ps", family, engine="hf")
     model = ev.model_for(ps_config(1))
@@ -137,6 +139,7 @@ def test_decode_attention_as_batched_matmuls_equals_the_broadcast_reference():
     assert torch.equal(alone, bmm[keep])
 
 
+@pytest.mark.slow  # evaluates merges for real
 @pytest.mark.parametrize("space,make", [("ps", ps_config), ("dfs", dfs_config)])
 def test_both_decode_attentions_give_the_same_answers(family, space, make):
     """Whole evaluations, random DFS scales included: the same greedy tokens from either attention,

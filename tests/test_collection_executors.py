@@ -51,6 +51,7 @@ def ray_local():
     ray.shutdown()
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_ray_pool_results_match_local(ray_local):
     ex = RayExecutor(n_workers=2)
     ex.start(synthetic_spec("ps", delay=0.05))
@@ -65,6 +66,7 @@ def test_ray_pool_results_match_local(ray_local):
     ex.close()
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_ray_worker_dying_mid_task_is_retried(ray_local, tmp_path):
     cs = configs(6)
     threshold = sorted(c["w0_l00"] for c in cs)[2]  # 2 configs crash their worker once
@@ -79,6 +81,7 @@ def test_ray_worker_dying_mid_task_is_retried(ray_local, tmp_path):
     ex.close()
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_ray_worker_sigkilled_from_outside(ray_local):
     ex = RayExecutor(n_workers=2)
     ex.start(synthetic_spec("ps", delay=0.6))
@@ -96,6 +99,7 @@ def test_ray_worker_sigkilled_from_outside(ray_local):
     ex.close()
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_ray_gives_up_after_max_retries(ray_local, tmp_path):
     ex = RayExecutor(n_workers=1, max_retries=1)
     ex.start(synthetic_spec("ps", crash_once_dir=str(tmp_path), crash_param="w0_l00", crash_below=2.0,
@@ -105,6 +109,7 @@ def test_ray_gives_up_after_max_retries(ray_local, tmp_path):
     ex.close()
 
 
+@pytest.mark.slow  # starts a Ray cluster
 def test_collect_through_ray_equals_local(ray_local, tmp_path):
     from smm_bench_collection import store as S
     from smm_bench_collection.collect import collect

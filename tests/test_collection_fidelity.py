@@ -16,6 +16,7 @@ def family(tmp_path_factory):
     return mini_family(make_tiny_family(tmp_path_factory.mktemp("family")), n_objective=16, n_test=4)
 
 
+@pytest.mark.slow  # evaluates merges for real
 @pytest.mark.parametrize("space,make", [("ps", ps_config), ("dfs", dfs_config_mild)])
 def test_prefix_evaluation_equals_the_full_evaluations_bits_in_item_order(family, space, make):
     ev = MergeEvaluator(space, family, engine="fast")

@@ -12,8 +12,9 @@ from smm_bench_collection.family import MINI_DIR
 from smm_bench_collection.store import read_dataset, validate
 from smm_bench_plugin.cli import main as cli_main
 
-pytestmark = pytest.mark.skipif(not (MINI_DIR / "A" / "model.safetensors").exists(),
-                                reason="the mini family has not been built (python -m smm_bench_collection.mini.build)")
+pytestmark = [pytest.mark.slow,  # 2 x 200 real evaluations on Ray
+              pytest.mark.skipif(not (MINI_DIR / "A" / "model.safetensors").exists(),
+                                 reason="the mini family has not been built (python -m smm_bench_collection.mini.build)")]
 
 
 BUDGET = int(os.environ.get("SMM_BENCH_MINI_BUDGET", "200"))  # smaller only for a quick local check

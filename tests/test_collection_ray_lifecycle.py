@@ -4,11 +4,14 @@ Kept apart from test_collection_executors.py, whose module-scoped fixture keeps 
 """
 from __future__ import annotations
 
+import pytest
 from smm_bench_collection.executors import RayExecutor
 from smm_bench_collection.synthetic import synthetic_spec
 from test_collection_executors import configs
 
 import ray  # noqa: E402 - [collect] extra: a missing install must fail, not skip
+
+pytestmark = pytest.mark.slow  # starts a Ray cluster
 
 
 def test_ray_executor_shuts_down_only_the_ray_it_started():

@@ -26,6 +26,7 @@ def collected(tmp_path_factory):
     return root, family
 
 
+@pytest.mark.slow  # evaluates merges for real
 @pytest.mark.parametrize("space", ["ps", "dfs"])
 def test_stored_rows_reproduce(collected, space):
     root, family = collected
@@ -34,6 +35,7 @@ def test_stored_rows_reproduce(collected, space):
     assert result.reproducible and result.engine == "fast/bmm"
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_ps_rows_reproduce_with_the_reference_attention(collected):
     """Engine version 1's attention on rows written by version 2. (The random DFS paths of this
     untrained family are chaotic enough for a near tie to flip an item; see test_collection_evaluate.)"""
@@ -42,12 +44,14 @@ def test_ps_rows_reproduce_with_the_reference_attention(collected):
     assert result.reproducible and result.engine == "fast/broadcast"
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_rows_record_the_engine_version(collected):
     root, _ = collected
     assert {json.loads(v)["fastlm"] for v in S.read_dataset(root / "ps").column("versions").to_pylist()} \
         == {ENGINE_VERSION}
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_a_changed_stored_bit_is_counted(collected):
     root, family = collected
     row = S.read_dataset(root / "ps").to_pylist()[0]
@@ -61,6 +65,7 @@ def test_a_changed_stored_bit_is_counted(collected):
     assert items == 1 and change == pytest.approx(1 / row["test_n_items"])
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_the_command_checks_folders_and_refuses_another_family(collected, tmp_path, capsys):
     root, family = collected
     assert main([str(root / "ps"), str(root / "dfs"), "--rows", "2", "--family", family, "--json"]) == 0

@@ -141,6 +141,7 @@ CHILD = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume(tmp_path):
     root = tmp_path / "store"
     n_planned = 200

@@ -136,12 +136,18 @@ def test_output_problems_are_found_before_any_run(ps_scenario, tmp_path, capsys,
     assert rc == 1 and not ran and "needs matplotlib" in err and "--no-plot" in err
 
 
-def test_a_rerun_into_the_same_folder_leaves_no_stale_outputs(ps_scenario, tmp_path):
+def test_a_rerun_into_the_same_folder_needs_force_and_leaves_no_stale_outputs(ps_scenario, tmp_path, capsys):
     out = tmp_path / "cmp"
     common = ["compare", "--scenario", str(ps_scenario), "--budget", "6", "--seeds", "1", "--jobs", "1",
               "--optimizers", "random", "--out", str(out), "--quiet"]
     assert cli_main(common) == 0 and (out / "best_so_far.png").is_file()
-    assert cli_main(common + ["--no-plot", "--format", "parquet"]) == 0
+    capsys.readouterr()
+    before = (out / "summary.json").read_text()
+    assert cli_main(common + ["--budget", "7"]) == 1  # refused before any run: the results stay
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and "--force" in err and "summary.json" in err
+    assert (out / "summary.json").read_text() == before
+    assert cli_main(common + ["--no-plot", "--format", "parquet", "--force"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["best_configs.json", "summary.json", "table.md",
                                                      "trajectories.parquet"]
 
@@ -214,6 +220,13 @@ def test_missing_scenario_is_a_clear_error(tmp_path, capsys):
     assert "smm_nope" in err and "available:" in err and "smm_ps_mini" in err and "--scenario" in err
 
 
+def test_bad_jobs_and_blas_kernel_are_errors_naming_the_option(tmp_path, capsys):
+    assert cli_main(["compare", "--jobs", "-1", "--out", str(tmp_path / "o"), "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: --jobs must be 0 (one process per core") and "got -1" in err and "None" not in err
+    assert not (tmp_path / "o").exists()
+
+
 def test_default_compare_runs_on_the_bundled_scenario(tmp_path):
     """`smm-bench compare` with no --scenario works out of the box on the bundled smm_ps_mini."""
     out = tmp_path / "o"
@@ -259,7 +272,7 @@ class _Recorder:
     ("ps", "random", 256), ("ps", "cmaes", 16), ("ps", "sepcma", 16), ("ps", "tpe", 8), ("ps", "de", 64),
     ("dfs", "random", 256), ("dfs", "catcma", None), ("dfs", "tpe", 8), ("dfs", "de", 95)])
 def test_each_batch_is_one_call_of_the_documented_size(ps_scenario, dfs_scenario, space, name, batch, monkeypatch):
-    """README: a batch (a CMA generation, a DE population: 64 on PS, 95 on DFS; 8 TPE trials;
+    """docs/compare.md: a batch (a CMA generation, a DE population: 64 on PS, 95 on DFS; 8 TPE trials;
     256 random draws) is one evaluate_array call, and TPE runs with its pinned settings."""
     from smm_bench_plugin.optimizers import OPTIMIZERS
 
@@ -282,3 +295,31 @@ def test_each_batch_is_one_call_of_the_documented_size(ps_scenario, dfs_scenario
     if name == "tpe":
         assert settings == [{"seed": 0, "n_startup_trials": 10, "n_ei_candidates": 24, "multivariate": True,
                              "group": False, "constant_liar": False}]
+
+
+def test_the_default_configuration_is_a_reference_line_and_labels_match_the_table(dfs_scenario, tmp_path,
+                                                                                monkeypatch):
+    """The plot's legend names an optimiser as the table does ("de (relaxed)"), and the default
+    configuration's surrogate values are drawn as a line and printed under the table."""
+    from matplotlib.figure import Figure
+
+    bench = Benchmark(dfs_scenario)
+    default = bench.evaluate(dict(bench.configspace.get_default_configuration()))[0]
+    result = compare(dfs_scenario, ["random", "de"], budget=12, seeds=1)
+    figures = []
+    save = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (figures.append(fig), save(fig, *a, **k))[1])
+    paths = write_outputs(result, tmp_path)
+    summary = json.loads(paths["summary"].read_text())
+    assert summary["default_configuration"] == {"objective": default[bench.objective_name],
+                                                "test": default[bench.test_name]}
+    table = paths["table"].read_text()
+    assert "| de (relaxed) |" in table
+    assert f"Default configuration (every hyperparameter at its default): objective " \
+           f"{default[bench.objective_name]:.4f}, test {default[bench.test_name]:.4f}." in table
+    objective_axes, test_axes = figures[0].axes
+    assert [t.get_text() for t in objective_axes.get_legend().get_texts()] == \
+        ["random", "de (relaxed)", "default configuration"]
+    for ax, value in ((objective_axes, default[bench.objective_name]), (test_axes, default[bench.test_name])):
+        (line,) = [ln for ln in ax.get_lines() if ln.get_label() == "default configuration"]
+        assert list(line.get_ydata()) == [value, value]

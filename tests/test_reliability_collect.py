@@ -36,6 +36,8 @@ CHILD = textwrap.dedent("""
     print("FINISHED", s.rows_in_store, flush=True)
 """)
 
+pytestmark = pytest.mark.slow  # SIGKILL loops and a Ray cluster
+
 
 def _rows(root):
     return S.read_dataset(root).to_pylist()

@@ -161,3 +161,30 @@ def test_cli_import_name_and_force(authors_ps, isolated_data_dir):
     assert res.returncode == 1 and "--force" in res.stderr and "Traceback" not in res.stderr
     res = _cli("import-lightgbm", str(authors_ps), "--space", "ps", "--name", "mine", "--force")
     assert res.returncode == 0, res.stderr
+
+
+def test_version_and_a_readable_info_with_json_for_the_raw():
+    from smm_bench_plugin import __version__
+
+    res = _cli("--version")
+    assert res.returncode == 0 and res.stdout.strip() == f"smm-bench {__version__}"
+    res = _cli("info", "smm_dfs_mini")
+    assert res.returncode == 0, res.stderr
+    assert len(res.stdout) < 4000 and "{" not in res.stdout  # a table, not the quality JSON on one line
+    rows = {line.split("│")[1].strip(): line for line in res.stdout.splitlines() if line.count("│") == 9}
+    assert list(rows) == ["gsm8k_ja_mini", "mgsm_ja_mini", "eval_seconds"]
+    import smm_bench_plugin as smm
+
+    meta = smm.load("smm_dfs_mini").meta
+    objective = meta["quality"]["targets"]["gsm8k_ja_mini"]
+    assert f"{objective['r2']:.3f}" in rows["gsm8k_ja_mini"]
+    assert f"{objective['noise_ceiling_r2']:.3f}" in rows["gsm8k_ja_mini"]
+    res = _cli("info", "smm_dfs_mini", "--json")
+    assert res.returncode == 0 and json.loads(res.stdout) == meta
+
+
+def test_install_hints_fit_a_source_checkout():
+    from smm_bench_plugin.paths import install_hint
+
+    root = Path(__file__).resolve().parents[1]
+    assert install_hint("compare") == f"pip install -e '{root}[compare]'"

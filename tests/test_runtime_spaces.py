@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from conftest import skip_unless_ci
 
 from smm_bench_plugin import spaces
@@ -103,6 +105,7 @@ def _cs061_python() -> str:
     return str(py)
 
 
+@pytest.mark.slow  # builds a ConfigSpace 0.6.1 venv unless .ci/run made one
 def test_spaces_load_in_configspace_0_6_1():
     out = _dump_with(_cs061_python())
     assert out["version"] == "0.6.1"

@@ -103,6 +103,7 @@ print("DONE", truth.evaluated)
 """
 
 
+@pytest.mark.slow  # kills a process mid-evaluation
 def test_a_killed_true_evaluation_resumes_with_the_same_command(tmp_path):
     """A process killed in the middle of its evaluations loses only the one in flight: rerunning
     evaluates what is missing, and every configuration ends in the store exactly once."""

@@ -24,6 +24,7 @@ def dataset(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow  # trains cross-validated ensembles for every feature set
 def test_every_set_is_scored_on_the_same_rows_with_the_scenarios_parameters(dataset, tmp_path, capsys):
     out = tmp_path / "result.json"
     assert features.main(["--data", str(dataset / "data"), "--space", "dfs", "--scenario", str(dataset / "scenario"),

@@ -37,7 +37,7 @@ def test_the_chain_in_order_and_from_a_step(capsys, monkeypatch):
     assert [s[0].step for s in rebuild.plan_jobs(["dfs"], "train")] == ["train", "report", "readme"]  # no card
     monkeypatch.setattr(rebuild, "train_argv", lambda space: 1 / 0)  # a later step needs no train command
     assert rebuild.main(["--dry-run", "--from", "readme"]) == 0
-    assert capsys.readouterr().out.strip() == "python -m smm_bench_surrogates.summary --readme README.md"
+    assert capsys.readouterr().out.strip() == "python -m smm_bench_surrogates.summary --doc docs/scenarios.md"
 
 
 def test_a_running_collection_stops_the_chain_before_anything_runs(tmp_path, monkeypatch, capsys):

@@ -54,6 +54,7 @@ def test_true_runs_are_in_the_order_the_sampler_asked(data):
     assert sorted(random_runs) == [0, 1, 2] and all(v.size == BUDGET for v in random_runs.values())
 
 
+@pytest.mark.slow  # the whole report: training, optimiser runs, true evaluations
 def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     scenario = tmp_path / "smm_ps_test"
     train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
@@ -253,6 +254,7 @@ def test_card_lists_every_version_the_rows_carry():
                                        "transformers 5.23.0 (1,005 rows) / 5.24.0 (1,500 rows).")
 
 
+@pytest.mark.slow
 def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
     mp = pytest.MonkeyPatch()
     mp.setitem(plan.PLAN, "dfs", [("random", 0, 2 * BUDGET), ("catcma", 0, BUDGET), ("tpe", 0, BUDGET)])

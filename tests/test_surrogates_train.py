@@ -299,10 +299,10 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
     assert bench.meta["provenance"]["ensemble_requested"] == "auto"
     from smm_bench_surrogates.summary import _selection_line
 
-    line = _selection_line(bench.meta["quality"])  # the README's key figure, from meta.json
+    line = _selection_line(bench.meta["quality"])  # the key figure of docs/scenarios.md, from meta.json
     assert line.startswith("- Ships the cheapest model as accurate as the tuned 5-fold CV mean")
     assert all(f"{n} {t['candidate']} (" in line for n, t in q["targets"].items() if t["role"] != "cost")
-    # the README table row is printed from this meta.json, never typed
+    # the docs/scenarios.md table row is printed from this meta.json, never typed
     from smm_bench_surrogates.summary import summary_row
 
     row = summary_row(bench.meta)
@@ -328,10 +328,10 @@ def test_summary_prints_the_bundled_scenarios_table(capsys):
     assert lines[2].startswith("| `smm_ps_mini` |") and lines[3].startswith("| `smm_dfs_mini` |")
     assert all(line.count("|") == 8 for line in lines[:4]) and lines[4] == ""
     assert "`smm_ps_mini` (" in out and "- Figure 1 (final best of 1,000 evaluations" in out
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    block = readme[readme.index(README_BEGIN) + len(README_BEGIN):readme.index(README_END)]
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
+    block = doc[doc.index(README_BEGIN) + len(README_BEGIN):doc.index(README_END)]
     assert block.strip() == out.strip(), \
-        "README's bundled-scenarios block differs: run `python -m smm_bench_surrogates.summary --readme README.md`"
+        "docs/scenarios.md's bundled-scenarios block differs: run `python -m smm_bench_surrogates.summary --doc docs/scenarios.md`"
 
 
 def test_summary_rewrites_only_its_block(tmp_path):
