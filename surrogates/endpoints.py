@@ -1,6 +1,7 @@
 """Validity where optimisers end: each optimiser's best on the surrogate, evaluated for real.
 
     python -m smm_bench_surrogates.report --scenario smm_ps_mini --endpoints-only
+    python -m smm_bench_surrogates.endpoints CANDIDATE_FOLDER --out record.json   # any scenario folder
 
 A user of a surrogate benchmark reads one number per optimiser: the best value its run found.
 A long run on a surrogate ends where the surrogate is most optimistic, often where it has seen
@@ -273,3 +274,30 @@ def render_lines(e: dict[str, Any] | None) -> list[str]:
         lines.append(f"- Fresh uniform random configurations ({fr['rows']}, the collection's random sampler with "
                      f"seed {fr['seed']}): " + "; ".join(parts) + ".")
     return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The check on any scenario folder (a candidate retrain, say), its record written to ``--out``."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m smm_bench_surrogates.endpoints", description=main.__doc__)
+    ap.add_argument("scenario", help="scenario name or folder")
+    ap.add_argument("--out", required=True, help="JSON file for the record")
+    ap.add_argument("--family", default="mini", help="family that evaluates the end points for real")
+    ap.add_argument("--jobs", type=int, default=1, help="processes for the surrogate runs")
+    ap.add_argument("--skip", nargs="+", default=[], metavar="OPTIMIZER@BUDGET",
+                    help="cells to leave out, e.g. tpe@3000 (the record names them: a partial check)")
+    a = ap.parse_args(argv)
+    if a.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    e = endpoint_check(a.scenario, family=a.family, progress=True, jobs=a.jobs, skip=a.skip)
+    e["command"] = f"python -m smm_bench_surrogates.endpoints {a.scenario} --out {a.out}" + (
+        f" --skip {' '.join(a.skip)}" if a.skip else "")
+    Path(a.out).write_text(json.dumps(e, indent=1, default=float) + "\n")
+    print("\n".join(render_lines(e)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
