@@ -286,12 +286,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", required=True, help="JSON file for the record")
     ap.add_argument("--family", default="mini", help="family that evaluates the end points for real")
     ap.add_argument("--jobs", type=int, default=1, help="processes for the surrogate runs")
+    ap.add_argument("--optimizers", nargs="+", default=None, help="default: every compare optimiser the space hosts")
+    ap.add_argument("--budgets", nargs="+", type=int, default=list(ENDPOINT_BUDGETS))
+    ap.add_argument("--seeds", nargs="+", type=int, default=list(ENDPOINT_SEEDS))
+    ap.add_argument("--fresh", type=int, default=FRESH_RANDOM_ROWS, help="fresh uniform random configurations")
+    ap.add_argument("--checks", default=None, help="folder of the true-evaluation stores (default "
+                                                   "collection/data/checks/<family>_<space>)")
+    ap.add_argument("--work", default=str(DEFAULT_WORK), help="cache of the surrogate runs")
     ap.add_argument("--skip", nargs="+", default=[], metavar="OPTIMIZER@BUDGET",
                     help="cells to leave out, e.g. tpe@3000 (the record names them: a partial check)")
     a = ap.parse_args(argv)
     if a.jobs < 1:
         ap.error(f"--jobs must be >= 1, got {a.jobs}")
-    e = endpoint_check(a.scenario, family=a.family, progress=True, jobs=a.jobs, skip=a.skip)
+    e = endpoint_check(a.scenario, family=a.family, progress=True, jobs=a.jobs, skip=a.skip, checks=a.checks,
+                       work=a.work, optimizers=a.optimizers, budgets=a.budgets, seeds=a.seeds, fresh=a.fresh)
     e["command"] = f"python -m smm_bench_surrogates.endpoints {a.scenario} --out {a.out}" + (
         f" --skip {' '.join(a.skip)}" if a.skip else "")
     Path(a.out).write_text(json.dumps(e, indent=1, default=float) + "\n")

@@ -170,6 +170,13 @@ def test_endpoint_check_evaluates_each_runs_best_for_real(scenario, tmp_path):
     for bad in ("tpe@60", "cmaes@61", "cmaes"):
         with pytest.raises(ValueError, match="OPTIMIZER@BUDGET"):
             E.endpoint_check(scenario, family="synthetic", optimizers=["random", "cmaes"], skip=[bad], **settings)
+    out = tmp_path / "record.json"
+    assert E.main([str(scenario), "--out", str(out), "--family", "synthetic", "--checks", str(tmp_path / "checks"),
+                   "--work", str(tmp_path / "work"), "--skip", "cmaes@60", "--optimizers", "random", "cmaes",
+                   "--budgets", "30", "60", "--seeds", "20000", "20001", "--fresh", "20"]) == 0
+    record = json.loads(out.read_text())
+    assert record["by_budget"]["30"] == json.loads(json.dumps(e["by_budget"]["30"]))
+    assert record["cells_skipped"] == ["cmaes@60"] and "--skip cmaes@60" in record["command"]
     skipped = E.endpoint_check(scenario, family="mini", **settings)  # another family checks nothing
     assert "synthetic-v1" in skipped["skipped"] and "Skipped:" in "\n".join(E.render_lines(skipped))
 
