@@ -137,43 +137,32 @@ class SharedPrefixes:
         return int(self.node_token.shape[0])
 
 
-@dataclass
-class PreparedLayer:
-    """A decoder layer in the engine's form: the q/k/v weight rows with their rotated copies appended.
+def with_rotated_qk(lw: LayerWeights, n_heads: int, n_kv: int, head_dim: int,
+                    device: torch.device | str = "cpu") -> LayerWeights:
+    """A decoder layer in the engine's form: a copy whose ``qkv`` has the q and k rows' rotated copies appended.
 
-    ``qkv_rope`` = [q; k; v; rot(q); rot(k)], rot(W) per head being the rows of
+    ``qkv`` becomes [q; k; v; rot(q); rot(k)], rot(W) per head being the rows of
     ``cat(-W[d/2:], W[:d/2])``: then ``x @ rot(W).T`` is exactly ``rot(x @ W.T)`` (a permutation
-    and a sign are exact), and the rotary embedding is ``qk * cos + qk_rot * sin``.
+    and a sign are exact), and the rotary embedding is ``qk * cos + qk_rot * sin``. A copy, since
+    a PS layer's weights are views of the merge buffer, which the next merge rewrites.
     """
+    d, half = head_dim, head_dim // 2
 
-    qkv_rope: torch.Tensor
-    o: torch.Tensor
-    gate_up: torch.Tensor
-    down: torch.Tensor
-    norm_in: torch.Tensor
-    norm_post: torch.Tensor
+    def rotated(w: torch.Tensor, heads: int) -> torch.Tensor:
+        w = w.reshape(heads, d, -1)
+        return torch.cat([-w[:, half:], w[:, :half]], 1).reshape(heads * d, -1)
 
-    @classmethod
-    def of(cls, lw: LayerWeights, n_heads: int, n_kv: int, head_dim: int,
-           device: torch.device | str = "cpu") -> "PreparedLayer":
-        d, half = head_dim, head_dim // 2
-
-        def rotated(w: torch.Tensor, heads: int) -> torch.Tensor:
-            w = w.reshape(heads, d, -1)
-            return torch.cat([-w[:, half:], w[:, :half]], 1).reshape(heads * d, -1)
-
-        q, k = lw.qkv[: n_heads * d], lw.qkv[n_heads * d: (n_heads + n_kv) * d]
-        qkv_rope = torch.cat([lw.qkv, rotated(q, n_heads), rotated(k, n_kv)])
-        # copies: a PS layer's weights are views of the merge buffer, which the next merge rewrites
-        return cls(*(t.detach().to(device, copy=True) for t in
-                     (qkv_rope, lw.o, lw.gate_up, lw.down, lw.norm_in, lw.norm_post)))
+    q, k = lw.qkv[: n_heads * d], lw.qkv[n_heads * d: (n_heads + n_kv) * d]
+    qkv = torch.cat([lw.qkv, rotated(q, n_heads), rotated(k, n_kv)])
+    return LayerWeights(*(t.detach().to(device, copy=True) for t in
+                          (qkv, lw.o, lw.gate_up, lw.down, lw.norm_in, lw.norm_post)))
 
 
 @dataclass
 class UnitWeights:
     """One configuration's decoder: its layer path, input scales, embedding, final norm and lm_head."""
 
-    layers: list[PreparedLayer]
+    layers: list[LayerWeights]  # in the engine's form (with_rotated_qk)
     scales: list[float]
     embed: torch.Tensor
     norm: torch.Tensor
@@ -194,8 +183,8 @@ class BatchedMistral:
         self.n_heads, self.n_kv, self.head_dim = ref.n_heads, ref.n_kv, ref.head_dim
         self.cos, self.sin = ref.cos.to(self.device), ref.sin.to(self.device)
 
-    def prepare(self, lw: LayerWeights) -> PreparedLayer:
-        return PreparedLayer.of(lw, self.n_heads, self.n_kv, self.head_dim, self.device)
+    def prepare(self, lw: LayerWeights) -> LayerWeights:
+        return with_rotated_qk(lw, self.n_heads, self.n_kv, self.head_dim, self.device)
 
     def cache_bytes(self, depth: int, rows: int, columns: int) -> int:
         """Memory of the keys and values of ``rows`` prompts of ``columns`` tokens through ``depth`` layers."""
@@ -227,7 +216,7 @@ class BatchedMistral:
         for i, (layer, scale) in enumerate(zip(w.layers, w.scales)):
             if scale != 1.0:
                 x = x * scale
-            qkv = self.reference._rms(x, layer.norm_in) @ layer.qkv_rope.T
+            qkv = self.reference._rms(x, layer.norm_in) @ layer.qkv.T
             qk = self._rope(qkv, cos, sin)
             kc[i].view(-1, K * d).index_copy_(0, cells, qk[:, H * d:].index_select(0, p.cell_node))
             vc[i].view(-1, K * d).index_copy_(0, cells, self._values(qkv).index_select(0, p.cell_node))
@@ -332,7 +321,7 @@ class _Decoding:
             layers = [w.layers[min(i, w.depth - 1)] for w in weights]
             self.layers.append({
                 **{name: stack([getattr(layer, name) for layer in layers], True)
-                   for name in ("qkv_rope", "o", "gate_up", "down")},
+                   for name in ("qkv", "o", "gate_up", "down")},
                 **{name: stack([getattr(layer, name) for layer in layers], False) for name in ("norm_in", "norm_post")},
                 "scale": torch.tensor([w.scales[i] if i < w.depth else 1.0 for w in weights], device=dev)})
         self.head = {"norm": stack([w.norm for w in weights], False), "lm_head": stack([w.lm_head for w in weights], True),
@@ -409,7 +398,7 @@ class _Decoding:
             h = x[:n]
             if bool((row["scale"] != 1.0).any()):
                 h = h * row["scale"][:, None]
-            qkv = grouped_linear(e.reference._rms(h, row["norm_in"]), layer["qkv_rope"], ends, ends_list)
+            qkv = grouped_linear(e.reference._rms(h, row["norm_in"]), layer["qkv"], ends, ends_list)
             qk = e._rope(qkv, cos[:n], sin[:n])
             slots = torch.arange(n, device=e.device) * self.capacity + self.write[:n]
             self.kc[i].view(-1, K * d).index_copy_(0, slots, qk[:, H * d:])

@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from smm_bench_collection.batchlm import (MIN_ROWS, PreparedLayer, SharedPrefixes, grouped_linear,
-                                          looped_linear)
+from smm_bench_collection.batchlm import MIN_ROWS, SharedPrefixes, grouped_linear, looped_linear, with_rotated_qk
 from smm_bench_collection.evaluate import MergeEvaluator
 from smm_bench_collection.family import MINI_DIR, mini_family
 from smm_bench_collection.fastlm import LayerWeights
@@ -57,16 +56,16 @@ def test_rotated_weight_rows_rotate_exactly():
     H, K, d, D = 4, 2, 8, 32
     lw = LayerWeights(qkv=torch.randn((H + 2 * K) * d, D), o=torch.randn(D, H * d), gate_up=torch.randn(192, D),
                       down=torch.randn(D, 96), norm_in=torch.randn(D), norm_post=torch.randn(D))
-    layer = PreparedLayer.of(lw, H, K, d)
+    layer = with_rotated_qk(lw, H, K, d)
     for rows in (1, 3, 500):
         x = torch.randn(rows, D)
-        plain, folded = x @ lw.qkv.T, x @ layer.qkv_rope.T
+        plain, folded = x @ lw.qkv.T, x @ layer.qkv.T
         assert torch.equal(folded[:, : (H + 2 * K) * d], plain)
         qk = plain[:, : (H + K) * d].view(rows, H + K, d)
         rot = torch.cat([-qk[..., d // 2:], qk[..., : d // 2]], -1).reshape(rows, -1)
         assert torch.equal(folded[:, (H + 2 * K) * d:], rot)
     lw.qkv.add_(1.0)  # the prepared layer is a copy: the merge buffer may be rewritten
-    assert not torch.equal(layer.qkv_rope[: (H + 2 * K) * d], lw.qkv)
+    assert not torch.equal(layer.qkv[: (H + 2 * K) * d], lw.qkv)
 
 
 def test_shared_prefixes_give_every_position_its_prefix():
