@@ -140,8 +140,9 @@ def run(args: argparse.Namespace, command: str) -> int:
             {"skipped": "no scenario available"}
         _log(f"compare: {results['compare'].get('skipped') or results['compare']}")
     if "mini" not in skip:
-        results["mini_true_evaluation"] = external_cases.mini_true_evaluation()
-        _log(f"mini true evaluation: {results['mini_true_evaluation']}")
+        from .mini_engine import mini_engines
+
+        results["mini_engines"] = mini_engines(log=_log)
     results["goals"] = report.goals(results)
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"{slug(machine)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
