@@ -98,6 +98,8 @@ def markdown(results: dict) -> str:
             rows.append(f"| {name} | skipped: {sc['skipped']} | | | | | |")
             continue
         pc, ld = sc.get("per_call", {}), sc.get("load", {})
+        if not pc and not ld and not sc.get("throughput"):  # only other cases ran (e.g. compiled)
+            continue
 
         def best(key: str) -> str:
             b = _best_rate(sc, key)
@@ -117,6 +119,7 @@ def markdown(results: dict) -> str:
                   "| scenario | objective() | of which validation | of which onnxruntime | evaluate() | rows/s, every "
                   "target | rows/s, objective | load | peak RSS (with ConfigSpace) |",
                   "|---|---|---|---|---|---|---|---|---|", *rows, ""]
+    lines += compiled_lines(results)
     imp = results.get("import")
     if imp:
         lines += [f"`import smm_bench_plugin`: {imp['median_s'] * 1e3:.0f} ms (fresh interpreter, median); heavy "
@@ -137,6 +140,73 @@ def markdown(results: dict) -> str:
         lines += ["", "| goal (issue 6) | where | measured | met |", "|---|---|---|---|"]
         lines += [f"| {x['goal']} | {x['where']} | {x['measured']} | {'yes' if x['met'] else 'no'} |" for x in g]
     return "\n".join(lines) + "\n"
+
+
+def compiled_lines(results: dict) -> list[str]:
+    """The compiled-evaluator table (``bench.compiled_cases``) and its verdict, per bundled scenario."""
+    cases = {n: sc["compiled"] for n, sc in results["scenarios"].items() if isinstance(sc.get("compiled"), dict)}
+    if not cases:
+        return []
+    lines = ["Compiled tree evaluators beside onnxruntime on each scenario's own objective trees (rebuilt with LightGBM "
+             "from its rows and tuned parameters, equal to `objective.onnx` to ≤ 1e-12), on the learner features: "
+             "onnxruntime runs the scenario's TreeEnsemble node alone; tl2cgen (treelite → C → gcc) and lleaves (LLVM) "
+             "are called through their compiled symbol by ctypes at one row (their Python `predict` in brackets) "
+             "and through their Python `predict` at 10,000 rows; time per call, "
+             "interleaved, 1 thread; parity = max |x − LightGBM| over sampled rows and rows placed exactly on split "
+             "thresholds:", "",
+             "| scenario | rows | LightGBM | onnxruntime | tl2cgen | lleaves | speed-up vs onnxruntime: tl2cgen / "
+             "lleaves | parity: onnxruntime / tl2cgen / lleaves |", "|---|---|---|---|---|---|---|---|"]
+    skipped = []
+    for name, c in cases.items():
+        if "skipped" in c:
+            skipped.append(f"- {name}: compiled evaluators skipped ({c['skipped']}).")
+            continue
+        missing = c.get("not_compiled", {})
+        parity = {k: (f"{max(p[k] for p in c['parity'].values()):.1e}" if k not in missing else "—")
+                  for k in ("onnxruntime", "tl2cgen", "lleaves")}
+        for b in c["batches"]:
+            t = {k: v["median_s"] for k, v in b["seconds"].items()}
+            sp = b["speedup_vs_onnxruntime"]
+
+            def cell(key: str) -> str:
+                if key in missing:
+                    return missing[key]
+                public = t.get(f"{key}_public")
+                return _fmt_ms(t[key]) + (f" ({_fmt_ms(public)})" if public else "")
+
+            def ratio(key: str) -> str:
+                return "—" if key in missing else f"{sp[key]:.2f}x"
+
+            lines.append(f"| {name} ({c['trees']:,} trees, {c['features']} features) | {b['rows']:,} | "
+                         f"{_fmt_ms(t['lightgbm'])} | {_fmt_ms(t['onnxruntime'])} | {cell('tl2cgen')} | {cell('lleaves')} | "
+                         f"**{ratio('tl2cgen')} / {ratio('lleaves')}** | {parity['onnxruntime']} / "
+                         f"{parity['tl2cgen']} / {parity['lleaves']} |")
+    lines += [""] + skipped
+    for name, c in cases.items():
+        if "skipped" in c:
+            continue
+        e = c["end_to_end"]["us"]
+        chains = {k.split("+", 1)[1]: v for k, v in e.items() if k.startswith("features+")}
+        diffs = c["end_to_end"]["max_abs_diff_vs_objective_onnx"]
+        lines.append(f"- {name}: `objective.onnx` at one row {e['objective.onnx']:.1f} µs, of which its feature nodes "
+                     f"(clip, codes, derived features) alone {e['features_only']:.1f} µs"
+                     + ("; feature nodes + compiled trees: " + ", ".join(f"{k} {v:.1f} µs" for k, v in chains.items())
+                        + f" (max diff to `objective.onnx` {max(diffs.values()):.1e})" if chains else "")
+                     + ". First compilation (cached after): " + ", ".join(
+                         [f"{k} {v:.0f} s" for k, v in c["compile_seconds"].items()]
+                         + [f"{k} {why}" for k, why in c.get("not_compiled", {}).items()])
+                     + ". " + _verdict_sentence(c["verdict"]))
+    return lines + [""]
+
+
+def _verdict_sentence(verdict: dict) -> str:
+    from .compiled_cases import GOAL_PARITY, GOAL_SPEEDUP
+
+    parts = [f"{k} qualifies (trees {v['speedup_1_row']:.2f}x, call {v['objective_call_speedup']:.2f}x, parity "
+             f"{v['parity']:.1e})" if v["qualifies"] else f"{k} does not ({'; '.join(v['why_not'])})"
+             for k, v in verdict.items()]
+    return (f"Verdict (≥ {GOAL_SPEEDUP:.0f}x at 1 row on the trees and on the objective call, parity ≤ "
+            f"{GOAL_PARITY:.0e}): " + "; ".join(parts) + ".")
 
 
 def _short(v) -> str:

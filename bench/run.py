@@ -38,7 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip a batch size whose projected time exceeds this many seconds")
     p.add_argument("--quick", action="store_true", help="3 repeats, batches up to 10k, no external cases")
     p.add_argument("--skip", default="", help="comma-separated cases to skip: same_model,per_call,throughput,"
-                                              "load,import,yahpo,compare,mini")
+                                              "compiled,load,import,yahpo,compare,mini")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/<machine>.json)")
     p.add_argument("--readme", default=None, help="also rewrite this README's block between the bench markers")
 
@@ -83,6 +83,18 @@ def _scenario(name: str, skip: set[str], args, batches: list[int]) -> tuple[dict
     elif "same_model" in res:
         res["throughput"] = {"batches": [{"rows": b["rows"], "rows_per_s": b["ours_rows_per_s"]}
                                          for b in res["same_model"]["batches"] if "ours_rows_per_s" in b]}
+    if "compiled" not in skip and name not in SHAPES:
+        from . import compiled_cases
+
+        missing = compiled_cases.missing_packages()
+        if missing:
+            res["compiled"] = {"skipped": f"{', '.join(missing)} not installed (pip install -e '.[bench-compiled]')"}
+        elif bench._objective_feed is None:
+            res["compiled"] = {"skipped": "the scenario ships no objective.onnx"}
+        else:
+            _log(f"[{name}] compiled tree evaluators beside onnxruntime")
+            res["compiled"] = compiled_cases.compiled_evaluators(bench, repeats=args.repeats, min_time=args.min_time,
+                                                                 log=_log)
     if "load" not in skip:
         res["load"] = process_cases.load_cost(path)
         ld = res["load"]
@@ -107,7 +119,7 @@ def run(args: argparse.Namespace, command: str) -> int:
         args.repeats = min(args.repeats, 3)
         args.min_time = min(args.min_time, 0.05)
         batches = [b for b in batches if b <= 10_000]
-        skip |= {"yahpo", "compare", "mini"}
+        skip |= {"yahpo", "compare", "mini", "compiled"}
     machine = describe(REPO)
     results: dict = {"when": _dt.datetime.now().isoformat(timespec="seconds"), "machine": machine,
                      "command": command.strip(),

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["Timing", "calibrate", "measure", "measure_pair"]
+__all__ = ["Timing", "calibrate", "measure", "measure_pair", "measure_many"]
 
 
 @dataclass(frozen=True)
@@ -73,3 +73,16 @@ def measure_pair(a: Callable[[], object], b: Callable[[], object], *, repeats: i
         sa.append(_one(a, na))
         sb.append(_one(b, nb))
     return _timing(sa, na), _timing(sb, nb)
+
+
+def measure_many(fns: dict[str, Callable[[], object]], *, repeats: int = 7,
+                 min_time: float = 0.2) -> dict[str, Timing]:
+    """:func:`measure_pair` for any number of paths: one repeat of each in turn, ``repeats`` rounds."""
+    for fn in fns.values():
+        fn()
+    numbers = {name: calibrate(fn, min_time) for name, fn in fns.items()}
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            samples[name].append(_one(fn, numbers[name]))
+    return {name: _timing(samples[name], numbers[name]) for name in fns}

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from smm_bench_plugin.blas import kernel_name
 
+from . import exploit
 from .plan import DATA_DIR, planned_runs, run_folder
 from .samplers import BLAS_DEPENDENT
 from .stats import run_folders
@@ -97,9 +98,57 @@ def replay_cell(check: dict | None, rows: int) -> str:
     return cell + (f" (checked at {check['rows']:,} rows)" if check.get("rows") != rows else "")
 
 
-def _planned(space: str) -> dict[str, int]:
-    """Final budget per store folder name of the plan."""
-    return {run_folder(Path(), sampler, seed).name: budget for (sampler, seed), budget in planned_runs(space).items()}
+def _planned(space: str, rounds: dict[str, tuple] | None = None) -> dict[str, int]:
+    """Final budget per store folder name of the plan; an exploitation round's is its plan's
+    distinct configurations."""
+    planned = {run_folder(Path(), sampler, seed).name: budget for (sampler, seed), budget in planned_runs(space).items()}
+    for name, (plan, _) in (rounds or {}).items():
+        planned[name] = len({json.dumps(c["config"], sort_keys=True) for c in plan["configs"]})
+    return planned
+
+
+def _rounds(space_dir: Path) -> dict[str, tuple]:
+    """Each exploitation round folder's (plan, stored results), by folder name."""
+    out = {}
+    for folder in sorted(space_dir.glob(f"{exploit.SAMPLER}-s*")):
+        found = exploit.stored_round(folder)
+        if found is not None:
+            out[folder.name] = found
+    return out
+
+
+def exploit_lines(rounds: dict[str, tuple]) -> list[str]:
+    """Per exploitation round: the model it asked, and the surrogate's prediction against the true
+    value at the runs' bests, per budget (the gap a round closes is read off the next round)."""
+    if not rounds:
+        return []
+    lines = ["Exploitation rounds (`python -m smm_bench_collection.exploit`; sampler `exploit`, run seed = round): "
+             "every compare optimiser ran on the surrogate of the model named, each run's best and next "
+             "configurations were evaluated for real. Gap = surrogate prediction minus true value, mean over the "
+             "runs' bests.", "", "| round | model asked | configurations stored / planned | budget | runs | "
+             "surrogate at bests | true at bests | gap |", "|---|---|---|---|---|---|---|---|"]
+    for name, (plan, rows) in rounds.items():
+        keys = [json.dumps(c["config"], sort_keys=True) for c in plan["configs"]]  # runs may meet in one point
+        stored = len({k for k, r in zip(keys, rows) if r is not None})
+        for budget in sorted({c["budget"] for c in plan["configs"]}):
+            pairs = [(c["surrogate_objective"], r["objective_acc"]) for c, r in zip(plan["configs"], rows)
+                     if c["budget"] == budget and c["rank"] == 0 and r is not None]
+            if not pairs:
+                continue
+            s, t = np.mean([p[0] for p in pairs]), np.mean([p[1] for p in pairs])
+            lines.append(f"| {plan['round']} | `{plan['model']}` | {stored:,} / {len(set(keys)):,} | {budget:,} | "
+                         f"{len(pairs)} | {s:.3f} | {t:.3f} | {s - t:+.3f} |")
+    return lines + [""]
+
+
+def check_lines(checks_dir: Path) -> list[str]:
+    """The validity checks' true evaluations: stored apart, never training rows."""
+    folders = run_folders(checks_dir) if checks_dir.exists() else []
+    if not folders:
+        return []
+    lines = [f"True evaluations of the end-point check (`{checks_dir.name}`; never read by training): "
+             + ", ".join(f"{f.name} {read_dataset(f).num_rows:,} rows" for f in folders) + ".", ""]
+    return lines
 
 
 def plot_histograms(per_space: dict[str, dict[str, dict]], path: Path) -> Path:
@@ -156,7 +205,8 @@ def versions_sentence(runs: dict[str, dict]) -> str:
             + (" Rows differ in: " + "; ".join(mixed) + "." if mixed else ""))
 
 
-def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: str) -> str:
+def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: str,
+           data_dir: Path | None = None) -> str:
     lines = ["# Dataset card: the mini SMM-Bench datasets", "",
              f"Regenerate: `{command}`. Schema: [collection/SCHEMA.md](../SCHEMA.md). Each sampler run is "
              "one store folder `mini_<space>/<sampler>-s<seed>` (parquet shards + STORE.json); "
@@ -173,7 +223,8 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
         lines.append("")
     lines += ["![accuracy histograms](accuracy_histograms.png)", ""]
     for space, runs in per_space.items():
-        planned = _planned(space)
+        rounds = _rounds(data_dir / f"mini_{space}") if data_dir else {}
+        planned = _planned(space, rounds)
         total = sum(r["objective"].size for r in runs.values())
         lines += [f"## {space.upper()}: {total:,} rows of {sum(planned.values()):,} planned", "",
                   "| run | rows / planned | objective mean ± std | objective max | test of best | zeros | "
@@ -186,10 +237,14 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
             o = r["objective"]
             lines.append(f"| {name} | {o.size:,} / {planned.get(name, 0):,} | {o.mean():.3f} ± {o.std():.3f} | "
                          f"{o.max():.3f} | {r['test'][o.argmax()]:.3f} | {(o == 0).mean():.1%} | "
-                         f"{np.median(r['seconds']):.2f} | {replay_cell(r.get('replay'), o.size)} |")
+                         f"{np.median(r['seconds']):.2f} | "
+                         f"{'its plan, ROUND.json' if name in rounds else replay_cell(r.get('replay'), o.size)} |")
+        lines.append("")
+        lines += exploit_lines(rounds)
+        lines += check_lines(data_dir / "checks" / f"mini_{space}") if data_dir else []
         table = path_length_table(runs)
         if table:
-            lines += [""] + table
+            lines += table
         families = sorted({f for r in runs.values() for f in r["family"]})
         lines += ["", f"Family: {', '.join(families) or '—'}. " + versions_sentence(runs), ""]
     return "\n".join(lines) + "\n"
@@ -202,7 +257,7 @@ def write_card(data_dir: str | Path = DATA_DIR) -> Path:
     gates = json.loads(GATES.read_text()) if GATES.exists() else None
     plot_histograms(per_space, data / "accuracy_histograms.png")
     out = data / "DATASET_CARD.md"
-    out.write_text(render(per_space, gates, "python -m smm_bench_collection.card"))
+    out.write_text(render(per_space, gates, "python -m smm_bench_collection.card", data))
     return out
 
 

@@ -13,6 +13,7 @@ batched engine, ``batchlm``), in groups whose caches fit ``max_batch_bytes``.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -26,12 +27,26 @@ from .fastlm import FastMistral, LayerWeights
 from .generate import greedy_generate
 from .judge import judge_batch, truncate_at_stop
 from .merge import TaskArithmeticMerger
-from .types import Config, EvalResult
+from .types import Config, EvalResult, SetResult
 
 MAX_BATCH_BYTES = 1 << 30
 """Key/value caches one decoding group may hold (a batch of 64 configurations runs in groups)."""
 
 N_SOURCES, N_LAYERS = 2, 32
+
+
+@dataclass
+class PrefixResult:
+    """A configuration scored on the first ``n_items`` objective items of the fixed visiting order
+    (``fidelity.item_order``): the bits in visiting order, the prefix accuracy and what it cost."""
+
+    objective: SetResult
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def accuracy(self) -> float:
+        return self.objective.accuracy
 
 
 def ps_weights(config: Config) -> np.ndarray:
@@ -252,3 +267,24 @@ class MergeEvaluator:
                                       timings={**times, "batch": float(len(configs))},
                                       engine_version=self.engine_version))
         return results
+
+    def evaluate_prefix(self, config: Config, n_items: int) -> PrefixResult:
+        """Merge ``config`` and score it on the first ``n_items`` objective items of the fixed visiting
+        order only (a low fidelity; the test set is not scored): what a multi-fidelity optimiser's
+        low-rung evaluation really costs. Greedy decoding gives each prompt the same tokens in any
+        batch, so each item's verdict equals the one a full evaluation stores."""
+        from .fidelity import item_order
+
+        n_all = len(self._rows["objective"])
+        if not 1 <= int(n_items) <= n_all:
+            raise ValueError(f"n_items must be between 1 and the objective set's {n_all} items, got {n_items}")
+        visit = item_order(n_all)[:int(n_items)]
+        t0 = time.perf_counter()
+        prepared = self.prepare(config)
+        t1 = time.perf_counter()
+        texts = self.generate(prepared, [self._rows["objective"][i] for i in visit])
+        t2 = time.perf_counter()
+        golds = self.family.objective.golds
+        objective = judge_batch(texts, [golds[i] for i in visit])
+        t3 = time.perf_counter()
+        return PrefixResult(objective, t3 - t0, {"merge": t1 - t0, "generate": t2 - t1, "judge": t3 - t2})

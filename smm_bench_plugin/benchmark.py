@@ -25,16 +25,30 @@ __all__ = ["Benchmark", "load"]
 
 
 def load(name_or_path: str | os.PathLike, *, intra_op_threads: int = 1) -> Benchmark:
-    """Load a scenario by name (see :func:`list_scenarios`) or by folder path."""
-    return Benchmark(resolve_scenario(name_or_path), intra_op_threads=intra_op_threads)
+    """Load a scenario by name (see :func:`list_scenarios`) or by folder path.
+
+    A multi-fidelity scenario (``meta.json`` has a ``fidelity``) comes back as a
+    :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`, which also takes a fidelity."""
+    folder = resolve_scenario(name_or_path)
+    if "fidelity" in read_meta(folder):
+        from .multifidelity import MultiFidelityBenchmark
+
+        return MultiFidelityBenchmark(folder, intra_op_threads=intra_op_threads)
+    return Benchmark(folder, intra_op_threads=intra_op_threads)
 
 
 class Benchmark:
     """A surrogate benchmark: configurations in, predicted target values (plain floats) out."""
 
+    #: x_cont columns the graph takes beyond the space's floats (a fidelity, in a subclass)
+    _extra_cont_columns = 0
+
     def __init__(self, folder: str | os.PathLike, *, intra_op_threads: int = 1) -> None:
         self.path = Path(folder)
         self.meta: dict[str, Any] = read_meta(self.path)
+        if "fidelity" in self.meta and not self._extra_cont_columns:
+            raise ValueError(f"{self.path} is a multi-fidelity scenario: open it with smm_bench_plugin.load() "
+                             "(or MultiFidelityBenchmark)")
         model_path = self.path / "model.onnx"
         self._check_digest(model_path, "model_sha256")
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
@@ -100,8 +114,16 @@ class Benchmark:
             self._configspace = read_configspace(json.dumps(self.space_doc))
         return self._configspace
 
+    @property
+    def fidelity_space(self):
+        """The scenario's fidelity parameters as a ``ConfigSpace.ConfigurationSpace``: empty here
+        (a single-fidelity scenario); see :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`."""
+        from ConfigSpace import ConfigurationSpace
+
+        return ConfigurationSpace()
+
     def __repr__(self) -> str:
-        return (f"Benchmark({self.name!r}, {len(self.cat_names)} categorical + {len(self.cont_names)} "
+        return (f"{type(self).__name__}({self.name!r}, {len(self.cat_names)} categorical + {len(self.cont_names)} "
                 f"continuous hyperparameters, targets {list(self.target_names)})")
 
     # ----- evaluation ---------------------------------------------------------------------
@@ -185,7 +207,8 @@ class Benchmark:
         names = [i.name for i in inputs]
         if names != ["x_cat", "x_cont"]:
             raise ValueError(f"{self.path}/{filename}: inputs must be x_cat, x_cont; got {names}")
-        for inp, kind, width in zip(inputs, ("tensor(int32)", "tensor(double)"), (len(self.cat_names), len(self.cont_names))):
+        n_cont = len(self.cont_names) + self._extra_cont_columns
+        for inp, kind, width in zip(inputs, ("tensor(int32)", "tensor(double)"), (len(self.cat_names), n_cont)):
             declared = inp.shape[-1] if inp.shape else None
             if inp.type != kind or (isinstance(declared, int) and declared != width):
                 raise ValueError(f"{self.path}/{filename}: input {inp.name} is {inp.type} {inp.shape}, the scenario "
@@ -196,7 +219,7 @@ class Benchmark:
             raise ValueError(f"{self.path}/{filename}: {width} output columns, the scenario needs {n_columns} "
                              f"(meta.json lists {len(self.targets)} targets)")
         names = [outputs[0].name]
-        run = _fast_run(session, names, len(self.cat_names), len(self.cont_names))
+        run = _fast_run(session, names, len(self.cat_names), n_cont)
         return lambda feed: run(names, feed)[0]
 
     def _objective_runner(self, intra_op_threads: int):
@@ -216,15 +239,21 @@ class Benchmark:
             raise ValueError(f"{path}: missing, but meta.json lists objective_model_sha256; the scenario is incomplete")
         self._check_digest(path, "objective_model_sha256")
         run = self._checked_runner(open_session(path, intra_op_threads), "objective.onnx", 1)
-        x_cat, x_cont = self._encoder.probe_rows()
-        full = self._run(x_cat, x_cont)[:, self._objective_col]
-        alone = run({"x_cat": x_cat, "x_cont": x_cont})[:, 0]
+        feed = self._probe_feed()
+        full = self._run_feed(feed)[:, self._objective_col]
+        alone = run(feed)[:, 0]
         tolerance = 0.0 if intra_op_threads == 1 else 1e-12
         difference = float(np.abs(full - alone).max())
         if not difference <= tolerance:
             raise ValueError(f"{path}: disagrees with model.onnx's objective column on probe rows (max difference "
                              f"{difference:.3g}); the scenario is inconsistent")
         return run
+
+
+    def _probe_feed(self) -> dict[str, np.ndarray]:
+        """Graph inputs for self-checks: the space's corners, centre and seeded random rows."""
+        x_cat, x_cont = self._encoder.probe_rows()
+        return {"x_cat": x_cat, "x_cont": x_cont}
 
 
 def _fast_run(session, outputs: list[str], n_cat: int, n_cont: int):

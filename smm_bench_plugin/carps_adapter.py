@@ -11,6 +11,11 @@ name embeds it, so a folder's path appears inside carps' run directory; a folder
 carps minimises: the cost is 1 - objective accuracy; ``additional_info`` carries every target's
 prediction (the test accuracy included, for post-hoc analysis), and ``virtual_time`` the
 predicted evaluation seconds when the scenario has a ``cost`` target (else 0).
+
+Multi-fidelity scenarios (``+task/SMMBench=ps_mini_mf``, ``dfs_mini_mf``): the task's fidelity
+space is ``n_items`` from the lowest to the top rung, ``TrialInfo.budget`` is the number of items
+(the rung at or below it is evaluated, see ``MultiFidelityBenchmark.rung_at_most``; none: the full
+set) and ``virtual_time`` the predicted seconds at that rung.
 """
 
 from __future__ import annotations
@@ -46,10 +51,16 @@ class SMMBenchObjectiveFunction(ObjectiveFunction):
         return self.bench.configspace
 
     def _evaluate(self, trial_info: TrialInfo) -> TrialValue:
-        if trial_info.budget is not None:
-            raise ValueError(f"SMM-Bench scenarios have no fidelity; got budget={trial_info.budget!r}")
+        multifidelity = "fidelity" in self.bench.meta
+        if trial_info.budget is not None and not multifidelity:
+            raise ValueError(f"scenario {self.bench.name!r} has no fidelity; got budget={trial_info.budget!r}")
         start = time.time()
-        values: dict[str, Any] = self.bench.evaluate(dict(trial_info.config))[0]
+        if multifidelity:
+            rung = self.bench.rung_at_most(trial_info.budget)
+            values: dict[str, Any] = {**self.bench.evaluate(dict(trial_info.config), fidelity=rung)[0],
+                                      self.bench.fidelity_name: rung}
+        else:
+            values = self.bench.evaluate(dict(trial_info.config))[0]
         end = time.time()
         return TrialValue(cost=1.0 - values[self.bench.objective_name], time=end - start,
                           virtual_time=float(values[self._cost_name]) if self._cost_name else 0.0,

@@ -173,10 +173,16 @@ def _collect(args: argparse.Namespace) -> int:
          arg("--seed", type=int, default=0),
          arg("--ensemble", choices=("auto", "cv", "refit"), default="auto",
              help="cv: mean of the 5 fold models (the paper); refit: one model on the training split, 5x cheaper; "
-                  "auto: refit if its held-out R² is within 0.005 of cv on both accuracy targets, else cv"),
+                  "auto: per target the cheapest candidate (cv or refit, the tuned trial or a cheaper trial of the "
+                  "tuning front) as accurate as the tuned cv on the held-out rows"),
+         arg("--reference-out", default=None,
+             help="with --ensemble auto: also export the reference (every target's tuned cv) into this folder "
+                  "when the rule chose another model, for the end-point comparison"),
          arg("--derived", choices=("auto", "none", *FEATURE_SETS), default="auto",
              help="derived features computed inside the graph (auto: the space's default set, dfs-path-v2 on "
                   "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
+         arg("--params-from", default=None,
+             help="use this trained scenario's tuned parameters instead of tuning (its cv or refit in minutes)"),
          arg("--until", default=None,
              help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
                   "rows_until rebuilds it while collection goes on)"))
@@ -185,15 +191,22 @@ def _train(args: argparse.Namespace) -> int:
 
     return train_main(["--data", args.data, "--space", args.space, "--out", args.out,
                        "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
-                       "--derived", args.derived] + (["--until", args.until] if args.until else []))
+                       "--derived", args.derived] + (["--until", args.until] if args.until else [])
+                      + (["--reference-out", args.reference_out] if args.reference_out else [])
+                      + (["--params-from", args.params_from] if args.params_from else []))
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",
          arg("--scenario", default="smm_ps_mini", help="scenario name or folder (default smm_ps_mini)"),
          arg("--optimizers", default=None,
              help="comma-separated, from random,cmaes,sepcma,catcma,tpe,de (default: random,cmaes,sepcma,tpe,de "
-                  "on continuous spaces; random,catcma,tpe,de with categoricals)"),
-         arg("--budget", type=int, default=300, help="evaluations per run (default 300)"),
+                  "on continuous spaces; random,catcma,tpe,de with categoricals); on a multi-fidelity scenario also "
+                  "hyperband,bohb,sh (Optuna), smac-hb,smac-mf (SMAC3), dehb (default: random,tpe,hyperband,bohb,sh)"),
+         arg("--budget", type=int, default=None,
+             help="evaluations per run (default 300); on a multi-fidelity scenario: the cost budget in full "
+                  "evaluations' worth of simulated seconds (default 100)"),
+         arg("--cost-budget", type=float, default=None,
+             help="multi-fidelity scenarios: simulated seconds per run (overrides --budget)"),
          arg("--seeds", type=int, default=5, help="runs per optimiser, seeds 0..N-1 (default 5)"),
          arg("--out", default="smm-compare", help="output folder (default ./smm-compare)"),
          arg("--jobs", type=int, default=0, help="parallel processes for the runs (default 0: one per core, max 8)"),

@@ -50,6 +50,9 @@ class Run:
     wall_seconds: float
     benchmark_seconds: float
     best_config: dict[str, Any] | None = None  # the configuration of ``best_index``: what the run found
+    # every evaluated row (``compare(..., keep_rows=True)``): YAHPO codes and floats, in evaluation order
+    x_cat: np.ndarray | None = None
+    x_cont: np.ndarray | None = None
 
     @property
     def best_index(self) -> int:
@@ -62,6 +65,21 @@ class Run:
     @property
     def test_at_best(self) -> float:
         return float(self.test[self.best_index])
+
+    def top_indices(self, k: int) -> np.ndarray:
+        """The evaluations of the ``k`` highest objective values, best first (ties: earliest first).
+
+        Why: where a run ends on a surrogate is not one point but the top of its trajectory; a
+        validity check or an exploitation round evaluates these for real."""
+        order = np.argsort(-self.objective, kind="stable")
+        return order[:k]
+
+    def configs_at(self, bench: Benchmark, indices: Sequence[int]) -> list[dict[str, Any]]:
+        """The configurations of the given evaluations (needs ``compare(..., keep_rows=True)``)."""
+        if self.x_cat is None or self.x_cont is None:
+            raise ValueError("this run kept no rows: run compare(..., keep_rows=True)")
+        idx = np.asarray(indices, dtype=np.int64)
+        return bench.decode(self.x_cat[idx], self.x_cont[idx])
 
     def best_so_far(self) -> np.ndarray:
         return np.maximum.accumulate(self.objective)
@@ -158,6 +176,7 @@ def compare(
     seeds: int | Sequence[int] = DEFAULT_SEEDS,
     progress: bool = False,
     jobs: int | None = 1,
+    keep_rows: bool = False,
 ) -> Comparison:
     """Run every optimiser for every seed with ``budget`` evaluations; return all runs.
 
@@ -167,6 +186,8 @@ def compare(
     arguments raise ``ValueError`` / ``TypeError`` before anything runs.
     ``jobs`` > 1 runs the (optimiser, seed) runs in that many processes (``None``: one per
     core, at most 8); results and per-run timings do not depend on it, total wall time does.
+    ``keep_rows`` keeps every evaluated row in each :class:`Run` (``x_cat``, ``x_cont``), for
+    :meth:`Run.configs_at`.
     """
     budget = _count("budget", budget)
     seed_list = _seed_list(seeds)
@@ -193,9 +214,9 @@ def compare(
         if jobs == 1:
             for name, seed in tasks:
                 bar.describe(f"{name} seed {seed}")
-                result.runs.append(_run_one(bench, space, name, seed, budget, bar.advance))
+                result.runs.append(_run_one(bench, space, name, seed, budget, bar.advance, keep_rows))
         else:
-            result.runs.extend(_run_parallel(str(bench.path), tasks, budget, jobs, bar))
+            result.runs.extend(_run_parallel(str(bench.path), tasks, budget, jobs, bar, keep_rows))
     result.wall_seconds = time.perf_counter() - t_start
     return result
 
@@ -236,8 +257,9 @@ def _default_jobs() -> int:
     return max(1, min(8, os.cpu_count() or 1))
 
 
-def _run_one(bench: Benchmark, space: ArraySpace, name: str, seed: int, budget: int, advance=None) -> Run:
-    ev = Evaluator(bench, budget, on_progress=advance)
+def _run_one(bench: Benchmark, space: ArraySpace, name: str, seed: int, budget: int, advance=None,
+             keep_rows: bool = False) -> Run:
+    ev = Evaluator(bench, budget, on_progress=advance, keep_rows=keep_rows)
     t0 = time.perf_counter()
     try:
         OPTIMIZERS[name](space, ev, seed)
@@ -247,29 +269,30 @@ def _run_one(bench: Benchmark, space: ArraySpace, name: str, seed: int, budget: 
     if ev.n != budget:  # pragma: no cover - an optimiser loop must only end by the budget
         raise RuntimeError(f"{name} stopped after {ev.n} of {budget} evaluations")
     best = bench.decode(ev.best_row[0][None], ev.best_row[1][None])[0]
-    return Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds, best)
+    return Run(name, seed, ev.objective, ev.test, wall, ev.benchmark_seconds, best, ev.x_cat, ev.x_cont)
 
 
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_run(path: str, name: str, seed: int, budget: int) -> Run:
+def _worker_run(path: str, name: str, seed: int, budget: int, keep_rows: bool = False) -> Run:
     """One run in a worker process (each worker loads the scenario once: 1 ORT thread)."""
     import_libraries([name])  # not billed to the run
     if _WORKER.get("path") != path:
         bench = load(path)
         _WORKER.update(path=path, bench=bench, space=ArraySpace.of(bench))
-    return _run_one(_WORKER["bench"], _WORKER["space"], name, seed, budget)
+    return _run_one(_WORKER["bench"], _WORKER["space"], name, seed, budget, keep_rows=keep_rows)
 
 
-def _run_parallel(path: str, tasks: list[tuple[str, int]], budget: int, jobs: int, bar: _Progress) -> list[Run]:
+def _run_parallel(path: str, tasks: list[tuple[str, int]], budget: int, jobs: int, bar: _Progress,
+                  keep_rows: bool = False) -> list[Run]:
     """Independent runs in ``jobs`` spawned processes (spawn: no forked onnxruntime state)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     bar.describe(f"{jobs} processes")
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_worker_run, path, name, seed, budget) for name, seed in tasks]
+        futures = [pool.submit(_worker_run, path, name, seed, budget, keep_rows) for name, seed in tasks]
         runs = []
         for f in futures:  # in task order, so the output does not depend on scheduling
             runs.append(f.result())
@@ -493,7 +516,12 @@ def main(args: argparse.Namespace) -> int:
 
     optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
     check_outputs(args.out, fmt=args.format, plot=not args.no_plot)  # before the runs, not after
-    result = compare(args.scenario, optimizers, budget=args.budget, seeds=args.seeds, progress=not args.quiet,
+    if _is_multifidelity(args.scenario):
+        from .mf_compare import main as mf_main
+
+        return mf_main(args)
+    budget = DEFAULT_BUDGET if getattr(args, "budget", None) is None else args.budget
+    result = compare(args.scenario, optimizers, budget=budget, seeds=args.seeds, progress=not args.quiet,
                      jobs=None if args.jobs == 0 else args.jobs)
     paths = write_outputs(result, args.out, fmt=args.format, plot=not args.no_plot)
     summary = json.loads(paths["summary"].read_text())
@@ -510,3 +538,14 @@ def main(args: argparse.Namespace) -> int:
               f"{summary['optimizer_seconds_total']:.2f} s")
     con.print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
+
+
+def _is_multifidelity(scenario) -> bool:
+    """Whether ``scenario`` (name or folder) has a fidelity; an unknown one is left to :func:`compare` to report."""
+    from .paths import resolve_scenario
+    from .scenario import read_meta
+
+    try:
+        return "fidelity" in read_meta(resolve_scenario(scenario))
+    except (FileNotFoundError, ValueError):
+        return False

@@ -8,6 +8,7 @@ followed by its floats, both in sorted-name order. Needs the ``onnx`` extra, nev
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from .lgbm_text import TextModel
 from .scenario import Target, library_versions, space_tables, write_scenario
 from .spaces import space_json
 
-__all__ = ["CITATIONS", "write_lightgbm_scenario"]
+__all__ = ["CITATIONS", "write_lightgbm_scenario", "write_multifidelity_scenario"]
 
 CITATIONS = (
     "Akizuki et al. (2025). Surrogate Benchmarks for Model Merging Optimization. arXiv:2509.02555.",
@@ -95,3 +96,57 @@ def write_lightgbm_scenario(
         quality=quality,
         versions=library_versions("smm-bench-plugin", "onnx", "numpy"),
     )
+
+
+def write_multifidelity_scenario(
+    folder: Path,
+    *,
+    name: str,
+    space: str,
+    trees: Sequence[tuple[str, Sequence[TextModel]]],
+    targets: Sequence[Target],
+    fidelity: Mapping[str, Any],
+    description: str = "",
+    provenance: Mapping[str, Any] | None = None,
+    quality: Mapping[str, Any] | None = None,
+    citation: Sequence[str] = CITATIONS,
+    derived_features: str | None = None,
+) -> Path:
+    """Write a multi-fidelity scenario (:mod:`.fidelity_graph`): ``trees`` are the fold models of
+    the full-fidelity objective, one delta per lower rung, the test and the cost target, in that
+    order (each with a label for the provenance); ``targets`` the three output columns (objective,
+    test, cost); ``fidelity`` the ``meta.json`` entry (``name``, ``ladder``, ``noise_scale``,
+    ``cost_share`` and how the rungs are derived)."""
+    from .fidelity_graph import splice_fidelity
+    from .onnx_export import build_onnx
+
+    doc = space_json(space)
+    cat_names, _, _, lower, upper = space_tables(doc)
+    ladder = [int(k) for k in fidelity["ladder"]]
+    if len(trees) != len(ladder) + 2:
+        raise ValueError(f"need {len(ladder) + 2} tree models (objective, {len(ladder) - 1} deltas, test, cost), "
+                         f"got {len(trees)}")
+
+    def graph(models: Sequence[Sequence[TextModel]], with_cost: bool, what: str) -> bytes:
+        raw = build_onnx([list(m) for m in models], n_cat=len(cat_names), cont_lower=lower, cont_upper=upper,
+                         target_lower=[-math.inf] * len(models), target_upper=[math.inf] * len(models),
+                         doc_string=f"SMM-Bench multi-fidelity scenario {name}{what}", derived=derived_features)
+        return splice_fidelity(raw, n_cat=len(cat_names), lower=lower, upper=upper, ladder=ladder,
+                               noise_scale=fidelity["noise_scale"],
+                               cost_share=fidelity["cost_share"] if with_cost else None)
+
+    models = [m for _, m in trees]
+    model_bytes = graph(models, True, "")
+    objective_bytes = graph(models[:len(ladder)], False, ": objective only")
+    prov = dict(provenance or {})
+    if derived_features is not None:
+        from .derived_features import feature_names
+
+        prov["derived_features"] = {"set": derived_features, "names": feature_names(derived_features)}
+    prov.setdefault("targets", {label: {"folds": len(m), "trees_per_fold": [len(x.trees) for x in m],
+                                        "objective": m[0].objective} for label, m in trees})
+    return write_scenario(folder, name=name, model_bytes=model_bytes, objective_model_bytes=objective_bytes,
+                          space_doc=doc, targets=list(targets), space=space, description=description,
+                          citation=citation, provenance=prov, quality=quality,
+                          versions=library_versions("smm-bench-plugin", "onnx", "numpy"),
+                          extra_meta={"fidelity": dict(fidelity)})

@@ -12,8 +12,12 @@ Conventions (HPOBench minimises):
   otherwise the constant ``default_cost`` (300 s: the paper's ~5 GPU-minutes for one true
   merge-and-evaluate of two 7B models). It is the simulated cost of a *true* evaluation,
   not the microseconds the surrogate takes.
-* ``info``: every target's raw prediction, plus ``fidelity`` ({}): there is no fidelity yet,
-  so ``get_fidelity_space`` is empty and a non-empty ``fidelity`` is refused.
+* ``info``: every target's raw prediction, plus ``fidelity``. A single-fidelity scenario has
+  none: ``get_fidelity_space`` is empty and a non-empty ``fidelity`` is refused. A multi-fidelity
+  scenario (``smm_ps_mini_mf``) has ``n_items``: ``get_fidelity_space`` holds it (an ordinal over
+  the ladder, as HPOBench's NAS-Bench-101 declares its epoch budgets), ``fidelity={"n_items": 32}``
+  evaluates that rung (default: the full set), ``cost`` is the predicted seconds at that rung, and
+  ``objective_function_test`` is at the full fidelity only, as HPOBench's test functions are.
 """
 
 from __future__ import annotations
@@ -59,6 +63,7 @@ class SMMBenchHPOBench(_Base):
         self.default_cost = float(default_cost)
         cost = [t.name for t in self.bench.targets if t.role == "cost"]
         self._cost_name = cost[0] if cost else None
+        self._multifidelity = "fidelity" in self.bench.meta
         if _HAVE_HPOBENCH:  # pragma: no cover
             super().__init__(rng=rng, **kwargs)
         else:
@@ -79,10 +84,20 @@ class SMMBenchHPOBench(_Base):
         return cs
 
     def get_fidelity_space(self, seed: int | None = None):
-        """Empty: SMM-Bench scenarios have no fidelity (yet)."""
+        """The scenario's fidelity space (``n_items`` on a multi-fidelity scenario; else empty), a fresh copy."""
+        import json
+
         from ConfigSpace import ConfigurationSpace
 
-        return ConfigurationSpace(seed=seed) if seed is not None else ConfigurationSpace()
+        if not self._multifidelity:
+            return ConfigurationSpace(seed=seed) if seed is not None else ConfigurationSpace()
+        from .multifidelity import fidelity_space_doc
+        from .spaces import read_configspace
+
+        cs = read_configspace(json.dumps(fidelity_space_doc(self.bench.meta["fidelity"])))
+        if seed is not None:
+            cs.seed(seed)
+        return cs
 
     @_class_or_instance
     def get_meta_information(self) -> dict[str, Any]:
@@ -118,15 +133,24 @@ class SMMBenchHPOBench(_Base):
         """As :meth:`objective_function`, on the held-out test target."""
         if self.bench.test_name is None:
             raise ValueError(f"scenario {self.bench.name!r} has no target with role 'test'")
+        if self._multifidelity and fidelity and self.bench.fidelity_column(fidelity, 1)[0, 0] != self.bench.max_fidelity:
+            raise ValueError(f"objective_function_test is at the full fidelity only "
+                             f"({self.bench.fidelity_name}={self.bench.max_fidelity}); got fidelity={dict(fidelity)!r}")
         return self._result(configuration, fidelity, self.bench.test_name)
 
     def _result(self, configuration: Any, fidelity: dict | None, target: str) -> dict[str, Any]:
         if isinstance(configuration, (list, tuple)):
             raise TypeError("objective_function() takes one configuration (HPOBench evaluates one at a time); "
                             "use Benchmark.evaluate() or evaluate_array() for batches")
-        if fidelity:
-            raise ValueError(f"SMM-Bench scenarios have no fidelity parameters; got fidelity={dict(fidelity)!r}")
-        values = self.bench.evaluate(configuration)[0]
+        if self._multifidelity:
+            if fidelity is not None and not isinstance(fidelity, dict):
+                fidelity = dict(fidelity)  # a ConfigSpace Configuration of the fidelity space
+            used = {self.bench.fidelity_name: int(self.bench.fidelity_column(fidelity, 1)[0, 0])}
+            values = self.bench.evaluate(configuration, fidelity=used)[0]
+        else:
+            if fidelity:
+                raise ValueError(f"scenario {self.bench.name!r} has no fidelity parameters; got fidelity={dict(fidelity)!r}")
+            values, used = self.bench.evaluate(configuration)[0], {}
         cost = values[self._cost_name] if self._cost_name else self.default_cost
         return {"function_value": 1.0 - values[target], "cost": float(cost),
-                "info": {**values, "fidelity": {}, "target": target}}
+                "info": {**values, "fidelity": used, "target": target}}

@@ -9,8 +9,10 @@
 or ``hposuite.create_study(benchmarks=desc, optimizers=..., ...)``. Measures are the
 scenario's targets as they are: the objective accuracy is the metric (maximised,
 ``minimize=False``), the held-out test accuracy the test metric, a ``cost``-role target (seconds)
-the cost. No fidelities: SMM-Bench scenarios have none yet. hposuite writes result values to
-its parquet as float32 (about 7 digits); ``run_glue`` returns them as the scenario computed them.
+the cost. A multi-fidelity scenario (``smm_ps_mini_mf``) declares ``fidelities={"n_items":
+ListFidelity}`` over its ladder and answers a query at its fidelity (``("n_items", 32)`` or
+``{"n_items": 32}``; none: the full set); a single-fidelity one has none. hposuite writes result
+values to its parquet as float32 (about 7 digits); ``run_glue`` returns them as the scenario computed them.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ def benchmark_description(scenario: str | os.PathLike, *, name: str | None = Non
         metrics={objective.name: measure[objective.name]},
         test_metrics={test.name: measure[test.name]} if test else None,
         costs={cost.name: Measure.cost((cost.lower, cost.upper))} if cost else None,
-        fidelities=None,
+        fidelities=_fidelities(meta),
         has_conditionals=False,
         is_tabular=False,
         mem_req_mb=512,
@@ -81,8 +83,29 @@ def _load(description: BenchmarkDescription, *, scenario: str) -> SurrogateBench
                               query=partial(_query, bench=bench))
 
 
+def _fidelities(meta: dict) -> dict | None:
+    """``{"n_items": ListFidelity}`` over a multi-fidelity scenario's ladder; None without one."""
+    fidelity = meta.get("fidelity")
+    if not fidelity:
+        return None
+    from hpoglue.fidelity import ListFidelity
+
+    return {fidelity["name"]: ListFidelity.from_seq([int(k) for k in fidelity["ladder"]])}
+
+
 def _query(query: Query, *, bench: Benchmark) -> Result:
-    if query.fidelity is not None:
-        raise ValueError(f"SMM-Bench scenarios have no fidelity; got {query.fidelity!r}")
-    values = bench.evaluate(dict(query.config.values))[0]
-    return Result(query=query, fidelity=None, values={k: float(np.float64(v)) for k, v in values.items()})
+    if "fidelity" not in bench.meta:
+        if query.fidelity is not None:
+            raise ValueError(f"scenario {bench.name!r} has no fidelity; got {query.fidelity!r}")
+        values = bench.evaluate(dict(query.config.values))[0]
+        return Result(query=query, fidelity=None, values={k: float(np.float64(v)) for k, v in values.items()})
+    fidelity = query.fidelity
+    if isinstance(fidelity, tuple):
+        fidelity = dict([fidelity])
+    unknown = sorted(set(fidelity or {}) - {bench.fidelity_name})
+    if unknown:
+        raise ValueError(f"unknown fidelity {unknown}; this scenario's fidelity is {bench.fidelity_name!r}")
+    rung = bench.rung_at_most((fidelity or {}).get(bench.fidelity_name))  # an optimiser's eta=3 budget: the rung below
+    values = bench.evaluate(dict(query.config.values), fidelity=rung)[0]
+    return Result(query=query, fidelity=(bench.fidelity_name, rung),
+                  values={k: float(np.float64(v)) for k, v in values.items()})

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["ArraySpace", "Evaluator", "BudgetExhausted", "OPTIMIZERS", "RELAXED", "CMA_SIGMA0", "TPE_SETTINGS",
-           "TPE_BATCH", "RANDOM_BATCH", "import_libraries", "DE_POPULATION", "default_optimizers", "check_optimizer"]
+           "TPE_BATCH", "RANDOM_BATCH", "import_libraries", "DE_POPULATION", "default_optimizers", "check_optimizer",
+           "hostable_optimizers"]
 
 CMA_SIGMA0 = 1.0 / 6.0  # on the unit cube, as the data collection (collection/samplers.py) uses
 TPE_BATCH = 8  # the paper's TPE batch (SPEC §4)
@@ -86,7 +87,8 @@ class Evaluator:
     budget is reached, so optimisers never need to count.
     """
 
-    def __init__(self, bench, budget: int, on_progress: Callable[[int], None] | None = None) -> None:
+    def __init__(self, bench, budget: int, on_progress: Callable[[int], None] | None = None,
+                 keep_rows: bool = False) -> None:
         if budget < 1:
             raise ValueError(f"budget must be >= 1, got {budget}")
         self.bench = bench
@@ -101,6 +103,13 @@ class Evaluator:
         # the first row reaching the best objective (the incumbent a user would deploy): (x_cat, x_cont)
         self.best_row: tuple[np.ndarray, np.ndarray] | None = None
         self._best = -np.inf
+        # ``keep_rows``: every evaluated row, in evaluation order, so that the top of a trajectory (not
+        # only its best) can be decoded and evaluated for real
+        self.x_cat = self.x_cont = None
+        if keep_rows:
+            enc = bench._encoder
+            self.x_cat = np.zeros((self.budget, len(enc.cat_names)), dtype=np.int32)
+            self.x_cont = np.zeros((self.budget, len(enc.cont_names)), dtype=np.float64)
 
     def __call__(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         """Objective values (maximise) of the evaluated rows."""
@@ -115,6 +124,9 @@ class Evaluator:
         i = int(np.argmax(out[:, self._obj_col]))
         if self.best_row is None or out[i, self._obj_col] > self._best:
             self.best_row, self._best = (np.array(x_cat[i]), np.array(x_cont[i])), float(out[i, self._obj_col])
+        if self.x_cat is not None:
+            self.x_cat[self.n:self.n + k] = x_cat
+            self.x_cont[self.n:self.n + k] = x_cont
         self.objective[self.n:self.n + k] = out[:, self._obj_col]
         if self._test_col is not None:
             self.test[self.n:self.n + k] = out[:, self._test_col]
@@ -257,6 +269,19 @@ def default_optimizers(space: ArraySpace) -> list[str]:
     if space.n_cat:
         return ["random", "catcma", "tpe", "de"]
     return ["random", "cmaes", "sepcma", "tpe", "de"]
+
+
+def hostable_optimizers(space: ArraySpace) -> list[str]:
+    """Every optimiser of :data:`OPTIMIZERS` that the space can host, in that order (on DFS the
+    relaxed CMA-ES and Sep-CMA-ES too): what a check of where optimisers end must cover."""
+    names = []
+    for name in OPTIMIZERS:
+        try:
+            check_optimizer(name, space)
+        except ValueError:
+            continue
+        names.append(name)
+    return names
 
 
 def check_optimizer(name: str, space: ArraySpace) -> None:

@@ -248,9 +248,10 @@ def write_scenario(
     quality: Mapping[str, Any] | None = None,
     versions: Mapping[str, str] | None = None,
     objective_model_bytes: bytes | None = None,
+    extra_meta: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write the four files (five with ``objective_model_bytes``) into ``folder`` (created;
-    must not exist or be empty)."""
+    must not exist or be empty). ``extra_meta``: more ``meta.json`` entries (e.g. ``fidelity``)."""
     check_targets(targets)
     cat_names, _, cont_names, _, _ = space_tables(space_doc)
     folder.mkdir(parents=True, exist_ok=True)
@@ -277,5 +278,10 @@ def write_scenario(
     }
     if objective_model_bytes is not None:
         meta["objective_model_sha256"] = hashlib.sha256(objective_model_bytes).hexdigest()
+    if extra_meta:
+        clash = sorted(set(extra_meta) & set(meta))
+        if clash:
+            raise ValueError(f"extra_meta must not replace meta.json's own keys {clash}")
+        meta.update(extra_meta)
     (folder / "meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return folder

@@ -21,9 +21,14 @@ What YAHPO reads, and how we meet it (checked against yahpo_gym 1.0.2's Benchmar
   (YAHPO only zips the first output's rows with ``y_names``). Predictions therefore equal
   ``Benchmark.evaluate`` on the float32-rounded configuration, exactly. The copy is rebuilt
   only when the scenario's ``model_sha256`` changes (needs the ``onnx`` package).
-* ``yahpo_gym.configuration.config_dict`` entries: no fidelity, no instances
-  (``instance_names`` None), ``runtime_name`` = the scenario's ``cost`` target (seconds) if
-  it has one, so ``objective_function_timed`` works exactly then.
+* ``yahpo_gym.configuration.config_dict`` entries: no instances (``instance_names`` None),
+  ``runtime_name`` = the scenario's ``cost`` target (seconds) if it has one, so
+  ``objective_function_timed`` works exactly then. A single-fidelity scenario has no fidelity.
+  A multi-fidelity one (``smm_ps_mini_mf``) has the fidelity as YAHPO users know it: ``n_items``
+  is a hyperparameter of the YAHPO copy's ``config_space.json`` (an ordinal over the ladder),
+  listed in ``fidelity_params`` and as the LAST of ``cont_names``, which is where our graph reads it
+  (the last ``x_cont`` column); ``get_fidelity_space()`` returns it and
+  ``get_opt_space(drop_fidelity_params=True)`` the merge space alone.
 * ``yahpo_gym.local_config`` raises when ``~/.config/yahpo_gym`` (or ``$YAHPO_LOCAL_CONFIG``)
   is missing, even though our entries carry their own ``basedir``. We never write that file:
   when it is absent we set the in-memory configuration only (``data_path`` = our YAHPO
@@ -81,13 +86,14 @@ def register(names: str | os.PathLike | Iterable[str | os.PathLike] | None = Non
 def config_entry(meta: dict[str, Any], basedir: str | os.PathLike) -> dict[str, Any]:
     """The ``config_dict`` entry of a scenario (``meta.json`` content) stored under ``basedir``."""
     cost = [t["name"] for t in meta["targets"] if t["role"] == "cost"]
+    fidelity = [meta["fidelity"]["name"]] if meta.get("fidelity") else []
     return {
         "config_id": meta["name"],
         "basedir": str(basedir),
         "y_names": [t["name"] for t in meta["targets"]],
-        "cont_names": list(meta["cont_names"]),
+        "cont_names": list(meta["cont_names"]) + fidelity,  # the graph reads the fidelity as the last x_cont column
         "cat_names": list(meta["cat_names"]),
-        "fidelity_params": [],
+        "fidelity_params": fidelity,
         "instance_names": None,
         "instances": [],
         "runtime_name": cost[0] if cost else "",
@@ -121,6 +127,8 @@ def yahpo_graph(model_bytes: bytes) -> bytes:
 def _materialise(src: Path, meta: dict[str, Any], dst: Path) -> None:
     """Write (or keep, if current) the YAHPO copy of scenario ``src`` in ``dst``; atomic per folder."""
     stamp = {"source": str(src), "model_sha256": meta["model_sha256"]}
+    if meta.get("fidelity"):
+        stamp["fidelity"] = meta["fidelity"]
     try:
         if json.loads((dst / "smm_source.json").read_text()) == stamp:
             return
@@ -139,6 +147,12 @@ def _materialise(src: Path, meta: dict[str, Any], dst: Path) -> None:
         (tmp / "model.onnx").write_bytes(graph)
         for name in ("config_space.json", "encoding.json"):
             shutil.copyfile(src / name, tmp / name)
+        if meta.get("fidelity"):  # YAHPO reads a fidelity as a hyperparameter of the config space
+            from .multifidelity import fidelity_space_doc
+
+            doc = json.loads((src / "config_space.json").read_text())
+            doc["hyperparameters"] = doc["hyperparameters"] + fidelity_space_doc(meta["fidelity"])["hyperparameters"]
+            (tmp / "config_space.json").write_text(json.dumps(doc, indent=2) + "\n")
         (tmp / "smm_source.json").write_text(json.dumps(stamp) + "\n")
         old = None
         if dst.exists():

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -43,6 +44,8 @@ from typing import Any, Sequence
 import numpy as np
 from smm_bench_plugin.blas import blas_kernel
 
+from .endpoints import endpoint_check
+from .endpoints import render_lines as endpoint_lines
 from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS, tuned_params_of
 
 AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # issue 4: R², Kendall tau
@@ -486,16 +489,36 @@ def update_figure2(scenario: str | Path, family: str = "mini") -> dict[str, Any]
     return r
 
 
+def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dict[str, Any]:
+    """Run the end-point check (:mod:`.endpoints`) into an existing ``report.json`` and rewrite REPORT.md.
+
+    Why apart from the full report: after a retrain the check is the figure to look at first,
+    and its true evaluations and surrogate runs are cached, so it costs only what changed."""
+    from smm_bench_plugin import load
+
+    folder = Path(load(scenario).path)
+    path = folder / "report.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{folder} has no report.json: build the whole report first (without --endpoints-only)")
+    r = json.loads(path.read_text())
+    r["endpoints"] = endpoint_check(folder, family=family, progress=True, **check)
+    path.write_text(json.dumps(r, indent=1, default=float) + "\n")
+    (folder / "REPORT.md").write_text(render_markdown(r))
+    return r
+
+
 # ------------------------------------------------------------------------------- report
 
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
                  work_dir: str | Path | None = None, family: str = "mini",
-                 min_run_rows: int = MIN_RUN_ROWS) -> dict[str, Any]:
+                 min_run_rows: int = MIN_RUN_ROWS, endpoint_settings: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write REPORT.md, report.json, figure1.png, figure2.png (PS) and learning_curve.png into the scenario folder.
 
-    ``family`` evaluates the reference configurations for real; it must be the dataset's family
-    (checked by family id, else that section says it was skipped)."""
+    ``family`` evaluates the reference configurations and the end points for real; it must be the
+    dataset's family (checked by family id, else those sections say they were skipped).
+    ``endpoint_settings`` are keyword arguments of :func:`.endpoints.endpoint_check` (budgets,
+    seeds, fresh, checks, work), its defaults otherwise."""
     from smm_bench_plugin import load
     from smm_bench_plugin.compare import compare
 
@@ -518,8 +541,9 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     surrogate = {s: {seed: surrogate_run(bench, space, s, seed, budget) for seed in seeds} for s in samplers}
     work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="smm-report-"))
     random_only_dir = work / f"{folder.name}_random_only"
+    prov = meta.get("provenance") or {}
     ro_quality = train_scenario(data_dir, space, random_only_dir, n_trials=random_only_trials,
-                                only_samplers=("random",), ensemble=(meta.get("provenance") or {}).get("ensemble", "cv"),
+                                only_samplers=("random",), ensemble=prov.get("ensemble_requested", prov.get("ensemble", "cv")),
                                 derived=derived or "none", until=until)
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
@@ -541,6 +565,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     family_id = (meta.get("provenance") or {}).get("family_id", "?")
     fig2 = figure2(bench, space, family_id, family, figure2_budget, figure2_seeds) if space == "ps" else None
     references = reference_points(bench, space, family_id, family)
+    endpoints = endpoint_check(bench, family=family, progress=True, **(endpoint_settings or {}))
 
     # Learning curve: the scenario's tuned parameters on growing shares of the data
     tuned = tuned_params_of(quality)
@@ -577,6 +602,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "figure2": fig2,
         "blas": blas_kernel(),  # the CMA-ES/CatCMA curves on the surrogate depend on it (smm_bench_plugin.blas)
         "reference_points": references,
+        "endpoints": endpoints,
         "learning_curve": curve,
         "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
@@ -603,15 +629,81 @@ def _data_check(meta: dict[str, Any], rows) -> dict[str, Any]:
 
 
 def _ensemble_rule_lines(rule: dict[str, Any] | None) -> list[str]:
-    """The refit rule's verdict with the paired-bootstrap intervals of refit minus cv (how close the call was)."""
+    """The refit rule's verdict with the paired-bootstrap intervals of refit minus cv (how close the call was).
+
+    Scenarios trained before the selection rule (:mod:`.select`) carry this record; newer ones
+    carry ``quality.selection`` (:func:`_selection_lines`)."""
     if not rule:
         return []
     diffs = rule.get("refit_minus_cv_r2") or {}
     cells = [f"{name} {_fmt(d.get('point'))} (90% interval {_fmt(d['ci90'][0])} to {_fmt(d['ci90'][1])})"
              for name, d in diffs.items() if d.get("ci90")]
+    from .select import INTERVAL
+
+    verdicts = [f"{name} {'refit' if d['ci90'][0] >= -rule['tolerance'] else 'cv'} (lower end {d['ci90'][0]:+.4f})"
+                for name, d in diffs.items() if d.get("ci90")]
     return ["", f"Rule (`--ensemble auto`): refit only if its held-out R² is within {rule.get('tolerance')} of cv on "
             f"both accuracy targets; here it picks **{rule.get('chosen')}** (requested: {rule.get('requested')}). "
-            "Refit minus cv, held-out R², with a paired bootstrap over the held-out rows: " + "; ".join(cells) + "."]
+            "Refit minus cv, held-out R², with a paired bootstrap over the held-out rows: " + "; ".join(cells) + ".",
+            "", "This model was trained before the selection rule (`smm_bench_surrogates.select`) replaced that rule: "
+            f"per target, a cheaper model ships only if the lower end of its {INTERVAL:.0%} interval is at least "
+            f"-{rule.get('tolerance')}. Between these two it would ship: " + "; ".join(verdicts) + " (a retrain also "
+            "scores the cheaper trials of the tuning front, whose models this training did not keep)."]
+
+
+def exported_size(target: dict[str, Any]) -> dict[str, Any]:
+    """Trees, leaves and node visits per row of the model a target exports (whichever quality format)."""
+    if target.get("candidates"):
+        return next(r for r in target["candidates"] if r["candidate"] == target["candidate"])
+    return (target.get("ensembles") or {}).get(target.get("ensemble"), target.get("tuning", {}))
+
+
+def _interval_cell(d: dict[str, Any] | None) -> str:
+    if not d or d.get("point") is None or not d.get("ci90"):
+        return "—"
+    return f"{d['point']:+.4f} ({d['ci90'][0]:+.4f} to {d['ci90'][1]:+.4f})"
+
+
+def _selection_lines(quality: dict[str, Any], provenance: dict[str, Any] | None = None) -> list[str]:
+    """Accuracy against cost: every candidate of the selection rule (:mod:`.select`) and which one ships."""
+    sel = quality.get("selection")
+    targets = {n: t for n, t in quality.get("targets", {}).items() if t.get("candidates")}
+    if not sel or not targets:
+        return []
+    tol = ", ".join(f"{role} {v}" for role, v in sel["tolerance"].items())
+    prov = provenance or {}
+    requested = sel["requested"]
+    applied = ("the rule below chose it" if requested == "auto" else
+               "the rule was not applied; it would ship " + ", ".join(
+                   f"{n}: {c}" for n, c in (sel.get("rule_would_ship") or {}).items()))
+    lines = ["", "## Accuracy against cost: which model ships", "",
+             f"Exported: **{prov.get('ensemble', '?')}** ({prov.get('procedure', '')}); requested: {requested}, "
+             f"{applied}.", "",
+             "Rule (`smm_bench_surrogates.select`): the reference is the tuned trial's "
+             "5-fold CV mean (the paper's procedure); the candidates are its refit and the trials of the tuning front "
+             f"that visit fewer nodes per row (within {sel['candidate_band']} tolerances of its CV R²), each as CV mean "
+             "and as refit. A candidate is as accurate as the reference when the "
+             f"{sel['interval']:.0%} paired-bootstrap interval of its held-out R² minus the reference's lies above "
+             f"-tolerance ({tol}); of those, the one with the fewest node visits per row ships (node visits: the "
+             "tree walk a call pays; `python -m bench` measures the call in µs). " + sel["final_choice"], ""]
+    for name, t in targets.items():
+        chosen = exported_size(t)
+        ref = next(r for r in t["candidates"] if r["reference"])
+        lines.append(f"- {name} ({t['role']}): ships **{chosen['candidate']}**, {chosen['trees']:,} trees, "
+                     f"{chosen['node_visits']:,.0f} node visits per row, held-out R² {_fmt(chosen['r2'])} "
+                     + ("(it is the reference)" if chosen["reference"] else
+                        f"against the reference's {_fmt(ref['r2'])} at {ref['node_visits']:,.0f} visits "
+                        f"({ref['node_visits'] / max(chosen['node_visits'], 1e-9):.1f}x); difference "
+                        f"{_interval_cell(chosen['r2_minus_reference'])}") + ".")
+    lines += ["", "| target | candidate | CV R² | held-out R² | tau | trees | leaves | node visits per row | "
+              "R² minus reference (90% interval) | as accurate | ships |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, t in targets.items():
+        for r in sorted(t["candidates"], key=lambda r: r["node_visits"]):
+            lines.append(f"| {name} | {r['candidate']}{' (reference)' if r['reference'] else ''} | {_fmt(r['cv_r2'])} | "
+                         f"{_fmt(r['r2'])} | {_fmt(r['kendall_tau'])} | {r['trees']:,} | {r['leaves']:,} | "
+                         f"{r['node_visits']:,.0f} | {_interval_cell(r['r2_minus_reference'])} | "
+                         f"{'yes' if r['as_accurate'] else 'no'} | {'★' if r['candidate'] == t['candidate'] else ''} |")
+    return lines
 
 
 def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> str | None:
@@ -624,7 +716,8 @@ def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> st
     return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
             f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
             + f" --derived {_derived_set(meta) or 'none'}"
-            + (f" --until {prov['rows_until']}" if prov.get("rows_until") else ""))
+            + (f" --until {prov['rows_until']}" if prov.get("rows_until") else "")
+            + (f" --params-from {prov['params_from']}" if prov.get("params_from") else ""))
 
 
 def _derived_set(meta: dict[str, Any]) -> str | None:
@@ -688,7 +781,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     for name, t in q.get("targets", {}).items():
         p = paper.get(t["role"]) if paper else None
         aim = AIMS.get(t["role"])
-        size = (t.get("ensembles") or {}).get(t.get("ensemble"), t.get("tuning", {}))  # the exported model
+        size = exported_size(t)
         lines.append(f"| {name} | {t['role']} | {_fmt(t['r2'])} | {_fmt(t.get('noise_ceiling_r2'))} | {_fmt(t['kendall_tau'])} | "
                      f"{_fmt(t.get('noise_ceiling_tau'))} | "
                      f"{'—' if not p else f'{p[0]:.3f} / {p[1]:.3f}'} | {'—' if not aim else f'{aim[0]:.2f} / {aim[1]:.2f}'} | "
@@ -704,7 +797,7 @@ def render_markdown(r: dict[str, Any]) -> str:
                   "(`noise_ceiling_tau`) and errs high, most where accuracies pile up near 0: an aim above it is "
                   "out of reach."]
     compared = {n: t for n, t in q.get("targets", {}).items() if t.get("ensembles")}
-    if compared:
+    if compared and not q.get("selection"):  # scenarios trained before the selection rule
         lines += ["", f"Exported: **{prov.get('ensemble', 'cv')}** ({prov.get('procedure', '')}). Both ensembles "
                   "of the same tuned parameters, scored on the same held-out rows:", "",
                   "| target | cv mean of 5 folds: R² / tau / trees | refit, one model: R² / tau / trees |", "|---|---|---|"]
@@ -713,7 +806,9 @@ def render_markdown(r: dict[str, Any]) -> str:
             lines.append(f"| {name} | " + " | ".join(
                 f"{_fmt(e[k]['r2'])} / {_fmt(e[k]['kendall_tau'])} / {e[k]['trees']}" for k in ("cv", "refit")) + " |")
         lines += _ensemble_rule_lines(q.get("ensemble_rule"))
+    lines += _selection_lines(q, prov)
     lines += _by_sampler_table(q.get("targets", {}))
+    lines += endpoint_lines(r.get("endpoints"))
     lines += _tuning_front_lines(q)
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
@@ -821,7 +916,17 @@ def main(argv: list[str] | None = None) -> int:
                          "(after a change to how the report is written)")
     ap.add_argument("--figure2-only", action="store_true",
                     help="recompute Figure 2 and its real evaluations into the folder's report.json (PS)")
+    ap.add_argument("--endpoints-only", action="store_true",
+                    help="run the end-point check (every compare optimiser's best evaluated for real) into the "
+                         "folder's report.json")
+    ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                    help="processes for the end-point check's surrogate runs (default: one per core)")
     a = ap.parse_args(argv)
+    if a.jobs < 1:
+        ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    if a.endpoints_only:
+        print("\n".join(endpoint_lines(update_endpoints(a.scenario, a.family, jobs=a.jobs)["endpoints"])))
+        return 0
     if a.figure2_only:
         print(render_markdown(update_figure2(a.scenario, a.family)))
         return 0
@@ -832,7 +937,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--data is required (the collection folder the scenario was trained on), unless --render-only")
     r = build_report(a.scenario, a.data, budget=a.budget, seeds=a.seeds, figure2_budget=a.figure2_budget,
                      figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work,
-                     family=a.family, min_run_rows=a.min_run_rows)
+                     family=a.family, min_run_rows=a.min_run_rows, endpoint_settings={"jobs": a.jobs})
     print(render_markdown(r))
     return 0
 

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import numpy as np
 from smm_bench_plugin.blas import kernel_name
 
-from .report import _fmt, front_phrases
+from .report import _fmt, _interval_cell, exported_size, front_phrases
 
 HEADER = ("| scenario | trained on | objective R² (ceiling) / tau (ceiling) | test R² (ceiling) / tau (ceiling) "
           "| model | paper objective / test (R² / tau) | new optimiser runs: objective R² / tau; top 10% true, surrogate |")
@@ -48,7 +48,7 @@ def summary_row(meta: dict[str, Any], report: dict[str, Any] | None = None) -> s
     targets = list((quality.get("targets") or {}).values())
     by_role = {t["role"]: t for t in targets}
     samplers = ", ".join(f"{k} {v:,}" for k, v in (prov.get("samplers") or {}).items())
-    trees = sum((t.get("ensembles") or {}).get(t.get("ensemble"), {}).get("trees", 0) for t in targets)
+    trees = sum(exported_size(t).get("trees", 0) for t in targets)
     model = f"{prov.get('ensemble', 'cv')}, {trees:,} trees"
     derived = (prov.get("derived_features") or {}).get("set")
     if derived:
@@ -108,11 +108,36 @@ def _size_line(target: dict[str, Any], shipped: str | None) -> str | None:
     kept = f"the kept trial (CV R² {_fmt(tu['cv_r2'])}, as a 5-fold CV ensemble) makes {tu['node_visits']:,.0f} node visits"
     accurate, cheap = front_phrases(tu)
     line = f"- Accuracy against size (objective, tuning front): {kept}; {accurate}; {cheap}."
-    model = (target.get("ensembles") or {}).get(shipped or "") or {}
+    model = exported_size(target)
     if model.get("node_visits") is not None:
-        line += (f" Shipped ({shipped}): {model['trees']:,} trees, {model['leaves']:,} leaves, "
+        line += (f" Shipped ({model.get('candidate', shipped)}): {model['trees']:,} trees, {model['leaves']:,} leaves, "
                  f"{model['node_visits']:,.0f} node visits per row.")
     return line
+
+
+def _selection_line(quality: dict[str, Any]) -> str | None:
+    """What the selection rule (:mod:`.select`) shipped per accuracy target, beside the reference."""
+    sel = quality.get("selection")
+    if not sel:
+        return None
+    parts = []
+    for name, t in (quality.get("targets") or {}).items():
+        if t.get("role") == "cost" or not t.get("candidates"):
+            continue
+        chosen = exported_size(t)
+        ref = next(r for r in t["candidates"] if r["reference"])
+        parts.append(f"{name} {chosen['candidate']} ({chosen['node_visits']:,.0f} node visits per row"
+                     + (", the reference)" if chosen["reference"] else
+                        f"; the reference {ref['candidate']} {ref['node_visits']:,.0f}; held-out R² difference "
+                        f"{_interval_cell(chosen['r2_minus_reference'])})"))
+    tol = sel["tolerance"].get("objective")
+    rule = (f"the cheapest model as accurate as the tuned 5-fold CV mean (its {sel['interval']:.0%} paired interval "
+            f"of held-out R² above -{tol})")
+    if sel["requested"] != "auto":
+        would = ", ".join(f"{n}: {c}" for n, c in (sel.get("rule_would_ship") or {}).items())
+        return (f"- Ships what was requested (`--ensemble {sel['requested']}`), not {rule}, which would be {would}: "
+                + "; ".join(parts) + ".")
+    return f"- Ships {rule}: " + "; ".join(parts) + "."
 
 
 def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str]:
@@ -140,6 +165,9 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
         lines.append(f"- Ships **{shipped}**; the rule (refit only within {rule['tolerance']} held-out R² of cv on both "
                      f"accuracy targets) picks {rule['chosen']} (requested: {rule.get('requested')}); refit minus cv: "
                      f"{deltas or '—'}.")
+    selection = _selection_line(meta.get("quality") or {})
+    if selection:
+        lines.append(selection)
     size = _size_line(targets.get(objective) or {}, shipped)
     if size:
         lines.append(size)

@@ -17,14 +17,14 @@ slow learning rates cannot win by a hair with thousands of trees.
 
 ``ensemble="refit"`` (``--ensemble refit``) goes one step further: instead of the mean of the
 five fold models, ONE model is trained on the whole training split with the tuned parameters
-and the CV's best iteration. It is five times cheaper per prediction. Whether it keeps the
-held-out quality is measured, not assumed: both ensembles are scored on the held-out split
-and the report records both (``quality.targets.*.ensembles``), whichever is exported.
-``ensemble="auto"`` (the default) applies our rule in code: export ``refit`` only if its held-out
-R² is within ``REFIT_TOLERANCE`` of ``cv`` on both accuracy targets, else the paper's ``cv``.
-The verdict, the differences and their paired-bootstrap intervals go on record
-(``quality.ensemble_rule``): at a few hundred held-out rows the interval is wider than the
-tolerance, and a reader should see how close the call was.
+and the CV's best iteration. It is five times cheaper per prediction. ``ensemble="auto"`` (the
+default) lets :mod:`.select` choose per target by accuracy AND cost: among the tuned trial's
+``cv`` and ``refit`` and the cheaper trials of the tuning front (each as ``cv`` and ``refit``),
+the cheapest whose held-out R² is, by a 90% paired-bootstrap interval, less than the tolerance
+below the tuned trial's ``cv`` (the reference). Every candidate's scores and interval go on
+record (``quality.targets.*.candidates``, ``quality.selection``), whichever is exported;
+``--reference-out`` also exports the reference, for the end-point comparison that makes the
+final choice (:func:`.select.compare_endpoints`).
 
 Held-out quality is also recorded within each sampler's rows (``by_sampler``) and beside the
 *noise ceilings* of each accuracy target (:func:`noise_ceiling_r2`, :func:`noise_ceiling_tau`):
@@ -200,7 +200,6 @@ def cv_ensemble(X, y, params: dict, n_cat: int, seed: int, num_boost_round: int 
 
 
 ENSEMBLES = ("auto", "cv", "refit")
-REFIT_TOLERANCE = 0.005  # held-out R² that ``refit`` may lose against ``cv`` on each accuracy target
 DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
 
 
@@ -244,28 +243,16 @@ def paired_r2_difference(pred_a: np.ndarray, pred_b: np.ndarray, y: np.ndarray, 
     return {"point": float(r2(pred_a, y) - r2(pred_b, y)), "ci90": [float(lo), float(hi)], "n_boot": n_boot}
 
 
-def refit_verdict(scores: dict[str, dict[str, dict[str, Any]]], differences: dict[str, dict[str, Any]],
-                  tolerance: float = REFIT_TOLERANCE) -> dict[str, Any]:
-    """Our rule: ``refit`` if its held-out R² is within ``tolerance`` of ``cv`` on every accuracy target.
-
-    ``scores`` maps a target name to ``{"cv": quality, "refit": quality}``; ``differences`` maps
-    the same names to :func:`paired_r2_difference` of refit against cv (kept on record only: the
-    rule reads the point estimates, as fixed before we looked at any result).
-    """
-    passed = {name: s["refit"]["r2"] is not None and s["cv"]["r2"] is not None
-              and s["refit"]["r2"] >= s["cv"]["r2"] - tolerance for name, s in scores.items()}
-    return {"chosen": "refit" if all(passed.values()) else "cv", "tolerance": tolerance, "passed": passed,
-            "refit_minus_cv_r2": differences}
-
-
 def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005) -> dict[str, Any]:
     """Optuna (multi-objective TPE: max CV R², min node visits per row) -> the cheapest near-best params,
-    with that trial's own CVBooster (``cvbooster``), so training it again is not needed."""
+    with that trial's own CVBooster (``cvbooster``) and those of every trial on the front
+    (``front_models``, by trial number), so that neither the kept model nor the cheaper candidates of
+    :mod:`.select` need training again."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-    kept: dict[int, Any] = {}  # CVBoosters that may still be chosen (within tolerance of the best so far)
+    front: dict[int, tuple[float, float, Any]] = {}  # trial -> (CV R², node visits, CVBooster), non-dominated so far
 
     def objective(trial: optuna.Trial):
         params = _lgb_params({
@@ -278,12 +265,14 @@ def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005
             "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 10.0, log=True),
         }, seed, n_cat)
         cvb, r2, size = cv_ensemble(X, y, params, n_cat, seed)
+        for booster in cvb.boosters:
+            booster.free_dataset()  # kept for prediction and export only: the fold's training data can go
         trial.set_user_attr("params", params)
         trial.set_user_attr("size", size)
-        kept[trial.number] = (r2, cvb)
-        top = max(v for v, _ in kept.values())  # the best so far is never dropped, so it is in ``kept``
-        for number in [n for n, (v, _) in kept.items() if v < top - r2_tolerance]:
-            del kept[number]  # the best only rises: this one can never be chosen
+        front[trial.number] = (r2, size["node_visits"], cvb)
+        for number in [n for n, (v, c, _) in front.items()
+                       if any(v2 >= v and c2 <= c and (v2, c2) != (v, c) for v2, c2, _ in front.values())]:
+            del front[number]  # dominated: never the kept trial (the cheapest near-best is on the front), never a candidate
         return r2, size["node_visits"]
 
     study = optuna.create_study(directions=["maximize", "minimize"],
@@ -293,11 +282,13 @@ def tune(X, y, n_cat: int, n_trials: int, seed: int, r2_tolerance: float = 0.005
     best_r2 = max(t.values[0] for t in trials)
     near = [t for t in trials if t.values[0] >= best_r2 - r2_tolerance]
     chosen = min(near, key=lambda t: t.values[1])
-    front = sorted(study.best_trials, key=lambda t: t.values[1])
-    return {"cvbooster": kept[chosen.number][1],  # the chosen trial's own ensemble: no refit needed
-            "params": chosen.user_attrs["params"], "cv_r2": chosen.values[0], **chosen.user_attrs["size"],
-            "best_cv_r2": best_r2, "r2_tolerance": r2_tolerance,
-            "pareto_front": [{"cv_r2": t.values[0], **t.user_attrs["size"], "trial": t.number} for t in front],
+    pareto = sorted(study.best_trials, key=lambda t: t.values[1])
+    return {"cvbooster": front[chosen.number][2],  # the chosen trial's own ensemble: no refit needed
+            "front_models": {n: m for n, (_, _, m) in front.items()},
+            "trial": chosen.number, "params": chosen.user_attrs["params"], "cv_r2": chosen.values[0],
+            **chosen.user_attrs["size"], "best_cv_r2": best_r2, "r2_tolerance": r2_tolerance,
+            "pareto_front": [{"cv_r2": t.values[0], **t.user_attrs["size"], "trial": t.number,
+                              "params": t.user_attrs["params"]} for t in pareto],
             "n_trials": len(trials)}
 
 
@@ -305,6 +296,9 @@ PROCEDURES = {
     "cv": "9:1 split, Optuna-tuned LightGBM, 5-fold CV ensemble mean (Akizuki et al. 2025)",
     "refit": "9:1 split, Optuna-tuned LightGBM (5-fold CV), one model refitted on the training split "
              "with the CV's best iteration (beyond Akizuki et al. 2025, who average the 5 fold models)",
+    "per target": "9:1 split, Optuna-tuned LightGBM (5-fold CV); per target the cheapest of the tuned trial's "
+                  "5-fold CV mean, its refit and the cheaper trials of the tuning front (CV mean or refit) whose "
+                  "held-out R² is as accurate as the tuned trial's CV mean (smm_bench_surrogates.select)",
 }
 
 
@@ -543,7 +537,8 @@ def _fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarr
 def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str | None = None,
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
                    only_samplers: tuple[str, ...] | None = None, ensemble: str = "auto",
-                   derived: str | None = "auto", until: str | datetime | None = None) -> dict[str, Any]:
+                   derived: str | None = "auto", until: str | datetime | None = None,
+                   reference_out: str | Path | None = None, params_from: str | Path | None = None) -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
     ``out`` is created, or replaced whole if it is a scenario folder (its validity report goes
@@ -551,8 +546,14 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     its export passed the parity check.
 
     ``ensemble``: ``"cv"`` exports the paper's mean of the five fold models, ``"refit"`` one
-    model refitted on the whole training split, ``"auto"`` whichever our rule picks
-    (:func:`refit_verdict`; see module doc); both are scored held out either way.
+    model refitted on the whole training split, ``"auto"`` per target whichever candidate the
+    selection rule picks (:mod:`.select`: the cheapest as accurate as the tuned trial's ``cv``);
+    every candidate is scored held out either way. ``reference_out``: with ``"auto"``, also export
+    the reference (every target's tuned ``cv``) into this folder, for the end-point comparison
+    (:func:`.select.compare_endpoints`); nothing is written there when the rule chose the reference.
+    ``params_from``: a trained scenario (name or folder) whose tuned parameters are used instead of
+    tuning (its recorded tuning goes on record; the front's cheaper trials are not candidates, their
+    models are gone): rebuilds that scenario's reference, or its refit, in a minute instead of a tuning.
     ``derived``: a set of :mod:`smm_bench_plugin.derived_features` appended to the raw features
     (``"auto"``: the space's default, ``"none"``: the paper's raw features only).
     ``until``: train on the rows evaluated at or before that time only. The provenance records
@@ -563,13 +564,16 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
     out = Path(out)
     _check_replaceable(out)  # before the tuning, not after it
+    if reference_out is not None:
+        _check_replaceable(Path(reference_out))
     import lightgbm as lgb
 
     from smm_bench_plugin.scenario import Target
 
-    from .export import export_cv_boosters, max_abs_error
+    from .select import candidates_of, choose, rule_record, score
 
     derived = resolve_derived(derived, space)
+    tuned_by = None if params_from is None else _tuned_scenario(params_from, space, derived)
     t0 = time.time()
     data = load_dataset(data_dir, space, until)
     keep = np.ones(len(data.X), dtype=bool) if only_samplers is None else np.isin(data.samplers, only_samplers)
@@ -583,55 +587,110 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                                  description="accuracy on the held-out test set")),
              ("eval_seconds", Target("eval_seconds", "cost", 0.0, float("inf"), direction="minimize",
                                      description="predicted wall time of one true evaluation (s)"))]
-    quality = {"split": {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)},
-               "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space)}
-    fitted = []  # per target: its store column, Target, tuning, and both ensembles' models, scores, predictions
+    fitted = []  # per target: its store column, Target, tuning, candidates (models) and their held-out records
     for column, target in roles:
         y = ys[column]
-        print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
-        tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, R2_TOLERANCE[target.role])
-        built = {"cv": tuned.pop("cvbooster")}
-        built["refit"] = refit_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat,
-                                        int(built["cv"].best_iteration))
-        scores, preds = {}, {}
-        held_items = items[column][test_idx] if column in items else None
-        for kind, cvb in built.items():
-            preds[kind] = np.array(cvb.predict(X[test_idx])).mean(0).clip(target.lower, target.upper)
-            scores[kind] = {**held_out_quality(preds[kind], y[test_idx], held_items), **ensemble_size(cvb)}
-        fitted.append({"column": column, "target": target, "tuning": tuned, "built": built, "scores": scores,
-                       "preds": preds, "held_items": held_items})
-    accuracy = [f for f in fitted if f["column"] in ACCURACY_COLUMNS.values()]
-    rule = refit_verdict({f["target"].name: f["scores"] for f in accuracy},
-                         {f["target"].name: paired_r2_difference(f["preds"]["refit"], f["preds"]["cv"],
-                                                                 ys[f["column"]][test_idx], seed=seed)
-                          for f in accuracy})
-    requested = ensemble
-    quality["ensemble_rule"] = {**rule, "requested": requested}
-    if ensemble == "auto":
-        ensemble = rule["chosen"]
-    models = []
-    for f in fitted:
-        target, scores, model = f["target"], f["scores"], f["built"][ensemble]
-        quality["targets"][target.name] = {"role": target.role,
-                                           **{k: v for k, v in scores[ensemble].items()
-                                              if k in ("r2", "kendall_tau", "n", "noise_ceiling_r2", "noise_ceiling_tau")},
-                                           "ensemble": ensemble, "ensembles": scores,
-                                           "by_sampler": quality_by_sampler(f["preds"][ensemble], ys[f["column"]][test_idx],
-                                                                            test_samplers, f["held_items"]),
-                                           "tuning": f["tuning"], "best_iteration": int(model.best_iteration)}
-        models.append((target, model))
+        tolerance = R2_TOLERANCE[target.role]
+        if tuned_by is None:
+            print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
+            tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, tolerance)
+            reference, fronts = tuned.pop("cvbooster"), tuned.pop("front_models")
+        else:  # another scenario's tuning: its parameters, its front on record (no front models to choose from)
+            tuned = _recorded_tuning(tuned_by, target)
+            reference, _, _ = cv_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat, seed)
+            fronts = {}
+        candidates = candidates_of(X[train_idx], y[train_idx], data.n_cat, tuned["trial"], tuned, reference,
+                                   fronts if ensemble == "auto" else {}, tolerance)
+        del fronts
+        records = score(candidates, X[test_idx], y[test_idx], target.lower, target.upper, tolerance, seed)
+        exported = {"cv": records[0], "refit": records[1], "auto": choose(records)}[ensemble]
+        fitted.append({"column": column, "target": target, "tuning": tuned, "records": records,
+                       "models": {r["candidate"]: c.model for r, c in zip(records, candidates)},
+                       "exported": exported["candidate"], "reference": records[0]["candidate"]})
     provenance = {"dataset": str(data_dir), "family_id": data.family_id, "rows": int(keep.sum()),
                   "rows_until": data.rows_until, "rows_sha256": data.rows_sha256,
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
-                  "procedure": PROCEDURES[ensemble], "ensemble": ensemble, "ensemble_requested": requested,
-                  "lightgbm": lgb.__version__, "seconds": round(time.time() - t0, 1)}
+                  "ensemble_requested": ensemble, "lightgbm": lgb.__version__,
+                  **({"params_from": tuned_by.get("name")} if tuned_by is not None else {})}
+    split_record = {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)}
+
+    def quality_of(key: str) -> tuple[dict[str, Any], dict[str, Any], list]:
+        """(quality, provenance, models) of the scenario exporting each target's ``fitted[key]`` candidate."""
+        quality = {"split": split_record, "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space),
+                   "selection": {**rule_record(R2_TOLERANCE, ensemble),
+                                 "chosen": {f["target"].name: f[key] for f in fitted},
+                                 "rule_would_ship": {f["target"].name: choose(f["records"])["candidate"]
+                                                     for f in fitted}}}
+        models, kinds = [], {}
+        for f in fitted:
+            target, y_test = f["target"], ys[f["column"]][test_idx]
+            model = f["models"][f[key]]
+            record = next(r for r in f["records"] if r["candidate"] == f[key])
+            pred = np.array(model.predict(X[test_idx])).mean(0).clip(target.lower, target.upper)
+            held_items = items[f["column"]][test_idx] if f["column"] in items else None
+            q = held_out_quality(pred, y_test, held_items)
+            ceilings = {k: v for k, v in q.items() if k.startswith("noise_ceiling")}
+            quality["targets"][target.name] = {
+                "role": target.role, **q, "ensemble": record["ensemble"], "trial": record["trial"],
+                "candidate": record["candidate"],
+                "ensembles": {r["ensemble"]: {**{k: r[k] for k in ("r2", "kendall_tau", "trees", "leaves", "node_visits")},
+                                              "n": q["n"], **ceilings}
+                              for r in f["records"] if r["trial"] == f["tuning"]["trial"]},
+                "candidates": f["records"],
+                "by_sampler": quality_by_sampler(pred, y_test, test_samplers, held_items),
+                "tuning": f["tuning"], "best_iteration": int(model.best_iteration)}
+            kinds[target.name] = record["ensemble"]
+            models.append((target, model))
+        kind = next(iter(set(kinds.values()))) if len(set(kinds.values())) == 1 else "per target"
+        prov = {**provenance, "procedure": PROCEDURES[kind], "ensemble": kind, "ensembles": kinds,
+                "seconds": round(time.time() - t0, 1)}
+        return quality, prov, models
+
+    quality, prov, models = quality_of("exported")
+    if reference_out is not None and any(f["exported"] != f["reference"] for f in fitted):
+        ref_quality, ref_prov, ref_models = quality_of("reference")
+        _export(Path(reference_out), space, name or Path(reference_out).name, data.family_id, ref_models, ref_prov,
+                ref_quality, derived, X[test_idx])
+    _export(out, space, name or out.name, data.family_id, models, prov, quality, derived, X[test_idx])
+    return quality
+
+
+def _tuned_scenario(scenario: str | Path, space: str, derived: str | None) -> dict[str, Any]:
+    """``params_from``'s meta.json, checked: same space, same derived features (the parameters were tuned for them)."""
+    from smm_bench_plugin import load
+
+    meta = load(scenario).meta
+    theirs = ((meta.get("provenance") or {}).get("derived_features") or {}).get("set")
+    if meta.get("space") != space or theirs != derived:
+        raise ValueError(f"params_from {scenario!r} is a {meta.get('space')} scenario with derived features {theirs!r}; "
+                         f"this training is {space} with {derived!r}")
+    return meta
+
+
+def _recorded_tuning(meta: dict[str, Any], target) -> dict[str, Any]:
+    """The tuning record of ``target``'s role in a scenario's meta.json (with its trial number)."""
+    recorded = next((t for t in meta["quality"]["targets"].values() if t["role"] == target.role), None)
+    if recorded is None or not (recorded.get("tuning") or {}).get("params"):
+        raise ValueError(f"params_from {meta.get('name')!r} records no tuned parameters for role {target.role!r}")
+    tuning = dict(recorded["tuning"])
+    tuning.setdefault("trial", next((p["trial"] for p in tuning.get("pareto_front", [])  # older meta.json
+                                     if p["cv_r2"] == tuning["cv_r2"]), -1))
+    return {**tuning, "params_from": meta.get("name")}
+
+
+def _export(out: Path, space: str, name: str, family_id: str, models: list, provenance: dict[str, Any],
+            quality: dict[str, Any], derived: str | None, X_test: np.ndarray) -> None:
+    """Write the scenario into a staging folder beside ``out``, check its parity with LightGBM on the
+    held-out rows (<= 1e-12, recorded in ``quality``), and swap it in."""
+    from .export import export_cv_boosters, max_abs_error
+
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.new-", dir=out.parent))  # same filesystem: rename
     try:
-        folder = export_cv_boosters(staging, name=name or out.name, space=space, models=models,
-                                    description=f"SMM-Bench-{space.upper()} surrogate trained on {data.family_id}",
+        folder = export_cv_boosters(staging, name=name, space=space, models=models,
+                                    description=f"SMM-Bench-{space.upper()} surrogate trained on {family_id}",
                                     provenance=provenance, quality=quality, derived_features=derived)
-        quality["export_max_abs_error"] = max_abs_error(folder, models, X[test_idx])
+        quality["export_max_abs_error"] = max_abs_error(folder, models, X_test)
         if quality["export_max_abs_error"] > 1e-12:
             raise RuntimeError(f"ONNX export differs from LightGBM by {quality['export_max_abs_error']:.3g} > 1e-12")
         meta_path = Path(folder) / "meta.json"  # the parity measured on the held-out rows goes on record
@@ -641,7 +700,6 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         _replace(out, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return quality
 
 
 def _check_replaceable(out: Path) -> None:
@@ -675,8 +733,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ensemble", choices=ENSEMBLES, default="auto",
                     help="cv: mean of the 5 fold models (the paper); refit: one model, 5x cheaper per call; "
-                         f"auto: refit if its held-out R² is within {REFIT_TOLERANCE} of cv on both accuracy "
-                         "targets, else cv")
+                         "auto: per target the cheapest candidate (cv or refit, the tuned trial or a cheaper trial "
+                         "of the tuning front) as accurate as the tuned cv on the held-out rows "
+                         "(smm_bench_surrogates.select)")
+    ap.add_argument("--reference-out", default=None,
+                    help="with --ensemble auto: also export the reference (the tuned cv of every target) here "
+                         "when the rule chose another model, for the end-point comparison "
+                         "(python -m smm_bench_surrogates.select --compare-endpoints)")
+    ap.add_argument("--params-from", default=None,
+                    help="use this trained scenario's tuned parameters instead of tuning (name or folder): rebuilds "
+                         "its cv or refit in minutes, e.g. for the end-point comparison of the two")
     ap.add_argument("--until", default=None,
                     help="train on rows evaluated at or before this ISO date-time only (the provenance's "
                          "rows_until rebuilds a bundled model while collection goes on)")
@@ -685,7 +751,7 @@ def main(argv: list[str] | None = None) -> int:
                          "dfs-path-v2 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
     q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
-                       derived=a.derived, until=a.until)
+                       derived=a.derived, until=a.until, reference_out=a.reference_out, params_from=a.params_from)
     print(json.dumps({k: {m: v[m] for m in ("r2", "kendall_tau")} for k, v in q["targets"].items()}, indent=1))
     return 0
 

@@ -151,3 +151,29 @@ def user_scenario_names() -> list[str]:
     from smm_bench_plugin.paths import scenario_entries
 
     return [e.name for e in scenario_entries() if e.source == "user"]
+
+
+MF_LADDER = [16, 32, 64, 128, 256]
+
+
+def write_mf_scenario(folder: Path, space: str, seed: int = 0, noise_scale=(0.8, 0.7, 0.6, 0.5, 0.0)):
+    """A multi-fidelity scenario from real small LightGBM models on synthetic data, through the
+    writer the training side uses: (folder, CVBoosters in tree order, learner-layout rows)."""
+    from smm_bench_plugin.convert import write_multifidelity_scenario
+    from smm_bench_plugin.lgbm_text import parse_cv_booster_json
+    from smm_bench_plugin.scenario import Target
+
+    rng = np.random.default_rng(seed)
+    X = ps_inputs(rng, 800) if space == "ps" else dfs_inputs(rng, 800)
+    cats = range(DFS_CAT) if space == "dfs" else ()
+    ys = [synthetic_target(X, rng)] + [rng.normal(0.02 * j, 0.03, len(X)) for j in range(4)] + \
+         [synthetic_target(X, rng, 0.05), 3.0 + X[:, -1]]
+    cvbs = [train_cv(X, y, rounds=8, categorical=cats, nfold=2) for y in ys]
+    trees = [(f"t{j}", parse_cv_booster_json(cvb.model_to_string())[0]) for j, cvb in enumerate(cvbs)]
+    targets = [Target("acc", "objective", 0.0, 1.0), Target("test_acc", "test", 0.0, 1.0),
+               Target("seconds", "cost", 0.0, float("inf"), direction="minimize")]
+    fidelity = {"name": "n_items", "ladder": MF_LADDER, "noise_scale": list(noise_scale),
+                "cost_share": [0.2, 0.25, 0.3, 0.45, 0.75]}
+    path = write_multifidelity_scenario(folder, name=folder.name, space=space, trees=trees, targets=targets,
+                                        fidelity=fidelity)
+    return path, cvbs, X

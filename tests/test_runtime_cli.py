@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -73,9 +74,12 @@ def test_cli_prints_paths_with_brackets_as_they_are(ps_scenario, tmp_path):
 def test_console_script_is_installed():
     import shutil
 
-    exe = shutil.which("smm-bench")
+    # The script pip installed beside this interpreter: CI calls the venv's python without
+    # activating the venv, so its bin/ folder need not be on PATH.
+    bin_dir = Path(sys.executable).parent
+    exe = shutil.which("smm-bench", path=str(bin_dir)) or shutil.which("smm-bench")
     if exe is None:
-        pytest.fail("the smm-bench console script is not on PATH; install the package (pip install -e .)")
+        pytest.fail(f"no smm-bench console script in {bin_dir} or on PATH; install the package (pip install -e .)")
     res = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert res.returncode == 0
     for cmd in ("list", "info", "evaluate", "import-lightgbm"):

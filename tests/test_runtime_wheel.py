@@ -71,7 +71,7 @@ def test_wheel_in_clean_venv(wheel_python, authors_ps, tmp_path):
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
     assert out["dims"] == {"ps": 64, "dfs": 95}
-    assert out["names"] == ["smm_dfs_mini", "smm_ps", "smm_ps_mini"]
+    assert out["names"] == ["smm_dfs_mini", "smm_dfs_mini_mf", "smm_ps", "smm_ps_mini", "smm_ps_mini_mf"]
     assert out["result"] == bench.evaluate(config)
     for name, values in out["bundled"].items():  # the wheel's copy is the repository's scenario
         mini = smm.load(name)

@@ -58,7 +58,9 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     scenario = tmp_path / "smm_ps_test"
     train_scenario(data, "ps", scenario, n_trials=2, ensemble="refit")
     r = R.build_report(scenario, data, budget=BUDGET, seeds=[0, 1], figure2_budget=130, figure2_seeds=2,
-                       random_only_trials=2, work_dir=tmp_path / "work", family="synthetic", min_run_rows=10)
+                       random_only_trials=2, work_dir=tmp_path / "work", family="synthetic", min_run_rows=10,
+                       endpoint_settings={"budgets": [40], "seeds": [20000, 20001], "fresh": 16,
+                                          "checks": tmp_path / "checks", "work": tmp_path / "ework"})
     for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png", "tuning_front.png",
               "new_runs.png"):
         assert (scenario / f).stat().st_size > 0
@@ -84,16 +86,27 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
             r["figure2"]["optimizers"][name]["best_objective_mean"])
         assert all(0 <= p["true_objective"] <= 1 for p in per_seed.values())
     md = (scenario / "REPORT.md").read_text()
+    # the end-point check: every optimiser PS hosts, each run's best evaluated for real (synthetic family)
+    e = r["endpoints"]
+    assert e["optimizers"] == ["random", "cmaes", "sepcma", "tpe", "de"] and list(e["by_budget"]) == ["40"]
+    assert e["true_evaluations"]["fresh_random"] == 16 and e["fresh_random"]["objective"]["r2"] is not None
+    assert "## Where optimisers end: surrogate best against its true value" in md and "| 40 | sepcma |" in md
     assert f"consecutive blocks of {BUDGET} rows of the seed-0 random store" in md
     assert "evaluated for real" in md and f"| sepcma | 1 | {real['sepcma']['1']['surrogate_objective']:.3f} |" in md
     assert "Table 1 analog" in md and "0.950 / 0.883" in md and "figure1.png" in md
     assert f"smm-bench train --data {data} --space ps --out {scenario} --trials 2 --seed 0 --ensemble refit --derived ps-mean-v1" in md
-    assert "Exported: **refit**" in md and "| cv mean of 5 folds: R² / tau / trees |" in md
+    assert "Exported: **refit**" in md and "## Accuracy against cost: which model ships" in md
+    sel = r["quality"]["selection"]
+    assert f"requested: refit, the rule was not applied; it would ship gsm8k_ja_mini: {sel['rule_would_ship']['gsm8k_ja_mini']}" in md
+    for name, t in r["quality"]["targets"].items():  # every candidate in the table, the exported one starred
+        for c in t["candidates"]:
+            assert f"| {name} | {c['candidate']}{' (reference)' if c['reference'] else ''} | {R._fmt(c['cv_r2'])} | " in md
+        assert t["candidate"] == f"trial {t['tuning']['trial']} refit"
     # the data sections read the model's own rows, selected by its provenance while the stores grow
     until = r["provenance"]["rows_until"]
     assert r["rows_until"] == until and r["data_check"]["same_rows"] is True and f"--until {until}" in md
     assert "read exactly the model's rows" in md
-    assert "requested: refit" in md and "paired bootstrap over the held-out rows" in md
+    assert "paired-bootstrap interval of its held-out R² minus the reference's" in md
     # learning curve: nested shares of the training split, the last one all of it, same held-out rows
     from smm_bench_surrogates.train import cv_ensemble, held_out_quality, learner_matrix, load_dataset, split
 
