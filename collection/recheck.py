@@ -22,7 +22,9 @@ Every item that differs (a *flip*) is explained: the engine's answer to that pro
 reference engine's (version 2, ``fastlm``) on this machine, and the Hugging Face model's top-2
 logit margin along the answer (its smallest, and where the two engines part); a flip at a
 margin of round-off size is a near tie, anything else is a finding. ``--save`` writes the
-verdicts and flips to a JSON file (``collection/data/RECHECK.json`` is the bundled data's).
+verdicts and flips to a JSON file after every folder (``collection/rechecks/`` holds the bundled
+data's, the command that made each in its first field); the same command run again after a kill
+resumes after the folders that file holds.
 It costs one true evaluation per row. Exit status 1 when any item differs or a folder cannot be
 checked.
 """
@@ -38,7 +40,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .store import FLAGS, SETS, SLOT_COLUMNS, open_store, set_result_from_row
+from .store import FLAGS, SETS, SLOT_COLUMNS, _atomic_write_text, open_store, set_result_from_row
 
 NEAR_TIE = 1e-3
 """A top-2 logit margin below this is a near tie: float32 round-off of a 32- to 64-layer net reaches
@@ -221,22 +223,33 @@ def verdict(result: RecheckResult) -> str:
     return text
 
 
-def save_report(results: list[RecheckResult], path: Path, command: str) -> Path:
-    """Write every folder's verdict and flips to ``path`` (JSON), with the machine and the command."""
+def save_report(results: list[RecheckResult], path: Path, command: str,
+                earlier: Sequence[Mapping[str, Any]] = ()) -> Path:
+    """Write every folder's verdict and flips to ``path`` (JSON), with the machine and the command.
+
+    ``earlier``: folders (their JSON) a killed run of the same command had finished, kept first.
+    """
     import torch
 
     from smm_bench_plugin.blas import blas_kernel
 
-    rows = sum(r.rows_checked for r in results)
+    folders = [*earlier, *(r.as_json() for r in results)]
     report = {"command": command, "when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
               "machine": {"cpu": platform.processor() or platform.machine(), "torch": torch.__version__,
                           "blas": blas_kernel()},
-              "rows_checked": rows, "rows_identical": sum(r.rows_identical for r in results),
-              "items_differing": sum(r.items_differing for r in results),
-              "flips_near_tie": sum(f.near_tie for r in results for f in r.flips),
-              "folders": [r.as_json() for r in results]}
-    path.write_text(json.dumps(report, indent=1) + "\n")
+              **{key: sum(f[key] for f in folders) for key in ("rows_checked", "rows_identical", "items_differing")},
+              "flips_near_tie": sum(flip["near_tie"] for f in folders for flip in f["flips"]),
+              "folders": folders}
+    _atomic_write_text(json.dumps(report, indent=1) + "\n", Path(path))
     return path
+
+
+def finished_folders(path: Path | None, command: str) -> dict[str, dict[str, Any]]:
+    """The folders a saved report of the same ``command`` holds (a killed recheck resumes after them)."""
+    if path is None or not Path(path).is_file():
+        return {}
+    report = json.loads(Path(path).read_text())
+    return {f["folder"]: f for f in report["folders"]} if report.get("command") == command else {}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -269,10 +282,18 @@ def main(argv: list[str] | None = None) -> int:
         kwargs["engine"] = args.engine
     if args.device != "cpu":
         kwargs["device"] = args.device
+    command = "python -m smm_bench_collection.recheck " + " ".join(argv)
     evaluators: dict[str, Any] = {}  # one per space: loading the family is the slow part
     explainers: dict[str, FlipExplainer] = {}
     status, results = 0, []
+    earlier = finished_folders(args.save, command)
     for folder in args.folders:
+        if str(folder) in earlier:
+            done = earlier[str(folder)]
+            status |= not done["reproducible"]
+            print(json.dumps(done) if args.json else f"{folder}: in {args.save} already "
+                  f"({done['rows_identical']}/{done['rows_checked']} rows identical)", flush=True)
+            continue
         try:
             space = open_store(folder).space.name
             if space not in evaluators:
@@ -287,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         status |= not result.reproducible
         results.append(result)
         print(json.dumps(result.as_json()) if args.json else verdict(result), flush=True)
-    if args.save is not None:
-        save_report(results, args.save, "python -m smm_bench_collection.recheck " + " ".join(argv))
+        if args.save is not None:  # after every folder: a killed recheck keeps the folders it finished
+            save_report(results, args.save, command, list(earlier.values()))
     return status
 
 

@@ -126,6 +126,27 @@ def test_the_command_checks_folders_and_refuses_another_family(collected, tmp_pa
     assert "its rows are of family" in capsys.readouterr().out
 
 
+def test_a_killed_recheck_resumes_after_its_saved_folders(collected, tmp_path, capsys):
+    """The report is written after every folder; the same command again takes the folders it holds
+    from it (here the PS entry, marked by hand so that a re-evaluation would show) and checks the rest."""
+    root, family = collected
+    argv = [str(root / "ps"), str(root / "dfs"), "--rows", "2", "--family", family, "--json", "--batch", "2",
+            "--save", str(tmp_path / "report.json")]
+    assert main(argv) == 0
+    report = json.loads((tmp_path / "report.json").read_text())
+    ps = {**report["folders"][0], "rows_identical": 1, "reproducible": False}  # as if killed during DFS
+    (tmp_path / "report.json").write_text(json.dumps({**report, "folders": [ps]}))
+    capsys.readouterr()
+    assert main(argv) == 1  # the saved PS verdict counts
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["rows_identical"] for x in lines] == [1, 2]
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert [f["folder"] for f in report["folders"]] == [str(root / "ps"), str(root / "dfs")]
+    assert (report["rows_checked"], report["rows_identical"]) == (4, 3)
+    other = [a if a != "2" else "1" for a in argv]  # another command: the saved folders are not its
+    assert main(other) == 0 and json.loads((tmp_path / "report.json").read_text())["rows_checked"] == 2
+
+
 def test_spread_rows_takes_first_and_last_slot():
     rows = [{"generation": g, "batch_index": b, "config_id": f"{g}-{b}"} for g in range(4) for b in range(5)]
     picked = spread_rows(list(reversed(rows)), 3)
