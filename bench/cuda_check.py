@@ -82,7 +82,13 @@ def _judge_rows(ev, answers: list[list[int]]) -> dict[str, list]:
     return out
 
 
-def check_space(space: str, ref: dict, device: str, batches: tuple[int, ...] = BATCHES) -> dict:
+def check_space(space: str, ref: dict, device: str, batches: tuple[int, ...] = BATCHES,
+                deadline: float = float("inf")) -> dict:
+    """Decode ``ref``'s configurations at each batch size and compare every answer with the CPU's.
+
+    A batch size whose expected time (the last one's seconds per configuration times its size)
+    would pass ``deadline`` (a ``time.perf_counter()`` value) is skipped and says so.
+    """
     import torch
 
     cuda = torch.device(device).type == "cuda"
@@ -100,6 +106,10 @@ def check_space(space: str, ref: dict, device: str, batches: tuple[int, ...] = B
     n_obj = len(ev._rows["objective"])
     points, mismatches = [], []
     for batch in batches:
+        if points and time.perf_counter() + points[-1]["s_per_config"] * batch > deadline:
+            points.append({"batch": batch, "skipped": "over the time budget (--budget-s)"})
+            print(f"{space} G={batch}: skipped, over the time budget", flush=True)
+            continue
         todo = (configs * (batch // len(configs) + 1))[:batch]
         sync()
         if cuda:
@@ -127,7 +137,7 @@ def check_space(space: str, ref: dict, device: str, batches: tuple[int, ...] = B
         print(f"{space} G={batch}: {wall / batch:.3f} s/config" +
               (f", peak {points[-1]['peak_gpu_mb']:.0f} MB on the GPU" if cuda else ""), flush=True)
     rows = len(ref["answers"][0])
-    checked = sum(p["batch"] for p in points) * rows
+    checked = sum(p["batch"] for p in points if "skipped" not in p) * rows
     return {"points": points, "answers_checked": checked,
             "answers_differing": sum(len(m["rows"]) for m in mismatches), "mismatches": mismatches,
             "cpu_s_per_config": ref["cpu_s_per_config"]}
@@ -141,7 +151,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cuda", help="torch device (cpu: a dry run of this script)")
     ap.add_argument("--batches", default=",".join(map(str, BATCHES)), help="batch sizes (default 1,4,16,64)")
     ap.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "cuda-check.json")
+    ap.add_argument("--budget-s", type=float, default=360.0,
+                    help="skip a batch size that would end past this many seconds from the start (default 360)")
     a = ap.parse_args(argv)
+    deadline = time.perf_counter() + a.budget_s
     _importable()
     if a.make_reference:
         print(f"reference: {make_reference(a.configs, a.reference)}")
@@ -159,15 +172,37 @@ def main(argv: list[str] | None = None) -> int:
     report = {"device": torch.cuda.get_device_name(0) if cuda else a.device, "torch": torch.__version__,
               "cpu_reference_torch": ref["torch"], "spaces": {}}
     status = 0
-    for space, data in ref["spaces"].items():
-        report["spaces"][space] = result = check_space(space, data, a.device, batches)
-        status |= result["answers_differing"] > 0
-        print(f"{space}: {result['answers_differing']} of {result['answers_checked']} answers differ from the CPU's",
-              flush=True)
     a.out.parent.mkdir(parents=True, exist_ok=True)
-    a.out.write_text(json.dumps(report, indent=1) + "\n")
+    for space, data in ref["spaces"].items():
+        report["spaces"][space] = result = check_space(space, data, a.device, batches, deadline)
+        status |= result["answers_differing"] > 0
+        a.out.write_text(json.dumps(report, indent=1) + "\n")  # after each space: a killed run keeps it
+    print("\n".join(summary(report)))
     print(f"report: {a.out}")
     return status
+
+
+def summary(report: dict) -> list[str]:
+    """The report in a few lines: seconds per configuration by batch size, memory, differing answers."""
+    lines = [f"== batched mini engine on {report['device']} (torch {report['torch']}; CPU reference on torch "
+             f"{report['cpu_reference_torch']})"]
+    for space, r in report["spaces"].items():
+        cpu = r["cpu_s_per_config"]
+        lines.append(f"{space}: CPU reference {cpu:.2f} s/config (one core)")
+        for p in r["points"]:
+            if "skipped" in p:
+                lines.append(f"  G={p['batch']:>3}: skipped ({p['skipped']})")
+                continue
+            mem = f", peak {p['peak_gpu_mb']:,.0f} MB" if p["peak_gpu_mb"] is not None else ""
+            lines.append(f"  G={p['batch']:>3}: {p['s_per_config']:.3f} s/config ({cpu / p['s_per_config']:.1f}x the "
+                         f"CPU reference), {3600 / p['s_per_config']:,.0f} configs/hour{mem}")
+        lines.append(f"  answers differing from the CPU's: {r['answers_differing']} of {r['answers_checked']}"
+                     + (f" (number bits changed: {sum(m['number_bits_differ'] for m in r['mismatches'])})"
+                        if r["mismatches"] else ""))
+    verdict = all(r["answers_differing"] == 0 for r in report["spaces"].values())
+    lines.append("RESULT: " + ("every answer identical to the CPU engine's" if verdict else
+                               "some answers differ from the CPU engine's (see mismatches in the report)"))
+    return lines
 
 
 if __name__ == "__main__":
