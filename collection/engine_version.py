@@ -9,7 +9,8 @@ order, version 3 version 2's except the shape of the decoding attention's produc
 not per kv head). Whether a stored row's per-item bits follow from its configuration on another
 engine version is what ``python -m smm_bench_collection.recheck`` measures (README, "Collecting
 data"): version 2 on 4 stored rows of each of the 21 runs bundled on 2026-12-03 (84 rows,
-collected on version 1) gave the same bits; version 3's sample is in ``collection/data/RECHECK.md``.
+collected on version 1) gave the same bits; version 3's sample is in ``collection/rechecks/``
+(each report names the command that made it).
 A check on a sample, not a proof: a near tie in a greedy step can resolve differently elsewhere.
 """
 ENGINES = ("batched", "fast", "hf")  # the evaluator's decoding engines (batchlm, fastlm, Hugging Face)
