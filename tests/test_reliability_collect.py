@@ -109,7 +109,9 @@ def test_ray_worker_killed_during_collect(tmp_path):
     reference = collect("ps", synthetic_spec("ps"), "cmaes", 24, tmp_path / "ref", seed=4, progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        ex = RayExecutor(n_workers=2)
+        # batches of 2 (0.6 s): an actor answers ``where`` only between batches, and the killer
+        # must find both workers alive twice before the run's 24 evaluations are done
+        ex = RayExecutor(n_workers=2, batch_size=2)
         killed = []
 
         def killer():  # SIGKILL one worker while both are busy, twice
