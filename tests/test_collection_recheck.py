@@ -80,14 +80,14 @@ def test_a_run_of_engine_version_2_resumes_on_version_3(tmp_path):
     records the engine that evaluated it."""
     torch.set_num_threads(1)
     family = f"mini:{make_tiny_family(tmp_path / 'family')}"
-    collect("ps", family_factory("ps", family, engine="fast"), "random", 10, tmp_path / "mixed", seed=3, progress=False)
-    collect("ps", family_factory("ps", family), "random", 20, tmp_path / "mixed", seed=3, progress=False)
-    collect("ps", family_factory("ps", family), "random", 20, tmp_path / "fresh", seed=3, progress=False)
+    collect("ps", family_factory("ps", family, engine="fast"), "random", 5, tmp_path / "mixed", seed=3, progress=False)
+    collect("ps", family_factory("ps", family), "random", 10, tmp_path / "mixed", seed=3, progress=False)
+    collect("ps", family_factory("ps", family), "random", 10, tmp_path / "fresh", seed=3, progress=False)
     assert S.validate(tmp_path / "mixed").ok
     mixed, fresh = S.read_dataset(tmp_path / "mixed").to_pylist(), S.read_dataset(tmp_path / "fresh").to_pylist()
-    assert {r["config_id"] for r in mixed} == {r["config_id"] for r in fresh} and len(mixed) == 20
+    assert {r["config_id"] for r in mixed} == {r["config_id"] for r in fresh} and len(mixed) == 10
     versions = sorted((r["generation"], r["batch_index"], json.loads(r["versions"])["fastlm"]) for r in mixed)
-    assert [v for *_, v in versions] == ["2"] * 10 + ["3"] * 10
+    assert [v for *_, v in versions] == ["2"] * 5 + ["3"] * 5
     same = {r["config_id"]: r["objective_acc"] for r in fresh}
     assert all(same[r["config_id"]] == r["objective_acc"] for r in mixed)
 
