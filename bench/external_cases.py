@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["yahpo_per_call", "compare_share", "mini_true_evaluation"]
+__all__ = ["yahpo_per_call", "compare_share"]
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,58 +94,3 @@ def compare_share(scenario_name: str, data_dir: Path) -> dict:
                                          "wall_seconds_total", "evaluations", "budget", "seeds")}
         found["per_optimizer_share"] = {name: o.get("benchmark_share") for name, o in doc.get("optimizers", {}).items()}
     return {"wall_s": wall, "recorded_by_compare": found, "stdout_tail": res.stdout[-1500:]}
-
-
-def mini_true_evaluation(configs_per_space: int = 2, ab_repeats: int = 3) -> dict:
-    """Seconds per configuration of the TRUE mini objective (merge, generate, judge apart), and the
-    decoding attention's speed-up over the reference formulation (``engine_version.DECODE_ATTENTION``)."""
-    models = REPO / "collection" / "mini" / "models"
-    need = {"ps": ("base", "ja", "math"), "dfs": ("A", "ja")}
-    out = {}
-    for space, dirs in need.items():
-        missing = [d for d in dirs if not (models / d / "config.json").is_file()]
-        if missing:
-            out[space] = {"skipped": f"collection/mini/models/{{{','.join(missing)}}} not trained yet"}
-            continue
-        try:
-            import torch
-
-            from smm_bench_collection.evaluate import MergeEvaluator
-            from smm_bench_collection.family import mini_family
-            from smm_bench_collection.samplers import make_sampler
-        except ImportError as e:
-            out[space] = {"skipped": f"collection extra not installed ({e})"}
-            continue
-        torch.set_num_threads(1)
-        t0 = time.perf_counter()
-        ev = MergeEvaluator(space, mini_family(models), threads=1)
-        setup = time.perf_counter() - t0
-        configs = make_sampler("random", space, 0, batch_size=configs_per_space).ask()
-        runs = [ev.evaluate(c) for c in configs]
-        parts = {k: statistics.median(r.timings[k] for r in runs) for k in runs[0].timings}
-        out[space] = {"configs": len(runs), "setup_s": setup, "total_s": statistics.median(r.seconds for r in runs),
-                      **{f"{k}_s": v for k, v in parts.items()},
-                      "items_per_config": len(ev._rows["objective"]) + len(ev._rows["test"]),
-                      "decode_attention": _decode_attention_pair(ev, space, models, configs, ab_repeats)}
-    return out
-
-
-def _decode_attention_pair(ev, space: str, models: Path, configs: list, repeats: int) -> dict:
-    """The engine's decoding attention (batched matmuls) against the reference (broadcast and sum),
-    timed interleaved on the same configurations; both must give the same per-item bits."""
-    from smm_bench_collection.evaluate import MergeEvaluator
-    from smm_bench_collection.family import mini_family
-
-    from .timing import measure_pair
-
-    ref = MergeEvaluator(space, mini_family(models), threads=1, decode_attention="broadcast")
-    def bits(result):  # every stored per-item bit: correct, number_ok, japanese_ok of both targets
-        return [getattr(part, flag).tolist() for part in (result.objective, result.test)
-                for flag in ("correct", "number_ok", "japanese_ok")]
-
-    same = all(bits(ev.evaluate(c)) == bits(ref.evaluate(c)) for c in configs)
-    new_t, ref_t = measure_pair(lambda: [ev.evaluate(c) for c in configs], lambda: [ref.evaluate(c) for c in configs],
-                                repeats=repeats, min_time=0.0)
-    n = len(configs)
-    return {"bmm_s": new_t.median / n, "broadcast_s": ref_t.median / n, "speedup": ref_t.median / new_t.median,
-            "repeats": repeats, "same_bits": bool(same)}

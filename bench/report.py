@@ -124,14 +124,17 @@ def markdown(results: dict) -> str:
     if imp:
         lines += [f"`import smm_bench_plugin`: {imp['median_s'] * 1e3:.0f} ms (fresh interpreter, median); heavy "
                   f"modules imported: {', '.join(imp['heavy_modules_imported']) or 'none'}.", ""]
-    for key, label in (("yahpo", "YAHPO Gym per call"), ("compare", "smm-bench compare"),
-                       ("mini_true_evaluation", "mini true evaluation")):
+    for key, label in (("yahpo", "YAHPO Gym per call"), ("compare", "smm-bench compare")):
         val = results.get(key)
         if isinstance(val, dict) and "skipped" in val:
             lines.append(f"- {label}: skipped ({val['skipped']}).")
         elif isinstance(val, dict):
             lines.append(f"- {label}: " + ", ".join(f"{k} {_short(v)}" for k, v in val.items()
                                                    if k not in ("stdout_tail", "stderr_tail", "python")))
+    if "mini_engines" in results:
+        from .mini_engine import markdown as mini_markdown
+
+        lines += ["", *mini_markdown(results["mini_engines"])]
     g = results.get("goals", [])
     if g:
         lines += ["", "| goal (issue 6) | where | measured | met |", "|---|---|---|---|"]

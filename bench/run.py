@@ -39,6 +39,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="3 repeats, batches up to 10k, no external cases")
     p.add_argument("--skip", default="", help="comma-separated cases to skip: same_model,per_call,throughput,"
                                               "compiled,load,import,yahpo,compare,mini")
+    p.add_argument("--mini-configs", type=int, default=8,
+                   help="mini case: configurations per batch-size point (the engine pair takes up to 4 of them)")
+    p.add_argument("--mini-batches", default="1,4,16,64", help="mini case: batch sizes G of version 3's sweep")
     p.add_argument("--out", default=None, help="results JSON (default bench/results/<machine>.json)")
     p.add_argument("--doc", "--readme", dest="doc", default=None,
                    help="also rewrite this document's block between the bench markers (docs/performance.md)")
@@ -114,6 +117,8 @@ def run(args: argparse.Namespace, command: str) -> int:
     from .machine import describe, slug
     from .models import CACHE_DIR
 
+    if args.mini_configs < 1:
+        raise SystemExit(f"--mini-configs must be at least 1, got {args.mini_configs}")
     skip = {s for s in args.skip.split(",") if s}
     batches = [int(b) for b in args.batches.split(",") if b]
     if args.quick:
@@ -153,8 +158,11 @@ def run(args: argparse.Namespace, command: str) -> int:
             {"skipped": "no scenario available"}
         _log(f"compare: {results['compare'].get('skipped') or results['compare']}")
     if "mini" not in skip:
-        results["mini_true_evaluation"] = external_cases.mini_true_evaluation()
-        _log(f"mini true evaluation: {results['mini_true_evaluation']}")
+        from .mini_engine import mini_engines
+
+        results["mini_engines"] = mini_engines(pair_configs=min(4, args.mini_configs), sweep_configs=args.mini_configs,
+                                               batches=tuple(int(b) for b in args.mini_batches.split(",") if b),
+                                               log=_log)
     results["goals"] = report.goals(results)
     out = Path(args.out) if args.out else REPO / "bench" / "results" / f"{slug(machine)}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -338,12 +338,15 @@ def family_factory(space: str, family: str, gsm8k_ja: str | None = None, mgsm_ja
     """A picklable factory for ``family``. ``"synthetic"`` is the infrastructure dry-run stand-in.
 
     The family is resolved once in the driver to learn its ``family_id`` (tokenizer and item
-    lists only: model weights are loaded lazily, in the workers).
+    lists only: model weights are loaded lazily, in the workers). ``evaluator_kwargs`` go to
+    ``MergeEvaluator`` (e.g. ``device="cuda"``); the synthetic stand-in takes none.
     """
     if family == "synthetic":
         from .synthetic import synthetic_spec
 
-        return synthetic_spec(space)
+        if {k: v for k, v in evaluator_kwargs.items() if not (k == "device" and v == "cpu")}:
+            raise ValueError(f"the synthetic family takes no evaluator options, got {sorted(evaluator_kwargs)}")
+        return synthetic_spec(space, batched=True)
     family_id = resolve_family(space, family, gsm8k_ja, mgsm_ja).family_id
     return EvaluatorSpec(space=space, family_id=family_id,
                          target="smm_bench_collection.collect:build_merge_evaluator",
@@ -353,10 +356,11 @@ def family_factory(space: str, family: str, gsm8k_ja: str | None = None, mgsm_ja
 
 def cli_collect(space: str, family: str, sampler: str, budget: int, out: str | Path, executor: str = "local",
                 seed: int = 0, workers: int | None = None, gsm8k_ja: str | None = None,
-                mgsm_ja: str | None = None, progress: bool = True) -> CollectSummary:
+                mgsm_ja: str | None = None, progress: bool = True, device: str = "cpu",
+                batch_size: int | None = None) -> CollectSummary:
     """Backend of ``smm-bench collect``; arguments mirror the CLI flags one to one."""
     if space not in ("ps", "dfs"):
         raise ValueError("--space must be 'ps' or 'dfs'")
-    factory = family_factory(space, family, gsm8k_ja, mgsm_ja)
-    ex = make_executor(executor, **({"n_workers": workers} if executor == "ray" and workers else {}))
+    factory = family_factory(space, family, gsm8k_ja, mgsm_ja, **({"device": device} if device != "cpu" else {}))
+    ex = make_executor(executor, batch_size=batch_size, **({"n_workers": workers} if executor == "ray" and workers else {}))
     return collect(space, factory, sampler, budget, out, seed=seed, executor=ex, progress=progress)

@@ -25,6 +25,11 @@ from .samplers import SAMPLERS
          arg("--seed", type=int, default=0),
          arg("--executor", default="local", choices=("local", "ray")),
          arg("--workers", type=int, default=None, help="Ray workers (default: one per GPU, else per CPU)"),
+         arg("--batch-size", type=int, default=None,
+             help="configurations per evaluation batch (default: each asked round as one batch; Ray: split "
+                  "over the workers)"),
+         arg("--device", default="cpu", help="torch device of the mini family's batched engine (default cpu; "
+                                             "e.g. cuda)"),
          arg("--objective-data", default=None, help="local parquet/jsonl of gsm8k-ja (7B families)"),
          arg("--test-data", default=None, help="local parquet/jsonl of MGSM-ja (7B families)"),
          BLAS_KERNEL_ARG, extra="collect")
@@ -36,7 +41,7 @@ def collect(args: argparse.Namespace) -> int:
 
     summary = cli_collect(args.space, args.family, args.sampler, args.budget, args.out, executor=args.executor,
                           seed=args.seed, workers=args.workers, gsm8k_ja=args.objective_data,
-                          mgsm_ja=args.test_data)
+                          mgsm_ja=args.test_data, device=args.device, batch_size=args.batch_size)
     console().print(f"{summary.sampler} seed {summary.seed}: {summary.asked}/{summary.budget} configs "
                     f"({summary.evaluated} evaluated now, {summary.reused} reused), best objective "
                     f"{summary.best_objective:.4f} (test {summary.best_test:.4f}), {summary.rows_in_store} rows "

@@ -4,8 +4,13 @@ The driver (``collect.py``) owns the sampler and the store; an executor only tur
 :class:`EvalResult` s and hands them back as they finish (unordered), so the driver can write each
 result to the store the moment it exists and a crash loses only in-flight configs.
 
+Executors evaluate in *batches* (``types.evaluate_all``: one ``evaluate_batch`` call when the
+evaluator has it): the local executor a round's configurations ``batch_size`` at a time, the Ray
+executor a round split over its workers, each worker's share one batch. A batch's results are
+handed back together when it finishes, so a crash loses the batches in flight.
+
 Ray: one actor per GPU (or per CPU slot) builds its evaluator once from a picklable factory, so
-the source models are loaded once per worker and then updated in place per config. A task
+the source models are loaded once per worker and then updated in place per config. A batch
 whose actor died (OOM, preemption, SIGKILL, driver-side ``ray.kill``) is retried on a fresh actor;
 an exception raised *by the evaluator* is not retried (it would fail again) and propagates.
 """
@@ -16,10 +21,18 @@ import os
 import socket
 from typing import Any, Hashable, Iterable, Iterator, Protocol
 
-from .types import Config, EvalResult, EvaluatorFactory, check_evaluator
+from .types import Config, EvalResult, EvaluatorFactory, check_evaluator, evaluate_all
 
 Task = tuple[Hashable, Config]
 Done = tuple[Hashable, Config, EvalResult]
+
+
+def batches(tasks: list[Task], size: int | None) -> list[list[Task]]:
+    """Consecutive batches of at most ``size`` tasks (all in one when ``size`` is None)."""
+    if size is not None and size < 1:
+        raise ValueError(f"batch_size must be at least 1 (or None: a whole round), got {size}")
+    step = len(tasks) if size is None else size
+    return [tasks[i:i + step] for i in range(0, len(tasks), max(step, 1))]
 
 
 class Executor(Protocol):
@@ -33,11 +46,16 @@ class Executor(Protocol):
 
 
 class LocalExecutor:
-    """Evaluate in the driver process, one config at a time (the default; no extra services)."""
+    """Evaluate in the driver process, ``batch_size`` configs per batch (None: a whole round at once).
+
+    The default; no extra services.
+    """
 
     n_workers = 1
 
-    def __init__(self) -> None:
+    def __init__(self, batch_size: int | None = None) -> None:
+        batches([], batch_size)  # checks it
+        self.batch_size = batch_size
         self._evaluator = None
 
     def start(self, factory: EvaluatorFactory) -> None:
@@ -48,8 +66,14 @@ class LocalExecutor:
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[Done]:
         if self._evaluator is None:
             raise RuntimeError("call start(factory) first")
-        for key, config in tasks:
-            yield key, config, self._evaluator.evaluate(config)
+        if not hasattr(self._evaluator, "evaluate_batch"):  # one at a time: each result as it exists
+            for key, config in tasks:
+                yield key, config, self._evaluator.evaluate(config)
+            return
+        for batch in batches(list(tasks), self.batch_size):
+            results = evaluate_all(self._evaluator, [config for _, config in batch])
+            for (key, config), result in zip(batch, results):
+                yield key, config, result
 
     def close(self) -> None:
         self._evaluator = None
@@ -65,6 +89,9 @@ class _EvalWorker:
     def evaluate(self, config: Config) -> EvalResult:
         return self.evaluator.evaluate(config)
 
+    def evaluate_batch(self, configs: list[Config]) -> list[EvalResult]:
+        return evaluate_all(self.evaluator, configs)
+
     def where(self) -> tuple[str, int]:
         return socket.gethostname(), os.getpid()
 
@@ -73,14 +100,17 @@ class RayExecutor:
     """An ActorPool-like unordered map over Ray actors with retry of tasks lost to dead actors.
 
     ``resources_per_worker`` defaults to one GPU per actor when the cluster has GPUs, else one
-    CPU; ``n_workers`` defaults to the number of such slots. ``ray.init`` is called with
+    CPU; ``n_workers`` defaults to the number of such slots. A round is split into one batch per
+    worker, each of at most ``batch_size`` configs (None: no cap). ``ray.init`` is called with
     ``ray_init`` kwargs only when Ray is not initialised yet (pass ``{"address": "auto"}`` for
     a running cluster); a Ray instance the executor started is shut down again by ``close``, one
     it found running is left alone, so a process can run several collections in a row.
     """
 
     def __init__(self, n_workers: int | None = None, resources_per_worker: dict[str, float] | None = None,
-                 max_retries: int = 3, ray_init: dict[str, Any] | None = None):
+                 max_retries: int = 3, ray_init: dict[str, Any] | None = None, batch_size: int | None = None):
+        batches([], batch_size)  # checks it
+        self.batch_size = batch_size
         self._requested_workers = n_workers
         self._resources = resources_per_worker
         self.max_retries = max_retries
@@ -127,27 +157,32 @@ class RayExecutor:
 
         if self._factory is None:
             raise RuntimeError("call start(factory) first")
-        queue: collections.deque[tuple[Hashable, Config, int]] = collections.deque(
-            (key, config, 0) for key, config in tasks)
+        tasks = list(tasks)
+        per_worker = -(-len(tasks) // max(self.n_workers, 1)) if tasks else 1
+        size = per_worker if self.batch_size is None else min(per_worker, self.batch_size)
+        queue: collections.deque[tuple[list[Task], int]] = collections.deque(
+            (batch, 0) for batch in batches(tasks, size))
         idle = list(self._actors)
-        in_flight: dict[Any, tuple[Any, Hashable, Config, int]] = {}
+        in_flight: dict[Any, tuple[Any, list[Task], int]] = {}
         while queue or in_flight:
             while idle and queue:
                 actor = idle.pop()
-                key, config, attempt = queue.popleft()
-                in_flight[actor.evaluate.remote(config)] = (actor, key, config, attempt)
+                batch, attempt = queue.popleft()
+                in_flight[actor.evaluate_batch.remote([config for _, config in batch])] = (actor, batch, attempt)
             (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-            actor, key, config, attempt = in_flight.pop(ref)
+            actor, batch, attempt = in_flight.pop(ref)
             try:
-                result = ray.get(ref)
+                results = ray.get(ref)
             except (ActorDiedError, ActorUnavailableError, RayActorError) as exc:
                 if attempt >= self.max_retries:
-                    raise RuntimeError(f"config {key!r} lost {attempt + 1} workers; giving up") from exc
+                    keys = [key for key, _ in batch]
+                    raise RuntimeError(f"configs {keys!r} lost {attempt + 1} workers; giving up") from exc
                 idle.append(self._replace(actor))
-                queue.appendleft((key, config, attempt + 1))
+                queue.appendleft((batch, attempt + 1))
                 continue
             idle.append(actor)
-            yield key, config, result
+            for (key, config), result in zip(batch, results):
+                yield key, config, result
 
     def _replace(self, dead):
         import ray
@@ -177,7 +212,7 @@ class RayExecutor:
 
 def make_executor(name: str, **kwargs) -> LocalExecutor | RayExecutor:
     if name == "local":
-        return LocalExecutor()
+        return LocalExecutor(**{k: v for k, v in kwargs.items() if k == "batch_size"})
     if name == "ray":
         return RayExecutor(**kwargs)
     raise ValueError(f"unknown executor {name!r}; choose 'local' or 'ray'")

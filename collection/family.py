@@ -40,7 +40,7 @@ class Family:
     load_ps: Callable[[], tuple[torch.nn.Module, list[torch.nn.Module]]]
     load_dfs: Callable[[], tuple[torch.nn.Module, torch.nn.Module]]
     stop_strings: tuple[str, ...] = ()
-    engine: str = "hf"  # decoding engine the evaluator uses by default ("fast" = FastMistral)
+    engine: str = "hf"  # decoding engine the evaluator uses by default (engine_version.ENGINES)
     info: dict = field(default_factory=dict)
 
 
@@ -74,7 +74,7 @@ def mini_family(models_dir: str | Path = MINI_DIR, n_objective: int = 256, n_tes
         stop_token_ids=[tok.eos_token_id, tok.convert_tokens_to_ids("\n")],
         load_ps=lambda: (_load_causal_lm(d / "base"), [_load_causal_lm(d / "ja"), _load_causal_lm(d / "math")]),
         load_dfs=lambda: (_load_causal_lm(d / "A"), _load_causal_lm(d / "ja")),
-        engine="fast", info={"models_dir": str(d)},
+        engine="batched", info={"models_dir": str(d)},
     )
 
 

@@ -178,17 +178,9 @@ class FastMistral:
         return (mask | torch.eye(T, dtype=torch.bool)[None])[:, None]
 
     @torch.no_grad()
-    def generate(self, layers: Sequence[LayerWeights], scales: Sequence[float], rows: Sequence[Sequence[int]],
-                 max_new_tokens: int, stop_ids: Sequence[int], pad_id: int) -> list[list[int]]:
-        """Greedy continuation of each row until a stop token (not returned) or ``max_new_tokens``.
-
-        Rows are RIGHT-padded: every real token sits at the index equal to its position, so the
-        prefill is plain causal attention (SDPA's fast path, no mask; pads come after the real
-        tokens and are never attended by them), and decoding writes each row's next token at its
-        own column, masking the pad columns it has not overwritten yet.
-        """
-        if not rows:
-            return []
+    def prefill(self, layers: Sequence[LayerWeights], scales: Sequence[float], rows: Sequence[Sequence[int]],
+                max_new_tokens: int, pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The prompts through every layer: (last-token logits, key cache, value cache, prompt lengths)."""
         lengths = torch.tensor([len(r) for r in rows])
         if int(lengths.min()) < 1:
             raise ValueError("every prompt needs at least one token")
@@ -205,7 +197,22 @@ class FastMistral:
         x = self.embed[ids]
         for i, (lw, sc) in enumerate(zip(layers, scales)):
             x = self._layer(x, lw, sc, cos, sin, kc[i], vc[i], 0, None)
-        last = self._rms(x[torch.arange(B), lengths - 1], self.norm) @ self.lm_head.T
+        return self._rms(x[torch.arange(B), lengths - 1], self.norm) @ self.lm_head.T, kc, vc, lengths
+
+    @torch.no_grad()
+    def generate(self, layers: Sequence[LayerWeights], scales: Sequence[float], rows: Sequence[Sequence[int]],
+                 max_new_tokens: int, stop_ids: Sequence[int], pad_id: int) -> list[list[int]]:
+        """Greedy continuation of each row until a stop token (not returned) or ``max_new_tokens``.
+
+        Rows are RIGHT-padded: every real token sits at the index equal to its position, so the
+        prefill is plain causal attention (SDPA's fast path, no mask; pads come after the real
+        tokens and are never attended by them), and decoding writes each row's next token at its
+        own column, masking the pad columns it has not overwritten yet.
+        """
+        if not rows:
+            return []
+        last, kc, vc, lengths = self.prefill(layers, scales, rows, max_new_tokens, pad_id)
+        B = len(rows)
         write = lengths.clone()  # column (= position) of each row's next token
         stop = torch.tensor(sorted(set(stop_ids)), dtype=torch.long)
         alive = torch.arange(B)  # original row of each batch row

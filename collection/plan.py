@@ -19,7 +19,8 @@ taken by other runners moves on to the next space instead of waiting, so no core
 another finishes a space's last run (``--hours`` counts for all of them). Exit status 3 also
 when runs of an earlier space were left to other runners still writing them.
 ``--blas-kernel K`` runs the plan on OpenBLAS kernel K, so its CMA-ES and CatCMA runs replay from
-their seeds on any machine that runs K (``smm_bench_plugin.blas``).
+their seeds on any machine that runs K (``smm_bench_plugin.blas``). Each asked round is evaluated
+as one batch (``--batch-size N`` caps it); ``--device cuda`` decodes on a GPU.
 
     python -m smm_bench_collection.plan --space ps --seal
 
@@ -39,6 +40,7 @@ from pathlib import Path
 from smm_bench_plugin.blas import pin_kernel
 
 from .collect import collect, family_factory
+from .executors import LocalExecutor
 from .store import ResultStore, StoreLockedError, ValidationReport, _store_meta, validate
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
@@ -91,7 +93,7 @@ def run_folder(space_dir: Path, sampler: str, seed: int) -> Path:
 
 def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, family: str = "mini",
              progress: bool = True, poll_seconds: float = 30.0, deadline: float | None = None,
-             wait_for_others: bool = True) -> bool:
+             wait_for_others: bool = True, device: str = "cpu", batch_size: int | None = None) -> bool:
     """Work through ``PLAN[space]``; returns True when every run reached its budget.
 
     Several runner processes may share the plan: a run whose folder another process is writing
@@ -99,10 +101,11 @@ def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, 
     such runs remain, the runner waits for them (their budget may grow in a later step of the
     plan) or, with ``wait_for_others=False``, returns False so that it can work on another
     space. ``deadline`` (a ``time.time()`` value) replaces ``hours`` when a runner works
-    through several spaces on one clock.
+    through several spaces on one clock. ``device`` and ``batch_size`` are ``collect``'s
+    (``--device``, ``--batch-size``).
     """
     space_dir = data_dir / f"mini_{space}"
-    factory = family_factory(space, family)
+    factory = family_factory(space, family, **({"device": device} if device != "cpu" else {}))
     if deadline is None and hours:
         deadline = time.time() + 3600 * hours
     done: set[int] = set()
@@ -121,7 +124,7 @@ def run_plan(space: str, data_dir: Path = DATA_DIR, hours: float | None = None, 
                 asked = 0
                 while asked < budget and (deadline is None or time.time() < deadline):
                     s = collect(space, factory, sampler, min(budget, asked + 250), run_folder(space_dir, sampler, seed),
-                                seed=seed, progress=progress)
+                                seed=seed, progress=progress, executor=LocalExecutor(batch_size))
                     asked = s.asked
                     print(f"{space} {sampler} seed {seed}: {s.asked}/{budget}, best {s.best_objective:.3f}",
                           flush=True)
@@ -181,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--seal", action="store_true",
                     help="compact and validate every run folder of the space, then exit (runners stopped)")
+    ap.add_argument("--device", default="cpu", help="torch device of the batched engine (default cpu; e.g. cuda)")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="configurations per evaluation batch (default: each asked round as one batch)")
     ap.add_argument("--blas-kernel", metavar="K",
                     help="run on this OpenBLAS kernel (e.g. Haswell) by rerunning under OPENBLAS_CORETYPE=K, so that "
                          "CMA-ES and CatCMA runs replay from their seed on every machine (smm_bench_plugin.blas)")
@@ -196,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     finished = []
     for i, space in enumerate(a.space):
         finished.append(run_plan(space, a.data, family=a.family, progress=not a.no_progress, deadline=deadline,
-                                 wait_for_others=i == len(a.space) - 1))
+                                 wait_for_others=i == len(a.space) - 1, device=a.device, batch_size=a.batch_size))
         if deadline is not None and time.time() > deadline:
             break
     return 0 if len(finished) == len(a.space) and all(finished) else 3

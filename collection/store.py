@@ -72,18 +72,26 @@ def config_id(space: str, family_id: str, config: Mapping[str, object]) -> str:
 
 
 @lru_cache(maxsize=1)
-def row_versions() -> str:
+def library_versions_json() -> str:
     """JSON of the versions that can change a result (installed packages only), numpy's BLAS
     kernel (a CMA-ES run replays from its seed only on the kernel it was collected on,
-    ``smm_bench_plugin.blas``) and, as ``fastlm``, the version of the mini family's decoding
-    engine (``engine_version.ENGINE_VERSION``; Hugging Face-engine rows carry it too and do not use it;
-    rows written before it existed lack it)."""
+    ``smm_bench_plugin.blas``) and, as ``fastlm``, the version of the mini family's default
+    decoding engine (``engine_version.ENGINE_VERSION``). A row whose result names its engine's
+    version records that one instead (:func:`row_versions`); rows of evaluators that name none
+    (Hugging Face engine, synthetic) carry the default; rows written before it existed lack it."""
     from smm_bench_plugin.blas import with_kernel
     from smm_bench_plugin.scenario import library_versions
 
     versions = {"python": platform.python_version(), **library_versions(*_VERSION_PACKAGES)}
     versions["fastlm"] = ENGINE_VERSION
     return json.dumps(with_kernel(versions), sort_keys=True)
+
+
+def row_versions(library: str, result: EvalResult) -> str:
+    """A row's ``versions``: the library versions, ``fastlm`` being the engine that evaluated it."""
+    if result.engine_version is None:
+        return library
+    return json.dumps({**json.loads(library), "fastlm": result.engine_version}, sort_keys=True)
 
 
 def latest_kernel(rows: Iterable[Mapping[str, Any]]) -> str:
@@ -352,7 +360,7 @@ class ResultStore:
     # -- writes ----------------------------------------------------------------------------
     def to_table(self, records: Sequence[Record]) -> pa.Table:
         host = socket.gethostname()
-        versions = row_versions()
+        versions = library_versions_json()
         columns: dict[str, list] = {name: [] for name in self.schema.names}
         for rec in records:
             config = self.space.canonical(rec.config)
@@ -376,7 +384,7 @@ class ResultStore:
             columns["eval_seconds"].append(float(rec.result.seconds))
             columns["timings"].append(json.dumps({k: float(v) for k, v in rec.result.timings.items()},
                                                  sort_keys=True))
-            columns["versions"].append(versions)
+            columns["versions"].append(row_versions(versions, rec.result))
             columns["host"].append(host)
             columns["timestamp"].append(rec.timestamp)
         return pa.table(columns, schema=self.schema)

@@ -88,8 +88,21 @@ class SyntheticEvaluator:
         return EvalResult(objective=objective, test=test, seconds=seconds, timings={"synthetic": seconds})
 
 
-def synthetic_spec(space: str = "ps", **kwargs) -> EvaluatorSpec:
-    """A picklable factory of :class:`SyntheticEvaluator` (for executors and ``--family synthetic``)."""
+class BatchedSyntheticEvaluator(SyntheticEvaluator):
+    """The stand-in with ``evaluate_batch``: configurations evaluated in order, results returned together.
+
+    For the batched path of executors and ``collect``: a crash injected into a batch's config
+    loses the whole batch, as a real batched evaluation would.
+    """
+
+    def evaluate_batch(self, configs: list[Config]) -> list[EvalResult]:
+        return [self.evaluate(c) for c in configs]
+
+
+def synthetic_spec(space: str = "ps", batched: bool = False, **kwargs) -> EvaluatorSpec:
+    """A picklable factory of :class:`SyntheticEvaluator` (for executors and ``--family synthetic``);
+    ``batched`` gives :class:`BatchedSyntheticEvaluator`."""
     family_id = kwargs.pop("family_id", SYNTHETIC_FAMILY)
-    return EvaluatorSpec(space=space, family_id=family_id, target="smm_bench_collection.synthetic:SyntheticEvaluator",
+    cls = "BatchedSyntheticEvaluator" if batched else "SyntheticEvaluator"
+    return EvaluatorSpec(space=space, family_id=family_id, target=f"smm_bench_collection.synthetic:{cls}",
                          kwargs={"space": space, "family_id": family_id, **kwargs})

@@ -62,18 +62,32 @@ class EvalResult:
 
     objective: SetResult
     test: SetResult
-    seconds: float  # wall time of this evaluation (merge + generate + judge)
+    seconds: float  # wall time of this evaluation (merge + generate + judge; a batch's shared time split)
     timings: dict[str, float] = field(default_factory=dict)  # e.g. {"merge": .., "generate": ..}
+    engine_version: str | None = None  # the decoding engine's version (engine_version.py), recorded per row
 
 
 @runtime_checkable
 class Evaluator(Protocol):
-    """Merges one configuration and scores it on both sets. Implemented in ``evaluate.py``."""
+    """Merges one configuration and scores it on both sets. Implemented in ``evaluate.py``.
+
+    An evaluator may also offer ``evaluate_batch(configs) -> list[EvalResult]`` (same results,
+    in order, several configurations at once); ``evaluate_all`` uses it when it exists.
+    """
 
     space: str  # "ps" | "dfs"
     family_id: str  # e.g. "mini-v1" or "mistral-7b:<ids>"
 
     def evaluate(self, config: Config) -> EvalResult: ...
+
+
+def evaluate_all(evaluator: Evaluator, configs: list[Config]) -> list[EvalResult]:
+    """Results of ``configs`` in order: one batch when the evaluator takes batches, else one by one."""
+    batch = getattr(evaluator, "evaluate_batch", None)
+    results = batch(configs) if batch is not None else [evaluator.evaluate(c) for c in configs]
+    if len(results) != len(configs):
+        raise RuntimeError(f"the evaluator returned {len(results)} results for {len(configs)} configurations")
+    return results
 
 
 class EvaluatorFactory(Protocol):

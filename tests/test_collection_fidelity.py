@@ -17,9 +17,10 @@ def family(tmp_path_factory):
 
 
 @pytest.mark.slow  # evaluates merges for real
+@pytest.mark.parametrize("engine", ["fast", "batched"])
 @pytest.mark.parametrize("space,make", [("ps", ps_config), ("dfs", dfs_config_mild)])
-def test_prefix_evaluation_equals_the_full_evaluations_bits_in_item_order(family, space, make):
-    ev = MergeEvaluator(space, family, engine="fast")
+def test_prefix_evaluation_equals_the_full_evaluations_bits_in_item_order(family, space, make, engine):
+    ev = MergeEvaluator(space, family, engine=engine)
     config = make(3)
     full = ev.evaluate(config)
     order = item_order(16)

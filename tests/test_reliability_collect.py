@@ -29,10 +29,13 @@ BUDGET = 120
 CHILD = textwrap.dedent("""
     import sys
     from smm_bench_collection.collect import collect
+    from smm_bench_collection.executors import LocalExecutor
     from smm_bench_collection.synthetic import synthetic_spec
     print("START", flush=True)
-    s = collect("ps", synthetic_spec("ps", delay=float(sys.argv[4])), sys.argv[2], int(sys.argv[3]), sys.argv[1], seed=9,
-                progress=False)
+    batch = int(sys.argv[5])  # 0: one configuration at a time; else batches of that many
+    spec = synthetic_spec("ps", batched=batch > 0, delay=float(sys.argv[4]))
+    s = collect("ps", spec, sys.argv[2], int(sys.argv[3]), sys.argv[1], seed=9, progress=False,
+                executor=LocalExecutor(batch or None))
     print("FINISHED", s.rows_in_store, flush=True)
 """)
 
@@ -60,16 +63,19 @@ def _check_store(root, planned_ids: set[str] | None = None) -> int:
     return len(rows)
 
 
-@pytest.mark.parametrize("sampler", ["cmaes", "random"])
-def test_collect_sigkilled_twenty_times_then_resumed(tmp_path, sampler):
+@pytest.mark.parametrize("sampler,batch", [("cmaes", 0), ("random", 0), ("random", 4)])
+def test_collect_sigkilled_twenty_times_then_resumed(tmp_path, sampler, batch):
+    """One configuration at a time, and in batches of 4 (a kill loses the batch in flight)."""
     reference = collect("ps", synthetic_spec("ps"), sampler, BUDGET, tmp_path / "ref", seed=9, progress=False)
     planned = {r["config_id"] for r in _rows(tmp_path / "ref")}
     assert reference.rows_in_store == len(planned) == BUDGET
 
     root = tmp_path / "killed"
-    # 0.25 s per evaluation: a child lives <= 1.2 s after its imports, so it stores a few rows per
-    # life and the run cannot finish before the 20th kill, however fast the machine
-    cmd = [sys.executable, "-c", CHILD, str(root), sampler, str(BUDGET), "0.25"]
+    # 0.25 s per evaluation (0.08 s in batches of 4: 0.32 s a batch): a child lives <= 1.2 s after
+    # its imports, so it stores a few rows per life and the run cannot finish before the 20th
+    # kill, however fast the machine
+    delay = "0.08" if batch else "0.25"
+    cmd = [sys.executable, "-c", CHILD, str(root), sampler, str(BUDGET), delay, str(batch)]
     rng = random.Random(1234)
     kills = attempts = 0
     progress = []
@@ -87,13 +93,14 @@ def test_collect_sigkilled_twenty_times_then_resumed(tmp_path, sampler):
         if progress and progress[-1] == BUDGET:
             break
     assert kills >= 20, (kills, attempts, progress)
-    out = subprocess.run(cmd[:-1] + ["0.0"], capture_output=True, text=True, timeout=300)
+    out = subprocess.run(cmd[:-2] + ["0.0", str(batch)], capture_output=True, text=True, timeout=300)
     assert "FINISHED" in out.stdout, out.stderr[-2000:]
     assert _check_store(root, planned) == BUDGET
     assert {r["config_id"] for r in _rows(root)} == planned  # exactly the planned configs
     assert not list((root / "shards").glob(".tmp-*"))
     assert progress == sorted(progress)  # rows lost: none (the store only ever grew)
-    print(f"{sampler}: {kills} SIGKILLs survived in {attempts} runs, rows after each: {progress}, "
+    assert not batch or all(n % batch == 0 or n == BUDGET for n in progress)  # whole batches only
+    print(f"{sampler} (batch {batch or 1}): {kills} SIGKILLs survived in {attempts} runs, rows after each: {progress}, "
           f"final {BUDGET}/{BUDGET} planned, 0 duplicates, 0 rows lost")
 
 
@@ -104,7 +111,9 @@ def test_ray_worker_killed_during_collect(tmp_path):
     reference = collect("ps", synthetic_spec("ps"), "cmaes", 24, tmp_path / "ref", seed=4, progress=False)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
-        ex = RayExecutor(n_workers=2)
+        # batches of 2 (0.6 s): an actor answers ``where`` only between batches, and the killer
+        # must find both workers alive twice before the run's 24 evaluations are done
+        ex = RayExecutor(n_workers=2, batch_size=2)
         killed = []
 
         def killer():  # SIGKILL one worker while both are busy, twice

@@ -13,9 +13,9 @@ from transformers import MistralConfig, MistralForCausalLM
 from smm_bench_collection.mini.tokenizer import build_tokenizer
 
 
-def tiny_config(vocab_size: int, hidden: int = 16) -> MistralConfig:
+def tiny_config(vocab_size: int, hidden: int = 16, heads: int = 2, kv_heads: int = 1) -> MistralConfig:
     cfg = MistralConfig(vocab_size=vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
-                        num_hidden_layers=32, num_attention_heads=2, num_key_value_heads=1,
+                        num_hidden_layers=32, num_attention_heads=heads, num_key_value_heads=kv_heads,
                         max_position_embeddings=256, tie_word_embeddings=False, bos_token_id=1,
                         eos_token_id=2, pad_token_id=0)
     cfg._attn_implementation = "sdpa"
@@ -33,11 +33,12 @@ def perturbed(model: MistralForCausalLM, seed: int, scale: float = 0.5) -> Mistr
     return out.eval()
 
 
-def make_tiny_family(root: Path) -> Path:
-    """Write base/, ja/, math/ and A/ under ``root`` (each a saved model + tokenizer)."""
+def make_tiny_family(root: Path, hidden: int = 16, heads: int = 2, kv_heads: int = 1) -> Path:
+    """Write base/, ja/, math/ and A/ under ``root`` (each a saved model + tokenizer); the default
+    shape has 2 heads sharing one kv head, ``heads=4, kv_heads=2`` the mini family's grouping."""
     torch.manual_seed(0)
     tok = build_tokenizer()
-    base = MistralForCausalLM(tiny_config(len(tok))).eval()
+    base = MistralForCausalLM(tiny_config(len(tok), hidden, heads, kv_heads)).eval()
     with torch.no_grad():
         for p in base.parameters():
             p.mul_(4.0)  # sharper logits: random models then stop at different lengths
