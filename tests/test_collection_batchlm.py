@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
+pytestmark = pytest.mark.slow  # every test here decodes merges for real (CI runs the slow tier too)
 import torch
 
 from smm_bench_collection.batchlm import MIN_ROWS, SharedPrefixes, grouped_linear, looped_linear, with_rotated_qk

@@ -91,6 +91,7 @@ def test_greedy_is_batch_invariant(family):
     assert greedy_generate(model, rows, *args) == [greedy_generate(model, [r], *args)[0] for r in rows]
 
 
+@pytest.mark.slow  # evaluates merges for real
 @pytest.mark.parametrize("space,make", [("ps", ps_config), ("dfs", dfs_config)])
 def test_evaluation_is_deterministic_and_complete(family, space, make):
     ev = MergeEvaluator(space, family, engine="fast")
@@ -160,6 +161,7 @@ def test_both_decode_attentions_give_the_same_answers(family, space, make):
             assert all(near_tie_at_divergence(model, rows[i], a[i], b[i]) for i in differ)
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_one_token_prompts_generate_as_hugging_face_does(family):
     """A prefill of one token is still a prefill (no decoding mask exists yet), in either attention."""
     hf = MergeEvaluator("ps", family, engine="hf")

@@ -378,6 +378,7 @@ def test_upgrade_refuses_a_folder_edited_after_export(ps_scenario, tmp_path, edi
 _UPGRADE = "import sys; from smm_bench_plugin.upgrade import upgrade_scenario; upgrade_scenario(sys.argv[1])"
 
 
+@pytest.mark.slow  # a kill loop
 def test_upgrade_killed_at_random_moments_resumes_to_the_same_folder(dfs_scenario, tmp_path):
     d = _copy(dfs_scenario, tmp_path / "old")
     _downgrade(d)

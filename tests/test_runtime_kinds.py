@@ -123,6 +123,7 @@ def test_import_stays_light_and_the_table_needs_no_torch_lightgbm_or_optuna():
     assert out.stdout.strip() == "['pyarrow', 'smm_bench_collection']"
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_live_recheck_of_a_stored_configuration_and_a_cached_second_call(ps_table, isolated_data_dir):
     """One real merge of the mini family: a stored configuration evaluated live gives its stored accuracies."""
     live = smm.load("smm_ps_mini", kind="live")
@@ -143,6 +144,7 @@ def test_live_recheck_of_a_stored_configuration_and_a_cached_second_call(ps_tabl
         live.close()
 
 
+@pytest.mark.slow  # evaluates merges for real
 def test_verify_puts_the_true_value_beside_the_surrogate_for_each_runs_best(tmp_path, isolated_data_dir):
     """``smm-bench compare`` then ``smm-bench verify``: one real merge per run's best, kept for the next ask."""
     out = tmp_path / "run"
