@@ -23,7 +23,7 @@ import math
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Collection, Sequence
 
 import numpy as np
 
@@ -55,8 +55,9 @@ def model_digest(bench) -> str:
 
 def run_finalists(bench, optimizers: Sequence[str], budgets: Sequence[int], seeds: Sequence[int], *,
                   top: int = 0, cache: str | Path | None = None, progress: bool = False,
-                  jobs: int = 1) -> list[dict[str, Any]]:
-    """One record per (optimiser, budget, seed) unit, budgets outermost, then optimisers, then seeds.
+                  jobs: int = 1, skip: Collection[tuple[str, int]] = ()) -> list[dict[str, Any]]:
+    """One record per (optimiser, budget, seed) unit, budgets outermost, then optimisers, then seeds;
+    ``skip`` holds (optimiser, budget) cells that get no units.
 
     A record holds ``optimizer``, ``budget``, ``seed``, ``config`` (the run's best),
     ``evaluation`` (1-based index of its first arrival), ``surrogate_objective``,
@@ -72,7 +73,8 @@ def run_finalists(bench, optimizers: Sequence[str], budgets: Sequence[int], seed
     folder = None if cache is None else Path(cache) / bench.name / model_digest(bench)
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-    tasks = [(name, int(budget), int(seed)) for budget in budgets for name in optimizers for seed in seeds]
+    tasks = [(name, int(budget), int(seed)) for budget in budgets for name in optimizers for seed in seeds
+             if (name, int(budget)) not in skip]
     units: dict[tuple[str, int, int], dict[str, Any]] = {}
     for task in tasks:
         path = _unit_path(folder, task, top)

@@ -174,9 +174,8 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
     if endpoint_truth.family_id != family_id:  # a true value of another family checks nothing
         return {"scenario": bench.name, "skipped": f"the local '{family}' family is {endpoint_truth.family_id}, "
                                                    f"the scenario was trained on {family_id}"}
-    units = [u for budget in budgets for u in run_finalists(
-        bench, [o for o in optimizers if (o, int(budget)) not in skipped], [budget], seeds, cache=work,
-        progress=progress, jobs=jobs)]
+    units = run_finalists(bench, optimizers, budgets, seeds, cache=work, progress=progress, jobs=jobs,
+                          skip=skipped)
     t_surrogate = time.perf_counter() - t0
     truths = endpoint_truth.evaluate([u["config"] for u in units], progress=progress)
     fresh_truth = TrueEvaluations(checks / f"random-s{FRESH_RANDOM_SEED}", space, family=family, sampler="random",
@@ -280,6 +279,8 @@ def main(argv: list[str] | None = None) -> int:
     """The check on any scenario folder (a candidate retrain, say), its record written to ``--out``."""
     import argparse
     import json
+    import shlex
+    import sys
 
     ap = argparse.ArgumentParser(prog="python -m smm_bench_surrogates.endpoints", description=main.__doc__)
     ap.add_argument("scenario", help="scenario name or folder")
@@ -300,8 +301,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--jobs must be >= 1, got {a.jobs}")
     e = endpoint_check(a.scenario, family=a.family, progress=True, jobs=a.jobs, skip=a.skip, checks=a.checks,
                        work=a.work, optimizers=a.optimizers, budgets=a.budgets, seeds=a.seeds, fresh=a.fresh)
-    e["command"] = f"python -m smm_bench_surrogates.endpoints {a.scenario} --out {a.out}" + (
-        f" --skip {' '.join(a.skip)}" if a.skip else "")
+    e["command"] = "python -m smm_bench_surrogates.endpoints " + shlex.join(sys.argv[1:] if argv is None else argv)
     Path(a.out).write_text(json.dumps(e, indent=1, default=float) + "\n")
     print("\n".join(render_lines(e)))
     return 0

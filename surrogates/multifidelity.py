@@ -44,8 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from smm_bench_collection.store import read_stores
+
 from .train import (R2_TOLERANCE, _check_replaceable, _replace, held_out_quality, learner_matrix, load_dataset,
-                    read_stores, refit_ensemble, resolve_derived, split, tune)
+                    refit_ensemble, resolve_derived, split, tune)
 
 ENSEMBLES = ("refit", "cv")
 DEFAULT_TRIALS = 12  # per tree target; see the module doc (six tree targets per space)

@@ -72,7 +72,7 @@ def true_runs(data_dir: str | Path, sampler: str, seeds: Sequence[int], budget: 
     """
     from smm_bench_collection.plan import run_folder
 
-    from .train import read_stores
+    from smm_bench_collection.store import read_stores
 
     root = Path(data_dir)
     if sampler == "random":

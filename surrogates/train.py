@@ -721,14 +721,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def __getattr__(name: str):
-    """``read_stores`` and ``parse_until`` live in the collection's store (pyarrow); read here too."""
-    if name in ("read_stores", "parse_until"):
-        from smm_bench_collection import store
-
-        return getattr(store, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -26,7 +26,7 @@ def test_bundled_scenario_is_a_real_mini_surrogate_with_its_report(name):
     prov = meta["provenance"]
     assert prov["family_id"] == "mini-v1" and prov["dataset"] == f"collection/data/mini_{space}"
     # trained on the committed dataset: never more rows than it holds, and every sampler in it exists there
-    from smm_bench_surrogates.train import read_stores
+    from smm_bench_collection.store import read_stores
 
     table = read_stores(REPO / prov["dataset"])
     assert prov["rows"] <= table.num_rows

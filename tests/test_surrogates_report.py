@@ -282,7 +282,7 @@ def test_dfs_report_uses_catcma_and_has_no_figure2(tmp_path):
         assert lc["raw_features"][role]["noise_ceiling_r2"] == lc["targets"][role]["noise_ceiling_r2"]
 
     from smm_bench_collection import card
-    from smm_bench_surrogates.train import read_stores
+    from smm_bench_collection.store import read_stores
 
     mp.setitem(plan.PLAN, "dfs", [("random", 0, 2 * BUDGET), ("catcma", 0, BUDGET), ("tpe", 0, BUDGET)])
     try:

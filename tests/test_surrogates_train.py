@@ -141,7 +141,7 @@ def test_noise_ceiling_tau_is_an_optimistic_estimate_of_the_true_functions_tau(a
 
 
 def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path):
-    from smm_bench_surrogates.train import read_stores
+    from smm_bench_collection.store import read_stores
 
     factory = family_factory("ps", "synthetic")
     collect("ps", factory, "random", 40, tmp_path / "random-s0", seed=0, progress=False)
@@ -156,7 +156,7 @@ def test_a_folder_of_run_stores_reads_as_one_dataset_without_duplicates(tmp_path
 
 def test_until_selects_the_rows_a_model_was_trained_on_while_the_store_grows(tmp_path):
     """A model's provenance (rows_until, rows_sha256) selects its rows again after more were collected."""
-    from smm_bench_surrogates.train import parse_until
+    from smm_bench_collection.store import parse_until
 
     factory = family_factory("ps", "synthetic")
     collect("ps", factory, "random", 40, tmp_path / "random-s0", seed=0, progress=False)
@@ -187,7 +187,7 @@ def test_plan_runners_share_the_runs(tmp_path, monkeypatch):
     for w in workers:
         w.join()
     assert results == [True, True]
-    from smm_bench_surrogates.train import read_stores
+    from smm_bench_collection.store import read_stores
 
     samplers = read_stores(tmp_path / "mini_ps").column("sampler").to_pylist()
     assert {s: samplers.count(s) for s in set(samplers)} == {"random": 60, "cmaes": 32, "tpe": 16}
