@@ -156,3 +156,15 @@ def _atomic_json(path: Path, payload: Any) -> None:
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else str(v)
+
+
+def parse_skip(skip: Sequence[str], optimizers: Sequence[str], budgets: Sequence[int]) -> set[tuple[str, int]]:
+    """``["tpe@3000"]`` -> ``{("tpe", 3000)}``, each cell checked against the check's optimisers and budgets."""
+    cells = set()
+    for item in skip:
+        name, _, budget = str(item).partition("@")
+        if name not in optimizers or not budget.isdigit() or int(budget) not in [int(b) for b in budgets]:
+            raise ValueError(f"skip: {item!r} is not OPTIMIZER@BUDGET with an optimiser of "
+                             f"{', '.join(optimizers)} and a budget of {', '.join(str(b) for b in budgets)}")
+        cells.add((name, int(budget)))
+    return cells

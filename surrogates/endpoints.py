@@ -157,7 +157,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
     from smm_bench_collection.truth import TrueEvaluations
     from smm_bench_plugin import load
     from smm_bench_plugin.benchmark import Benchmark
-    from smm_bench_plugin.finalists import model_digest, run_finalists
+    from smm_bench_plugin.finalists import model_digest, parse_skip, run_finalists
     from smm_bench_plugin.optimizers import ArraySpace, hostable_optimizers
 
     t0 = time.perf_counter()
@@ -198,18 +198,6 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
         "seconds": round(time.perf_counter() - t0, 1), "surrogate_wall_seconds_now": round(t_surrogate, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {bench.name} --endpoints-only",
     }
-
-
-def parse_skip(skip: Sequence[str], optimizers: Sequence[str], budgets: Sequence[int]) -> set[tuple[str, int]]:
-    """``["tpe@3000"]`` -> ``{("tpe", 3000)}``, each cell checked against the check's optimisers and budgets."""
-    cells = set()
-    for item in skip:
-        name, _, budget = str(item).partition("@")
-        if name not in optimizers or not budget.isdigit() or int(budget) not in [int(b) for b in budgets]:
-            raise ValueError(f"skip: {item!r} is not OPTIMIZER@BUDGET with an optimiser of "
-                             f"{', '.join(optimizers)} and a budget of {', '.join(str(b) for b in budgets)}")
-        cells.add((name, int(budget)))
-    return cells
 
 
 def _relative(path: Path) -> Path:

@@ -215,3 +215,10 @@ def test_exploitation_round_stores_the_finalists_and_resumes(scenario, tmp_path)
     assert again["configurations"] == 3 and read_dataset(folder).num_rows == table.num_rows
     with pytest.raises(ValueError, match="at most 100 seeds"):
         exploit.round_seeds(1, 101)
+    # a round may leave cells out (TPE's cost grows with its history): no runs there, and the plan says so
+    partial = exploit.plan_round("ps", 3, scenario, top=0, seeds_per_budget={40: 1}, progress=False,
+                                 skip=["tpe@40"])
+    assert partial["cells_skipped"] == ["tpe@40"] and "tpe" not in {c["optimizer"] for c in partial["configs"]}
+    assert len(partial["configs"]) == 4
+    with pytest.raises(ValueError, match="'tpe@41' is not OPTIMIZER@BUDGET"):
+        exploit.plan_round("ps", 3, scenario, seeds_per_budget={40: 1}, progress=False, skip=["tpe@41"])
