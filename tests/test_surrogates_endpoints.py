@@ -126,6 +126,29 @@ def test_a_killed_true_evaluation_resumes_with_the_same_command(tmp_path):
     assert truth.evaluate(configs) and truth.evaluated == 0
 
 
+def test_a_batched_evaluator_stores_every_few_configurations(tmp_path):
+    """On the batched engine a batch's results exist only when it ends: the configurations are
+    evaluated STORE_EVERY at a time, so a killed process loses one such batch, not the whole call."""
+    from smm_bench_collection.truth import STORE_EVERY
+
+    (tmp_path / "markers").mkdir()
+    n = 3 * STORE_EVERY
+    configs = make_sampler("random", "ps", 5, batch_size=n).ask()
+    below = min(c["w0_l00"] for c in configs[:STORE_EVERY])  # the first batch never crashes
+    first = next(i for i, c in enumerate(configs) if c["w0_l00"] < below)
+    child = CHILD.replace("batch_size=12", f"batch_size={n}").replace("crash_below=0.5)",
+                                                                      f"crash_below={below!r}, batched=True)")
+    out = subprocess.run([sys.executable, "-c", child, str(tmp_path / "store"), str(tmp_path / "markers")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 17, out.stderr
+    assert read_dataset(tmp_path / "store").num_rows == STORE_EVERY * (first // STORE_EVERY)
+    for _ in range(n):  # the same command resumes until every configuration is stored once
+        if subprocess.run([sys.executable, "-c", child, str(tmp_path / "store"), str(tmp_path / "markers")],
+                          capture_output=True, text=True, timeout=120).returncode == 0:
+            break
+    assert read_dataset(tmp_path / "store").num_rows == n and validate(tmp_path / "store").ok
+
+
 def test_order_agreement_allows_only_unresolved_swaps():
     surrogate = {"a": [0.9, 0.9, 0.9], "b": [0.8, 0.8, 0.8], "c": [0.1, 0.1, 0.1]}
     true = {"a": [0.50, 0.52, 0.48], "b": [0.51, 0.49, 0.53], "c": [0.2, 0.2, 0.2]}  # a vs b: a tie
