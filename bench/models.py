@@ -46,8 +46,9 @@ class EnsembleShape:
         return f"{self.name}-{self.space}-f{self.folds}-t{self.trees}-l{self.leaves}-n{self.rows}-s{self.seed}"
 
 
-#: ``paper_*``: the issue's prototype sizes (PS 5 folds x 2000 trees, a smaller DFS one), per
-#: target file. ``small_*``: 5 x 100 trees, for smoke runs of the suite itself.
+#: ``paper_*``: stand-ins for the authors' released surrogates, 5-fold CV ensembles of a chosen size
+#: (PS 5 folds x 2000 trees, a smaller DFS one), per target file. ``small_*``: 5 x 100 trees, for
+#: smoke runs of the suite itself.
 SHAPES = {
     "paper_ps": EnsembleShape("paper_ps", "ps", trees=2000),
     "paper_dfs": EnsembleShape("paper_dfs", "dfs", trees=1000),

@@ -211,7 +211,8 @@ def render(per_space: dict[str, dict[str, dict]], gates: dict | None, command: s
              f"Regenerate: `{command}`. Schema: [collection/SCHEMA.md](../SCHEMA.md). Each sampler run is "
              "one store folder `mini_<space>/<sampler>-s<seed>` (parquet shards + STORE.json); "
              "`smm_bench_collection.store.read_dataset(folder)` reads one.", "",
-             "Every row is one true evaluation of the mini twin (SPEC §6): a real merge of the mini family, "
+             "Every row is one true evaluation of the mini twin (the CPU-sized family with the paper's space dimensions, "
+             "merge code and judge; [docs/scenarios.md](../../docs/scenarios.md)): a real merge of the mini family, "
              "greedy decoding of the objective set (256 items, gsm8k-ja analog) and the test set (128 items "
              "from held-out templates and number ranges, MGSM-ja analog), judged per item (number right AND "
              "Japanese response). Per-item bits, timings and library versions are in the rows.", ""]

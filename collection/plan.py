@@ -2,7 +2,7 @@
 
     python -m smm_bench_collection.plan --space ps [--data collection/data] [--hours 2.5]
 
-Issue 4 asks for at least 25,000 PS evaluations (>= 16,000 uniform random, >= 500 in the 2-D
+The plan's targets: at least 25,000 PS evaluations (>= 16,000 uniform random, >= 500 in the 2-D
 model-wise subspace, CMA-ES >= 6 runs, TPE batch 8 >= 4 runs) and 12,000 DFS evaluations
 (>= 8,000 random, CatCMA >= 3 runs, TPE >= 2 runs), mirroring the paper's mix, plus
 500 DFS configurations stratified by distance from the default (``random_stratified``).

@@ -9,7 +9,8 @@ ConfigSpace when ``Benchmark.configspace`` is first used. It never imports torch
 transformers, lightgbm or optuna.
 """
 
-from .benchmark import Benchmark, load
+from .benchmark import Benchmark
+from .kinds import load
 from .paths import data_dir, list_scenarios
 
 __all__ = ["Benchmark", "load", "list_scenarios", "data_dir", "__version__"]

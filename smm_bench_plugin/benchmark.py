@@ -1,4 +1,7 @@
-"""``load`` and ``Benchmark``: one scenario, one onnxruntime session, validated inputs.
+"""``Benchmark``: one scenario, one onnxruntime session, validated inputs.
+
+The other kinds of benchmark subclass it in modules of their own (multi-fidelity, table, live);
+:func:`~smm_bench_plugin.kinds.load` picks the class, so this module imports none of them.
 
 Only numpy and onnxruntime are needed to evaluate (ConfigSpace is built on first access of
 ``Benchmark.configspace``). The session uses 1 intra-op thread by default: optimiser
@@ -16,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .paths import resolve_scenario
 from .scenario import (
     Target,
     check_against_contract,
@@ -31,46 +33,7 @@ from .scenario import (
 from .sessions import check_threads, open_session
 from .validation import ConfigEncoder
 
-__all__ = ["Benchmark", "KINDS", "load"]
-
-
-KINDS = ("surrogate", "table", "live")
-
-
-def load(name_or_path: str | os.PathLike, *, kind: str = "surrogate", intra_op_threads: int = 1,
-         **options: Any) -> Benchmark:
-    """Load a scenario by name (see :func:`list_scenarios`) or by folder path.
-
-    ``kind`` says what answers: ``"surrogate"`` (the ONNX model, the default), ``"table"`` (the
-    stored true evaluations of the scenario's family; option ``data``) or ``"live"`` (real
-    merges of that family; option ``store``), see :mod:`smm_bench_plugin.true_kinds`.
-    A multi-fidelity scenario (``meta.json`` has a ``fidelity``) comes back as a
-    :class:`~smm_bench_plugin.multifidelity.MultiFidelityBenchmark`, which also takes a fidelity."""
-    check_threads(intra_op_threads)
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}; got {kind!r}")
-    folder = resolve_scenario(name_or_path)
-    if kind != "surrogate":
-        if "fidelity" in read_meta(folder):
-            raise ValueError(f"kind={kind!r} serves single-fidelity scenarios; {folder.name!r} has a fidelity "
-                             "(load the single-fidelity scenario of the same space)")
-        from .true_kinds import LiveBenchmark, TableBenchmark
-
-        cls = TableBenchmark if kind == "table" else LiveBenchmark
-        return cls(folder, intra_op_threads=intra_op_threads, **options)
-    if options:
-        raise TypeError(f"load() got option(s) {', '.join(sorted(options))}, which only kind='table' (data) or "
-                        "kind='live' (store) take")
-    return benchmark_class(folder)(folder, intra_op_threads=intra_op_threads)
-
-
-def benchmark_class(folder: Path) -> type[Benchmark]:
-    """The class that serves scenario ``folder``: multi-fidelity when ``meta.json`` has a ``fidelity``."""
-    if "fidelity" in read_meta(folder):
-        from .multifidelity import MultiFidelityBenchmark
-
-        return MultiFidelityBenchmark
-    return Benchmark
+__all__ = ["Benchmark"]
 
 
 class Benchmark:

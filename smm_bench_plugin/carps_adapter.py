@@ -35,7 +35,8 @@ from carps.objective_functions.objective_function import ObjectiveFunction
 from carps.utils.task import TaskMetadata
 from carps.utils.trials import TrialInfo, TrialValue
 
-from .benchmark import Benchmark, load
+from .benchmark import Benchmark
+from .kinds import load
 
 __all__ = ["SMMBenchObjectiveFunction", "configuration_space", "task_metadata"]
 

@@ -139,7 +139,7 @@ def _list(args: argparse.Namespace) -> int:
          arg("name", help="scenario name or folder"),
          arg("--json", action="store_true", help="print the whole meta.json instead"))
 def _info(args: argparse.Namespace) -> int:
-    from .benchmark import load
+    from .kinds import load
 
     bench = load(args.name)
     m = bench.meta
@@ -186,7 +186,7 @@ def _quality_table(targets: dict[str, dict]):
          arg("name", help="scenario name or folder"),
          arg("--config", help="JSON file (default: read JSON from stdin)"))
 def _evaluate(args: argparse.Namespace) -> int:
-    from .benchmark import load
+    from .kinds import load
     from .files import parse_json
 
     text, source = _read_input(args.config)
@@ -254,8 +254,14 @@ def _compare(args: argparse.Namespace) -> int:
     pinned = pin_kernel_of(args)
     if pinned is not None:
         return pinned
-    from .compare import main as compare_main  # lazy: optimiser libraries, matplotlib
+    from .compare import check_out_folder  # lazy: optimiser libraries, matplotlib
+    from .compare_setup import is_multifidelity
 
+    check_out_folder(args)  # before the runs, not after
+    if is_multifidelity(args.scenario):
+        from .mf_compare import main as compare_main  # a budget of simulated seconds, per-evaluation fidelities
+    else:
+        from .compare import main as compare_main
     return compare_main(args)
 
 

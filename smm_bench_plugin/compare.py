@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import operator
 import os
 import time
 from collections.abc import Sequence
@@ -27,15 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from .benchmark import Benchmark, load
+from .benchmark import Benchmark
+from .compare_setup import (DEFAULT_SCENARIO, default_jobs, open_scenario, positive_count, sample_std,
+                            seed_list)
+from .kinds import load
 from .paths import install_hint
 from .optimizers import (OPTIMIZERS, RELAXED, ArraySpace, BudgetExhausted, Evaluator, check_optimizer,
                          default_optimizers, import_libraries)
 
 __all__ = ["DEFAULT_SCENARIO", "DEFAULT_BUDGET", "DEFAULT_SEEDS", "Run", "Comparison", "compare", "check_outputs",
-           "write_outputs", "main"]
+           "check_out_folder", "write_outputs", "main"]
 
-DEFAULT_SCENARIO = "smm_ps_mini"
 DEFAULT_BUDGET = 300
 DEFAULT_SEEDS = 5
 
@@ -126,9 +127,9 @@ class Comparison:
             per[name] = {
                 "encoding": self.encoding(name),
                 "runs": len(runs),
-                "best_objective_mean": float(best.mean()), "best_objective_std": _std(best),
+                "best_objective_mean": float(best.mean()), "best_objective_std": sample_std(best),
                 "test_at_best_mean": float(np.nanmean(test)) if not np.isnan(test).all() else None,
-                "test_at_best_std": _std(test) if not np.isnan(test).all() else None,
+                "test_at_best_std": sample_std(test) if not np.isnan(test).all() else None,
                 "wall_seconds_per_run": wall / len(runs),
                 "benchmark_seconds": bench, "optimizer_seconds": wall - bench,
                 "benchmark_share": bench / wall if wall > 0 else None,
@@ -152,28 +153,12 @@ class Comparison:
         return "relaxed" if name in RELAXED and self.has_categoricals else "native"
 
 
-def _std(x: np.ndarray) -> float:
-    x = x[~np.isnan(x)]
-    return float(x.std(ddof=1)) if len(x) > 1 else 0.0
-
-
 def _versions() -> dict[str, str]:
     """Library versions and numpy's BLAS kernel, on which CMA-family trajectories depend (see ``blas``)."""
     from .blas import with_kernel
     from .scenario import library_versions
 
     return with_kernel(library_versions("smm-bench-plugin", "numpy", "onnxruntime", "cmaes", "optuna", "scipy"))
-
-
-def _resolve(scenario: str | Path | Benchmark) -> Benchmark:
-    if isinstance(scenario, Benchmark):
-        return scenario
-    try:
-        return load(scenario)
-    except FileNotFoundError as e:
-        hint = (" (the bundled mini scenarios are not installed yet)" if str(scenario) == DEFAULT_SCENARIO else "")
-        raise FileNotFoundError(f"cannot compare on scenario {str(scenario)!r}{hint}: {e}; "
-                                "pass --scenario NAME or --scenario FOLDER") from None
 
 
 def compare(
@@ -197,11 +182,11 @@ def compare(
     ``keep_rows`` keeps every evaluated row in each :class:`Run` (``x_cat``, ``x_cont``), for
     :meth:`Run.configs_at`.
     """
-    budget = _count("budget", budget)
-    seed_list = _seed_list(seeds)
+    budget = positive_count("budget", budget)
+    seeds_run = seed_list(seeds)
     if jobs is not None:
-        jobs = _count("jobs", jobs, "or None (one process per core)")
-    bench = _resolve(scenario)
+        jobs = positive_count("jobs", jobs, "or None (one process per core)")
+    bench = open_scenario(scenario)
     space = ArraySpace.of(bench)
     if isinstance(optimizers, str):
         optimizers = [s.strip() for s in optimizers.split(",") if s.strip()]
@@ -212,11 +197,11 @@ def compare(
         check_optimizer(name, space)
     import_libraries(names)
     result = Comparison(bench.name, str(bench.path), bench.meta.get("space"), bench.objective_name, bench.test_name,
-                        budget, seed_list)
+                        budget, seeds_run)
     result.has_categoricals = space.n_cat > 0
     result.default_values = default_values(bench)
-    tasks = [(name, seed) for name in names for seed in seed_list]
-    jobs = min(_default_jobs() if jobs is None else int(jobs), len(tasks))
+    tasks = [(name, seed) for name in names for seed in seeds_run]
+    jobs = min(default_jobs() if jobs is None else int(jobs), len(tasks))
     result.jobs = jobs
     t_start = time.perf_counter()
     with _Progress(progress, len(tasks) * budget) as bar:
@@ -239,42 +224,6 @@ def default_values(bench: Benchmark) -> dict[str, float | None]:
     values = bench.evaluate(dict(bench.configspace.get_default_configuration()))[0]
     return {"objective": values[bench.objective_name],
             "test": values[bench.test_name] if bench.test_name is not None else None}
-
-
-def _count(name: str, value: Any, also: str = "") -> int:
-    """A positive whole number (Python or numpy integer; not a bool, not a float)."""
-    allowed = f"a positive integer{' ' + also if also else ''}"
-    if isinstance(value, bool):
-        raise TypeError(f"{name} must be {allowed}, got {value!r}")
-    try:
-        n = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{name} must be {allowed}, got {value!r} ({type(value).__name__})") from None
-    if n < 1:
-        raise ValueError(f"{name} must be {allowed}, got {n}")
-    return n
-
-
-def _seed_list(seeds: int | Sequence[int]) -> list[int]:
-    """``seeds`` as a number of seeds (0..n-1) or as the distinct seeds themselves."""
-    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
-        return list(range(_count("seeds", seeds)))
-    if isinstance(seeds, (bool, str, bytes)) or not hasattr(seeds, "__iter__"):
-        raise TypeError(f"seeds must be a number of seeds or a list of integer seeds, got {seeds!r}")
-    seed_list = []
-    for seed in seeds:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seeds: {seed!r} is not an integer seed")
-        seed_list.append(int(seed))
-    if not seed_list:
-        raise ValueError("seeds: need at least one seed")
-    if len(set(seed_list)) != len(seed_list):
-        raise ValueError(f"seeds: a seed is listed twice in {seed_list} (its runs would be identical)")
-    return seed_list
-
-
-def _default_jobs() -> int:
-    return max(1, min(8, os.cpu_count() or 1))
 
 
 def _run_one(bench: Benchmark, space: ArraySpace, name: str, seed: int, budget: int, advance=None,
@@ -554,21 +503,24 @@ def write_outputs(result: Comparison, out: str | Path, fmt: str = "csv", plot: b
     return paths
 
 
-def main(args: argparse.Namespace) -> int:
-    """CLI entry (see ``smm-bench compare --help``)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
-    check_outputs(args.out, fmt=args.format, plot=not args.no_plot)  # before the runs, not after
+def check_out_folder(args: argparse.Namespace) -> None:
+    """``--out`` checked before any run, whichever comparison runs: writable, the trajectory format's
+    library and matplotlib installed, and no earlier comparison's results in it unless ``--force``."""
+    check_outputs(args.out, fmt=args.format, plot=not args.no_plot)
     held = earlier_results(args.out)
     if held and not getattr(args, "force", False):
         raise FileExistsError(f"--out {args.out} holds an earlier comparison's results ({', '.join(held)}): "
                               "pass --force to replace them, or choose another --out")
-    if _is_multifidelity(args.scenario):
-        from .mf_compare import main as mf_main
 
-        return mf_main(args)
+
+def main(args: argparse.Namespace) -> int:
+    """CLI entry for a single-fidelity scenario (see ``smm-bench compare --help``; the command
+    checks ``--out`` with :func:`check_out_folder` first and hands a multi-fidelity scenario to
+    :func:`smm_bench_plugin.mf_compare.main`)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    optimizers = [s.strip() for s in args.optimizers.split(",") if s.strip()] if args.optimizers else None
     budget = DEFAULT_BUDGET if getattr(args, "budget", None) is None else args.budget
     result = compare(args.scenario, optimizers, budget=budget, seeds=args.seeds, progress=not args.quiet,
                      jobs=None if args.jobs == 0 else args.jobs)
@@ -584,7 +536,7 @@ def main(args: argparse.Namespace) -> int:
         con.print(default_line(summary))
     from .default_point import default_note
 
-    note = default_note(_resolve(args.scenario))
+    note = default_note(open_scenario(args.scenario))
     if note:  # DFS: the default (model A) beats every random draw; a reader of the table should know
         con.print(note)
     share = summary["benchmark_share"]
@@ -595,13 +547,3 @@ def main(args: argparse.Namespace) -> int:
     con.print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
-
-def _is_multifidelity(scenario) -> bool:
-    """Whether ``scenario`` (name or folder) has a fidelity; an unknown one is left to :func:`compare` to report."""
-    from .paths import resolve_scenario
-    from .scenario import read_meta
-
-    try:
-        return "fidelity" in read_meta(resolve_scenario(scenario))
-    except (FileNotFoundError, ValueError):
-        return False

@@ -26,7 +26,8 @@ import functools
 import os
 from typing import Any
 
-from .benchmark import Benchmark, load
+from .benchmark import Benchmark
+from .kinds import load
 from .convert import CITATIONS
 
 __all__ = ["SMMBenchHPOBench", "DEFAULT_COST_SECONDS"]

@@ -31,7 +31,8 @@ from functools import partial
 import numpy as np
 from hpoglue import BenchmarkDescription, Config, Measure, Query, Result, SurrogateBenchmark
 
-from .benchmark import Benchmark, load
+from .benchmark import Benchmark
+from .kinds import load
 from .optional import require
 from .paths import resolve_scenario, scenario_entries
 from .scenario import Target, check_targets, read_meta, read_space_doc

@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from .compare_setup import default_jobs, open_scenario, positive_count, sample_std, seed_list
+from .kinds import load
 from .mf_optimizers import MF_LIBRARIES, MF_OPTIMIZERS, CostEvaluator, FullFidelity
 from .optimizers import OPTIMIZERS, ArraySpace, BudgetExhausted, check_optimizer, import_libraries
 from .paths import install_hint
@@ -69,7 +71,7 @@ class MFComparison:
             at = {f"{share:g}": [r.best_at(share * self.cost_budget) for r in runs] for share in CHECKPOINTS}
             fid = np.concatenate([r.trajectory["fidelity"] for r in runs])
             per[name] = {"kind": "multi-fidelity" if name in MF_OPTIMIZERS else "single-fidelity", "runs": len(runs),
-                         "full_best_at_budget_share": {k: {"mean": _mean(np.array(v)), "std": _std(np.array(v))}
+                         "full_best_at_budget_share": {k: {"mean": _mean(np.array(v)), "std": sample_std(np.array(v))}
                                                        for k, v in at.items()},
                          "evaluations_per_run": float(np.mean([len(r.trajectory["cost"]) for r in runs])),
                          "evaluations_by_fidelity": {str(int(k)): int((fid == k).sum()) for k in np.unique(fid)},
@@ -85,11 +87,6 @@ def _mean(x: np.ndarray) -> float | None:
     """Mean over the runs that had evaluated anything by then (None if none had)."""
     x = x[~np.isnan(x)]
     return float(x.mean()) if len(x) else None
-
-
-def _std(x: np.ndarray) -> float:
-    x = x[~np.isnan(x)]
-    return float(x.std(ddof=1)) if len(x) > 1 else 0.0
 
 
 def default_mf_optimizers(space: ArraySpace) -> list[str]:
@@ -152,8 +149,6 @@ _WORKER: dict[str, Any] = {}
 
 def _worker_run(path: str, name: str, seed: int, cost_budget: float) -> MFRun:
     """One run in a worker process (each worker loads the scenario once)."""
-    from .benchmark import load
-
     import_mf_libraries([name])
     if _WORKER.get("path") != path:
         bench = load(path)
@@ -169,10 +164,9 @@ def compare_multifidelity(scenario, optimizers: str | Sequence[str] | None = Non
     ``cost_budget`` (seconds) defaults to ``full_evaluations`` times :func:`full_fidelity_cost`.
     ``jobs`` > 1 runs the (optimiser, seed) runs in that many spawned processes (None: one per core,
     at most 8); the runs do not depend on it."""
-    from .compare import _count, _default_jobs, _resolve, _seed_list
     from .multifidelity import MultiFidelityBenchmark
 
-    bench = _resolve(scenario)
+    bench = open_scenario(scenario)
     if not isinstance(bench, MultiFidelityBenchmark):
         raise ValueError(f"scenario {bench.name!r} has no fidelity; a cost comparison needs a multi-fidelity "
                          "scenario such as smm_ps_mini_mf")
@@ -183,16 +177,16 @@ def compare_multifidelity(scenario, optimizers: str | Sequence[str] | None = Non
     if len(set(names)) != len(names):
         raise ValueError(f"optimizer listed twice: {names}")
     _check_names(names, space)
-    seed_list = _seed_list(seeds)
+    seeds_run = seed_list(seeds)
     full = full_fidelity_cost(bench)
     if cost_budget is None:
         cost_budget = full_evaluations * full
     if not (isinstance(cost_budget, (int, float)) and not isinstance(cost_budget, bool) and cost_budget > 0):
         raise ValueError(f"cost budget must be a positive number of seconds, got {cost_budget!r}")
     import_mf_libraries(names)
-    result = MFComparison(bench.name, bench.objective_name, float(cost_budget), full, seed_list)
-    tasks = [(name, seed) for name in names for seed in seed_list]
-    jobs = min(_default_jobs() if jobs is None else _count("jobs", jobs), len(tasks))
+    result = MFComparison(bench.name, bench.objective_name, float(cost_budget), full, seeds_run)
+    tasks = [(name, seed) for name in names for seed in seeds_run]
+    jobs = min(default_jobs() if jobs is None else positive_count("jobs", jobs), len(tasks))
     t0 = time.perf_counter()
     if jobs == 1:
         result.runs = [run_one(bench, space, name, seed, float(cost_budget)) for name, seed in tasks]
@@ -273,7 +267,8 @@ def write_mf_outputs(result: MFComparison, out: str | Path, plot: bool = True) -
 
 
 def main(args) -> int:
-    """CLI entry for a multi-fidelity scenario (``smm-bench compare`` dispatches here)."""
+    """CLI entry for a multi-fidelity scenario (``smm-bench compare`` dispatches here after
+    :func:`smm_bench_plugin.compare.check_out_folder`)."""
     from rich.console import Console
 
     budget = getattr(args, "budget", None)

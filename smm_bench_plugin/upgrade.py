@@ -80,7 +80,7 @@ def upgrade_scenario(folder: str | os.PathLike, *, check_rows: int = 10_000) -> 
     folder = Path(folder)
     _finish_interrupted(folder)
     meta = read_meta(folder, accept=(1, FORMAT_VERSION))
-    from .benchmark import benchmark_class  # a current folder, or the upgraded one, must load under the current checks
+    from .kinds import benchmark_class  # a current folder, or the upgraded one, must load under the current checks
 
     if meta["format_version"] == FORMAT_VERSION:
         benchmark_class(folder)(folder)

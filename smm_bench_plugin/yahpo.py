@@ -45,7 +45,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .benchmark import benchmark_class
+from .kinds import benchmark_class
 from .paths import data_dir, install_hint, resolve_scenario, scenario_entries
 
 __all__ = ["register", "config_entry", "yahpo_basedir", "yahpo_graph"]

@@ -229,7 +229,7 @@ def model_card(report: dict) -> str:
         "analog). Experts update only decoder layers. DFS model **A** is a PS merge of the experts (the",
         "EvoLLM-JP analog, recipe in `models/A/recipe.json`); DFS model **B** is the Japanese expert.",
         "Objective (gsm8k-ja analog): 256 Japanese word problems; test (MGSM analog): 128 problems from",
-        "held-out templates (a quarter with a first operand 10..12, outside the training range). Judge as SPEC §3 (last number AND lid.176 p(ja) > 0.5).",
+        "held-out templates (a quarter with a first operand 10..12, outside the training range). Judged per item as [docs/collection.md](../../docs/collection.md) describes (Akiba et al.'s protocol): the last number right AND lid.176 p(ja) > 0.5.",
         "",
         "## Gates",
         "| gate | bar | measured | |",
