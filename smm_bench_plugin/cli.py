@@ -23,6 +23,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from .paths import DEFAULT_SCENARIO
+
 __all__ = ["main", "command", "arg", "console", "pin_kernel_of", "BLAS_KERNEL_ARG", "COMMAND_GROUP"]
 
 #: Entry point group through which the heavier layers add their sub-commands (``collect`` from
@@ -230,7 +232,7 @@ def _upgrade_scenario(args: argparse.Namespace) -> int:
 
 
 @command("compare", "compare optimisers on a scenario: table, best-so-far PNG, trajectories",
-         arg("--scenario", default="smm_ps_mini", help="scenario name or folder (default smm_ps_mini)"),
+         arg("--scenario", default=DEFAULT_SCENARIO, help=f"scenario name or folder (default {DEFAULT_SCENARIO})"),
          arg("--optimizers", default=None,
              help="comma-separated, from random,cmaes,sepcma,catcma,tpe,de (default: random,cmaes,sepcma,tpe,de "
                   "on continuous spaces; random,catcma,tpe,de with categoricals); on a multi-fidelity scenario also "

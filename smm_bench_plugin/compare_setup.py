@@ -19,13 +19,11 @@ import numpy as np
 
 from .benchmark import Benchmark
 from .kinds import load
-from .paths import resolve_scenario
+from .paths import DEFAULT_SCENARIO, resolve_scenario
 from .scenario import read_meta
 
 __all__ = ["DEFAULT_SCENARIO", "open_scenario", "is_multifidelity", "positive_count", "seed_list", "default_jobs",
            "sample_std"]
-
-DEFAULT_SCENARIO = "smm_ps_mini"
 
 
 def open_scenario(scenario: str | Path | Benchmark) -> Benchmark:

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["DATA_DIR_ENV", "data_dir", "user_scenarios_dir", "bundled_scenarios_dir",
+__all__ = ["DEFAULT_SCENARIO", "DATA_DIR_ENV", "data_dir", "user_scenarios_dir", "bundled_scenarios_dir",
            "ScenarioEntry", "scenario_entries", "list_scenarios", "resolve_scenario", "install_hint"]
 
 DATA_DIR_ENV = "SMM_BENCH_DATA_DIR"
+#: the scenario ``compare`` and the CLI use when none is named
+DEFAULT_SCENARIO = "smm_ps_mini"
 META_FILE = "meta.json"
 
 
