@@ -15,16 +15,10 @@ from typing import Any
 
 from .lgbm_text import TextModel
 from .paths import install_hint
-from .scenario import Target, library_versions, space_tables, write_scenario
+from .scenario import CITATIONS, Target, library_versions, space_tables, write_scenario
 from .spaces import space_json
 
-__all__ = ["CITATIONS", "write_lightgbm_scenario", "write_multifidelity_scenario"]
-
-CITATIONS = (
-    "Akizuki et al. (2025). Surrogate Benchmarks for Model Merging Optimization. arXiv:2509.02555.",
-    "Akiba, Shing, Tang, Sun, Ha (2025). Evolutionary optimization of model merging recipes. "
-    "Nature Machine Intelligence 7, 195-204. arXiv:2403.13187.",
-)
+__all__ = ["write_lightgbm_scenario", "write_multifidelity_scenario"]
 
 
 def write_lightgbm_scenario(

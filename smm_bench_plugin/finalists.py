@@ -123,7 +123,7 @@ def _run_unit(bench, task: tuple[str, int, int], top: int, path: Path | None, pr
 def _worker_unit(folder: str, task: tuple[str, int, int], top: int, path: Path | None,
                  progress: bool) -> dict[str, Any]:
     """:func:`_run_unit` in a worker process, which loads the scenario itself."""
-    from . import load
+    from .kinds import load
 
     return _run_unit(load(folder), task, top, path, progress)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from .benchmark import Benchmark
 from .kinds import load
-from .convert import CITATIONS
+from .scenario import CITATIONS
 
 __all__ = ["SMMBenchHPOBench", "DEFAULT_COST_SECONDS"]
 

@@ -44,7 +44,7 @@ from typing import Any
 
 from .files import MAX_JSON_BYTES, MAX_ONNX_BYTES, read_bytes, read_json, sha256_of
 
-__all__ = ["FORMAT_VERSION", "ROLES", "CONTRACT_KEY", "UPGRADE_HINT", "Target", "read_meta", "encoding_from_space",
+__all__ = ["FORMAT_VERSION", "ROLES", "CONTRACT_KEY", "UPGRADE_HINT", "CITATIONS", "Target", "read_meta", "encoding_from_space",
            "check_encoding", "space_tables", "write_scenario", "library_versions", "graph_contract", "stamp_contract",
            "check_model", "read_model", "contract_of", "check_against_contract", "check_objective_contract",
            "first_difference"]
@@ -57,6 +57,12 @@ CONTRACT_KEY = "smm_bench.scenario"
 #: How to bring a format-1 folder up to date: no retraining, predictions unchanged.
 UPGRADE_HINT = ("smm-bench upgrade-scenario {folder} (needs pip install 'smm-bench-plugin[onnx]'; predictions stay "
                 "bit-identical)")
+#: What a scenario of the SMM spaces cites (``meta.json`` ``citation``, HPOBench's meta information).
+CITATIONS = (
+    "Akizuki et al. (2025). Surrogate Benchmarks for Model Merging Optimization. arXiv:2509.02555.",
+    "Akiba, Shing, Tang, Sun, Ha (2025). Evolutionary optimization of model merging recipes. "
+    "Nature Machine Intelligence 7, 195-204. arXiv:2403.13187.",
+)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ VERIFIED_FILE = "verified.json"
 def verify(run_dir: str | os.PathLike, *, store: str | os.PathLike | None = None,
            progress: bool = False) -> dict[str, Any]:
     """Evaluate ``run_dir/best_configs.json`` for real; returns (and writes) ``verified.json``'s content."""
-    from . import load
+    from .kinds import load
 
     run_dir = Path(run_dir)
     path = run_dir / "best_configs.json"

@@ -29,7 +29,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .report import NEW_RUN_SAMPLERS
+from .report_studies import NEW_RUN_SAMPLERS
 from .train import (ACCURACY_COLUMNS, Dataset, _fit_predict, held_out_quality, learner_matrix, leave_one_run_out,
                     load_dataset, quality_by_sampler, resolve_derived, split, tuned_params_of)
 

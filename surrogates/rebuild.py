@@ -44,15 +44,15 @@ BUNDLED = {"ps": "surrogates/scenarios/smm_ps_mini", "dfs": "surrogates/scenario
 def train_argv(space: str, derived: str | None = None) -> tuple[str, ...]:
     """The bundled scenario's own train command (its REPORT.md prints it), on every row there is now.
 
-    Built from the scenario's ``meta.json`` by the report's ``_train_command``, so trials, seed,
+    Built from the scenario's ``meta.json`` by :func:`.training_record.train_command`, so trials, seed,
     ensemble rule and derived features are what the shipped model recorded, not a second copy
     of them here; ``--until`` (which pins the rows of the last build) is dropped. ``derived``
     replaces the recorded feature set: the one deliberate change a rebuild can make, to adopt a
     new default set (``python -m smm_bench_surrogates.features`` compares them first).
     """
-    from .report import _train_command
+    from .training_record import train_command
 
-    command = _train_command(BUNDLED[space], space, _meta(space))
+    command = train_command(BUNDLED[space], space, _meta(space))
     if command is None:
         raise ValueError(f"{REPO / BUNDLED[space]}/meta.json does not record how it was trained (dataset, trials)")
     words = shlex.split(command)

@@ -41,403 +41,19 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-from smm_bench_collection.samplers import sampler_label
 from smm_bench_plugin.blas import blas_kernel
 
 from .endpoints import endpoint_check
 from .endpoints import render_lines as endpoint_lines
-from .train import ACCURACY_COLUMNS, MIN_GROUP_ROWS, MIN_RUN_ROWS, tuned_params_of
+from .report_markdown import render_markdown
+from .report_plots import plot_figure1, plot_figure2, plot_learning_curve, plot_new_runs, plot_tuning_front
+from .report_studies import (AIMS, FIGURE1_SAMPLERS, NEW_RUN_SAMPLERS, UNSEEN_SEED_OFFSET, data_check, final_ranking,
+                             reference_points, surrogate_run, true_at_best, true_runs)
+from .train import MIN_RUN_ROWS, tuned_params_of
+from .training_record import derived_set, train_command
 
-AIMS = {"objective": (0.96, 0.88), "test": (0.93, 0.82)}  # the aims of the bundled scenarios: R², Kendall tau
-RANKING_LABELS = {"surrogate": "surrogate", "surrogate_unseen_seeds": "surrogate with seeds never collected",
-                  "random_only_surrogate": "random-only surrogate"}
-UNSEEN_SEED_OFFSET = 1000  # surrogate-only Figure 1 runs use seed + this: no collected run has such a seed
-FIGURE1_SAMPLERS = {"ps": ("random", "cmaes", "tpe"), "dfs": ("random", "catcma", "tpe")}
-#: the model-based ones, whose runs the report holds out whole (uniform random has no trajectory)
-NEW_RUN_SAMPLERS = {space: tuple(s for s in samplers if s != "random") for space, samplers in FIGURE1_SAMPLERS.items()}
-COLORS = {"random": "tab:gray", "cmaes": "tab:blue", "catcma": "tab:blue", "tpe": "tab:orange",
-          "sepcma": "tab:green", "de": "tab:red"}
-
-
-# --------------------------------------------------------------------------- true curves
-
-def true_runs(data_dir: str | Path, sampler: str, seeds: Sequence[int], budget: int,
-              until: str | None = None) -> dict[int, np.ndarray]:
-    """Objective values of complete true runs, in evaluation order: {seed: values[budget]}.
-
-    Order = (generation, batch_index) as the collection stored it, which is the order the
-    sampler asked. A run with fewer than ``budget`` rows is left out (still being collected).
-    ``until``: only rows evaluated at or before that time (the scenario's own data).
-    """
-    from smm_bench_collection.plan import run_folder
-
-    from smm_bench_collection.store import read_stores
-
-    root = Path(data_dir)
-    if sampler == "random":
-        folder = run_folder(root, "random", 0)
-        if not folder.exists():
-            return {}
-        values = _ordered_objective(read_stores(folder, until))
-        return {k: values[k * budget:(k + 1) * budget] for k in range(len(values) // budget) if k in seeds}
-    runs = {}
-    for seed in seeds:
-        folder = run_folder(root, sampler, seed)
-        if folder.exists():
-            values = _ordered_objective(read_stores(folder, until))
-            if len(values) >= budget:
-                runs[seed] = values[:budget]
-    return runs
-
-
-def _ordered_objective(table) -> np.ndarray:
-    gen = np.asarray(table.column("generation").to_numpy())
-    idx = np.asarray(table.column("batch_index").to_numpy())
-    acc = np.asarray(table.column("objective_acc").to_numpy(), dtype=np.float64)
-    return acc[np.lexsort((idx, gen))]
-
-
-# --------------------------------------------------------------------- surrogate curves
-
-def surrogate_run(bench, space: str, sampler: str, seed: int, budget: int) -> np.ndarray:
-    """The collection's own ask/tell sampler, same seed, asking the surrogate for ``budget`` values."""
-    from smm_bench_collection.samplers import make_sampler
-
-    s = make_sampler(sampler, space, seed)
-    values: list[float] = []
-    while len(values) < budget:
-        configs = s.ask()
-        ys = [r[bench.objective_name] for r in bench.evaluate(configs)]
-        values.extend(ys)
-        s.tell(configs, ys)
-    return np.asarray(values[:budget])
-
-
-def _final_ranking(curves: dict[str, dict[int, np.ndarray]]) -> list[tuple[str, float]]:
-    means = {name: float(np.mean([v.max() for v in runs.values()])) for name, runs in curves.items() if runs}
-    return sorted(means.items(), key=lambda kv: -kv[1])
-
-
-# ------------------------------------------------------------------- reference points
-
-def reference_configs(bench, space: str) -> dict[str, dict[str, Any]]:
-    """Named configurations a user meets first: the ConfigSpace default, and the PS parents."""
-    refs = {"default configuration": dict(bench.configspace.get_default_configuration())}
-    if space == "ps":
-        from smm_bench_collection.mini.gates import corner
-
-        refs.update({"base model (all weights 0)": corner(None), "Japanese expert (w0 = 1, w1 = 0)": corner(0),
-                     "math expert (w0 = 0, w1 = 1)": corner(1)})
-    return refs
-
-
-def _true_evaluator(space: str, family_id: str, family: str):
-    """(the ``family``'s evaluator, None), or (None, why not) when it is not the dataset's family.
-
-    Why the check: a true value from another family than the one the surrogate learnt is no
-    check of the surrogate; families are compared by id."""
-    from smm_bench_collection.collect import family_factory
-
-    factory = family_factory(space, family)
-    if factory.family_id != family_id:
-        return None, f"the local '{family}' family is {factory.family_id}, the data is {family_id}"
-    return factory(), None
-
-
-def reference_points(bench, space: str, family_id: str, family: str = "mini") -> dict[str, Any]:
-    """Each reference configuration evaluated for real (the dataset's family) and by the surrogate."""
-    evaluator, skipped = _true_evaluator(space, family_id, family)
-    if skipped:
-        return {"skipped": skipped}
-    points = {}
-    for name, config in reference_configs(bench, space).items():
-        true = evaluator.evaluate(config)
-        pred = bench.evaluate(config)[0]
-        points[name] = {"true_objective": true.objective.accuracy, "surrogate_objective": pred[bench.objective_name],
-                        "true_test": true.test.accuracy, "surrogate_test": pred[bench.test_name]}
-    return {"family": family, "points": points}
-
-
-# ------------------------------------------------------------------------------ figures
-
-def _pyplot():
-    """matplotlib's pyplot on the file-only Agg backend (reports run on headless machines)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(plt, fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def _band(ax, runs: dict[int, np.ndarray], color: str, style: str, label: str) -> None:
-    best = np.array([np.maximum.accumulate(v) for v in runs.values()])
-    x = np.arange(1, best.shape[1] + 1)
-    ax.plot(x, best.mean(0), style, color=color, label=f"{label} (n={len(best)})")
-    if len(best) > 1:
-        ax.fill_between(x, best.min(0), best.max(0), color=color, alpha=0.12, linewidth=0)
-
-
-def plot_figure1(path: Path, true: dict, surrogate: dict, random_only: dict | None, title: str,
-                 unseen: dict | None = None) -> Path:
-    plt = _pyplot()
-    panels = [("true mini objective (real merges)", true), ("surrogate (bundled), the true runs' seeds", surrogate)]
-    if unseen is not None:
-        panels.append(("surrogate (bundled), seeds never collected", unseen))
-    if random_only is not None:
-        panels.append(("surrogate trained on random samples only", random_only))
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 4), sharey=True)
-    for ax, (name, curves) in zip(np.atleast_1d(axes), panels):
-        for sampler, runs in curves.items():
-            if runs:
-                _band(ax, runs, COLORS[sampler], "-", sampler_label(sampler))
-        if not any(curves.values()):  # say so, rather than leave a blank panel
-            ax.text(0.5, 0.5, "no complete run collected yet\n(the collection plan is still running)",
-                    ha="center", va="center", transform=ax.transAxes, fontsize=9, color="0.4")
-        ax.set_title(name, fontsize=10)
-        ax.set_xlabel("evaluations")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    np.atleast_1d(axes)[0].set_ylabel("best-so-far objective accuracy")
-    fig.suptitle(title, fontsize=11)
-    return _save(plt, fig, path)
-
-
-def plot_figure2(path: Path, comparison, title: str) -> Path:
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for name in comparison.optimizers():
-        runs = [r for r in comparison.runs if r.optimizer == name]
-        for ax, curve in zip(axes, ("best_so_far", "test_at_best_so_far")):
-            ys = np.array([getattr(r, curve)() for r in runs])
-            x = np.arange(1, ys.shape[1] + 1)
-            ax.plot(x, ys.mean(0), color=COLORS.get(name), label=f"{name} (n={len(runs)})")
-            ax.fill_between(x, ys.min(0), ys.max(0), color=COLORS.get(name), alpha=0.12, linewidth=0)
-    axes[0].set_title("objective (best so far)", fontsize=10)
-    axes[1].set_title("test accuracy of the best-so-far configuration", fontsize=10)
-    for ax in axes:
-        ax.set_xlabel("evaluations")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    fig.suptitle(title, fontsize=11)
-    return _save(plt, fig, path)
-
-
-def plot_learning_curve(path: Path, curve: dict[str, Any], title: str) -> Path:
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for (role, t), color in zip(curve["targets"].items(), ("tab:blue", "tab:orange")):
-        rows = [p["rows"] for p in t["points"]]
-        ax.plot(rows, [p["r2"] for p in t["points"]], "o-", color=color,
-                label=f"{role} R²" + (f" ({curve['derived_features']})" if curve.get("derived_features") else ""))
-        raw = (curve.get("raw_features") or {}).get(role)
-        if raw:
-            ax.plot(rows, [p["r2"] for p in raw["points"]], "s:", color=color, alpha=0.7,
-                    label=f"{role} R² (raw features only)")
-        if t.get("noise_ceiling_r2") is not None:
-            ax.axhline(t["noise_ceiling_r2"], color=color, linestyle="--", linewidth=1,
-                       label=f"{role} noise ceiling")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel(f"training rows (held-out: {curve['held_out_rows']} rows)")
-    ax.set_ylabel("held-out R²")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    ax.set_title(title, fontsize=10)
-    return _save(plt, fig, path)
-
-
-def _tuned_targets(quality: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """The targets whose tuning recorded a Pareto front (every target trained by ``train``)."""
-    return {n: t["tuning"] for n, t in quality.get("targets", {}).items() if (t.get("tuning") or {}).get("pareto_front")}
-
-
-def _is_chosen(point: dict[str, Any], tuning: dict[str, Any]) -> bool:
-    """The front point that ``tune`` kept: the same trial values (recorded in the same run, so equal bit for bit)."""
-    return point["cv_r2"] == tuning["cv_r2"] and point["node_visits"] == tuning["node_visits"]
-
-
-def plot_tuning_front(path: Path, quality: dict[str, Any], scenario: str) -> Path | None:
-    """One panel per target: CV R² against node visits per row along the Pareto front, the kept trial starred."""
-    tuned = _tuned_targets(quality)
-    if not tuned:
-        return None
-    plt = _pyplot()
-    from matplotlib.ticker import NullFormatter
-
-    fig, axes = plt.subplots(1, len(tuned), figsize=(4.5 * len(tuned), 3.8))
-    for ax, (name, tu) in zip(np.atleast_1d(axes), tuned.items()):
-        front = tu["pareto_front"]
-        ax.plot([p["node_visits"] for p in front], [p["cv_r2"] for p in front], "o-", color="tab:blue",
-                markersize=4, label="Pareto front")
-        ax.axhline(tu["best_cv_r2"] - tu["r2_tolerance"], color="0.5", linestyle="--", linewidth=1,
-                   label=f"best CV R² − {tu['r2_tolerance']}")
-        ax.plot([tu["node_visits"]], [tu["cv_r2"]], "*", color="tab:red", markersize=14, label="kept")
-        if all(p["node_visits"] > 0 for p in front) and tu["node_visits"] > 0:  # a constant model visits no node
-            ax.set_xscale("log")
-            ax.xaxis.set_minor_formatter(NullFormatter())  # a narrow decade would print overlapping minor labels
-        ax.set_xlabel("node visits per prediction row")
-        ax.set_title(f"{name} ({quality['targets'][name]['role']})", fontsize=10)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    np.atleast_1d(axes)[0].set_ylabel("5-fold CV R²")
-    fig.suptitle(f"{scenario}: accuracy against size found by tuning", fontsize=11)
-    return _save(plt, fig, path)
-
-
-def plot_new_runs(path: Path, predictions: dict[str, dict[str, Any]], title: str) -> Path | None:
-    """One panel per held-out run: the surrogate's objective against the true one (the diagonal is a perfect fit).
-
-    ``predictions``: run name -> {"sampler": ..., role: {"true": [...], "predicted": [...]}} (leave_one_run_out)."""
-    if not predictions:
-        return None
-    plt = _pyplot()
-    n = len(predictions)
-    ncols = min(3, n)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3.8 * nrows), squeeze=False)
-    for ax, (name, roles) in zip(axes.ravel(), predictions.items()):
-        t = np.asarray(roles["objective"]["true"])
-        pr = np.asarray(roles["objective"]["predicted"])
-        ax.scatter(t, pr, s=6, alpha=0.4, color=COLORS.get(roles["sampler"], "tab:blue"), linewidths=0)
-        top = max(float(t.max()), float(pr.max()), 0.05)
-        ax.plot([0, top], [0, top], "--", color="0.4", linewidth=1)
-        ax.set_title(f"{name} ({t.size} rows)", fontsize=10)
-        ax.set_xlabel("true objective")
-        ax.grid(alpha=0.3)
-    for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
-    for ax in axes[:, 0]:
-        ax.set_ylabel("surrogate objective")
-    fig.suptitle(title, fontsize=11)
-    return _save(plt, fig, path)
-
-
-def _fewer_cell(objective: dict[str, Any]) -> str:
-    f = objective.get("one_run_fewer")
-    return "—" if not f else f"{_fmt(f['r2'])} / {_fmt(f['kendall_tau'])} ({f['dropped']})"
-
-
-def _new_runs_lines(r: dict[str, Any]) -> list[str]:
-    """The leave-one-run-out table, beside the 9:1 split's quality within the same samplers' rows."""
-    loro = r.get("leave_one_run_out")
-    if not loro:
-        return []
-    lines = ["", "## New optimiser runs: leave one run out", ""]
-    if loro["runs"]:
-        lines += ["![new runs](new_runs.png)", ""]
-    lines.append("The 9:1 split scores rows whose neighbours on the same optimiser trajectory are in the training "
-                 "rows; an optimiser a user runs makes a new trajectory. Here each run of "
-                 + ", ".join(loro["samplers"]) + " (one store folder) is held out whole, and the scenario's tuned "
-                 "parameters (5-fold CV ensemble, not re-tuned) are trained on every other row of the scenario's data "
-                 "(the parameters were tuned on a split that contains the held-out run, so these figures lean "
-                 "slightly optimistic). The top-10% and best columns say whether the surrogate under- or over-estimates the good region "
-                 "the run reached: an optimiser on the surrogate finds only what the surrogate believes is there. "
-                 "The column 'one run fewer' trains without one more run of the same sampler: where it is below "
-                 "the full column, another run of that optimiser would still improve the surrogate where "
-                 "optimisers go.")
-    if loro["runs"]:
-        lines += ["", "| held-out run | rows (trained on) | objective R² (ceiling) / tau | test R² (ceiling) / tau | "
-                  "top 10% of the run: true / surrogate objective | run's best: true / surrogate objective | "
-                  "one run fewer: objective R² / tau (run left out) |", "|---|---|---|---|---|---|---|"]
-        for name, run in loro["runs"].items():
-            cells = []
-            for role in ("objective", "test"):
-                q = run["targets"].get(role)
-                cells.append("—" if not q else f"{_fmt(q['r2'])} ({_fmt(q.get('noise_ceiling_r2'))}) / {_fmt(q['kendall_tau'])}")
-            o = run["targets"].get("objective", {})
-            lines.append(f"| {name} | {run['rows']:,} ({run['train_rows']:,}) | " + " | ".join(cells) + " | "
-                         f"{_fmt(o.get('top_decile_true'))} / {_fmt(o.get('top_decile_predicted'))} | "
-                         f"{_fmt(o.get('best_true'))} / {_fmt(o.get('predicted_at_best'))} | " + _fewer_cell(o) + " |")
-        objective = next((t for t in r["quality"].get("targets", {}).values() if t["role"] == "objective"), {})
-        split_r2 = {s: g["r2"] for s, g in (objective.get("by_sampler") or {}).items()
-                    if s in loro["samplers"] and g.get("r2") is not None}
-        if split_r2:
-            lines += ["", "For comparison, the 9:1 split's held-out rows of the same samplers (the exported model): "
-                      "objective R² " + ", ".join(f"{s} {_fmt(v)}" for s, v in split_r2.items()) + "."]
-    if loro["skipped"]:
-        lines += ["", f"Not held out (fewer than {loro['min_rows']} rows so far): "
-                  + ", ".join(f"{k} ({v} rows)" for k, v in loro["skipped"].items()) + "."]
-    return lines
-
-
-def _times(a: float, b: float) -> str:
-    """' (3.6x the kept one)' or ' (12.0x fewer than the kept one)'; nothing beside a zero (a constant model
-    visits no node)."""
-    if a <= 0 or b <= 0:
-        return ""
-    return f" ({a / b:.1f}x the kept one)" if a >= b else f" ({b / a:.1f}x fewer than the kept one)"
-
-
-def front_phrases(tuning: dict[str, Any]) -> tuple[str, str]:
-    """Where the kept trial sits on its tuning front: beside the most accurate trial, and beside the cheapest.
-
-    One wording for the report and the key figures of docs/scenarios.md, so the two never describe the same
-    front differently.
-    """
-    front = tuning["pareto_front"]
-    best, cheapest = max(front, key=lambda p: p["cv_r2"]), front[0]
-    accurate = ("it is the most accurate trial" if _is_chosen(best, tuning) else
-                f"the most accurate trial (CV R² {_fmt(best['cv_r2'])}) needs {best['node_visits']:,.0f} visits"
-                f"{_times(best['node_visits'], tuning['node_visits'])} and {best['leaves']:,} leaves"
-                f"{_times(best['leaves'], tuning['leaves'])}")
-    cheap = ("it is also the cheapest on the front" if _is_chosen(cheapest, tuning) else
-             f"the cheapest on the front needs {cheapest['node_visits']:,.0f} visits"
-             f"{_times(cheapest['node_visits'], tuning['node_visits'])} at CV R² {_fmt(cheapest['cv_r2'])}")
-    return accurate, cheap
-
-
-def _tuning_front_lines(quality: dict[str, Any]) -> list[str]:
-    """The accuracy-vs-size trade-off that tuning found, per target, and where the kept model sits on it."""
-    tuned = _tuned_targets(quality)
-    if not tuned:
-        return []
-    lines = ["", "## Tuning: accuracy against size (Pareto front)", "", "![tuning front](tuning_front.png)", "",
-             "Optuna tuned each target on two objectives: the 5-fold CV R² (higher is better) and the node visits "
-             "per prediction row, the cost of one prediction in onnxruntime's tree walk (lower is better); leaves "
-             "measure the file size. `train` keeps the cheapest trial within the tolerance of the best CV R² "
-             "(marked ★). The front below is every trial that no other trial beat on both.", ""]
-    for name, tu in tuned.items():
-        kept = f"- {name}: kept CV R² {_fmt(tu['cv_r2'])} at {tu['node_visits']:,.0f} node visits and {tu['leaves']:,} leaves"
-        accurate, cheap = front_phrases(tu)
-        lines.append(f"{kept}; {accurate}; {cheap} (tolerance {tu['r2_tolerance']}, {tu['n_trials']} trials).")
-    lines += ["", "| target | trial | CV R² | trees | leaves | node visits per row | kept |", "|---|---|---|---|---|---|---|"]
-    for name, tu in tuned.items():
-        for p in tu["pareto_front"]:
-            lines.append(f"| {name} | {p['trial']} | {_fmt(p['cv_r2'])} | {p['trees']:,} | {p['leaves']:,} | "
-                         f"{p['node_visits']:,.0f} | {'★' if _is_chosen(p, tu) else ''} |")
-    return lines
-
-
-def _learning_curve_lines(curve: dict[str, Any] | None) -> list[str]:
-    if not curve:
-        return []
-    roles = list(curve["targets"])
-    raw = curve.get("raw_features") or {}
-    derived = curve.get("derived_features")
-    lines = ["", "## Learning curve: would more data help?", "", "![learning curve](learning_curve.png)", "",
-             f"The scenario's tuned LightGBM parameters (not re-tuned per size), 5-fold CV ensemble, trained on "
-             f"nested shares of the training split of the dataset as it is now ({curve['dataset_rows']:,} rows), "
-             f"scored on the same {curve['held_out_rows']:,} held-out rows. A curve still rising at the right "
-             "says that more rows would still help."
-             + (f" The scenario uses the derived features `{derived}`; the 'raw' columns are the same parameters "
-                "on the raw columns alone (the paper's features), which measures what the derived ones buy."
-                if raw else ""), ""]
-    columns = [(r, curve["targets"][r], f"{r} R² / tau") for r in roles]
-    columns += [(r, raw[r], f"{r} R² / tau, raw features") for r in roles if r in raw]  # same rows, same split
-    lines += ["| training rows | " + " | ".join(h for _, _, h in columns) + " |", "|---|" + "---|" * len(columns)]
-    for i, n in enumerate(p["rows"] for p in curve["targets"][roles[0]]["points"]):
-        lines.append(f"| {n:,} | " + " | ".join(
-            f"{_fmt(t['points'][i]['r2'])} / {_fmt(t['points'][i]['kendall_tau'])}" for _, t, _ in columns) + " |")
-    lines.append("| noise ceiling | " + " | ".join(_fmt(t.get("noise_ceiling_r2")) for _, t, _ in columns) + " |")
-    return lines
+# One job per module: report_studies computes, report_plots draws, report_markdown writes REPORT.md;
+# this module runs them in order into report.json and is the command line.
 
 
 def figure2(bench, space: str, family_id: str, family: str = "mini", budget: int = 3000,
@@ -454,22 +70,8 @@ def figure2(bench, space: str, family_id: str, family: str = "mini", budget: int
     comp = compare(bench, ["sepcma", "de"], budget=budget, seeds=seeds)
     plot_figure2(folder / "figure2.png", comp, f"{bench.name}: Sep-CMA-ES vs SciPy DE (population 64), {seeds} seeds")
     fig2 = comp.summary()
-    fig2["true_at_best"] = _true_at_best(comp.runs, space, family_id, family)
+    fig2["true_at_best"] = true_at_best(comp.runs, space, family_id, family)
     return fig2
-
-
-def _true_at_best(runs, space: str, family_id: str, family: str) -> dict[str, Any]:
-    """{optimiser: {seed: true objective/test of the run's best configuration}} (real merges)."""
-    evaluator, skipped = _true_evaluator(space, family_id, family)
-    if skipped:
-        return {"skipped": skipped}
-    out: dict[str, Any] = {}
-    for run in runs:
-        true = evaluator.evaluate(run.best_config)
-        out.setdefault(run.optimizer, {})[str(run.seed)] = {
-            "surrogate_objective": run.best_objective, "true_objective": true.objective.accuracy,
-            "surrogate_test": run.test_at_best, "true_test": true.test.accuracy}
-    return out
 
 
 def update_figure2(scenario: str | Path, family: str = "mini") -> dict[str, Any]:
@@ -509,8 +111,6 @@ def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dic
     return r
 
 
-# ------------------------------------------------------------------------------- report
-
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
                  work_dir: str | Path | None = None, family: str = "mini",
@@ -522,7 +122,6 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     ``endpoint_settings`` are keyword arguments of :func:`.endpoints.endpoint_check` (budgets,
     seeds, fresh, checks, work), its defaults otherwise."""
     from smm_bench_plugin import load
-    from smm_bench_plugin.compare import compare
 
     from .train import PAPER_TABLE_1, learning_curve, leave_one_run_out, load_dataset, train_scenario
 
@@ -532,7 +131,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     meta = json.loads((folder / "meta.json").read_text())
     space = meta["space"]
     quality = meta.get("quality", {})
-    derived = _derived_set(meta)
+    derived = derived_set(meta)
     seeds = list(seeds)
     # the scenario's own rows, while the stores keep growing (older scenarios: every row there is now)
     until = (meta.get("provenance") or {}).get("rows_until")
@@ -555,9 +154,9 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     unseen = {s: {seed: surrogate_run(bench, space, s, seed, budget) for seed in unseen_seeds} for s in samplers}
     plot_figure1(folder / "figure1.png", true, surrogate, random_only,
                  f"{bench.name}: best-so-far on the true function and on surrogates ({budget} evaluations)", unseen)
-    rankings = {"true": _final_ranking(true), "surrogate": _final_ranking(surrogate),
-                "surrogate_unseen_seeds": _final_ranking(unseen),
-                "random_only_surrogate": _final_ranking(random_only)}
+    rankings = {"true": final_ranking(true), "surrogate": final_ranking(surrogate),
+                "surrogate_unseen_seeds": final_ranking(unseen),
+                "random_only_surrogate": final_ranking(random_only)}
     complete = [s for s in samplers if len(true[s]) == len(seeds)]
     # a ranking needs two optimisers with all their true runs; with fewer nothing was compared
     same = {k: ([n for n, _ in v if n in complete] == [n for n, _ in rankings["true"] if n in complete]
@@ -588,7 +187,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
 
     report = {
         "scenario": bench.name, "space": space, "data": str(data_dir), "rows_until": until,
-        "data_check": _data_check(meta, rows), "budget": budget, "seeds": seeds,
+        "data_check": data_check(meta, rows), "budget": budget, "seeds": seeds,
         "quality": quality, "paper_table_1": PAPER_TABLE_1.get(space), "aims": AIMS,
         "provenance": meta.get("provenance"),
         "figure1": {
@@ -609,285 +208,11 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}",
-        "train_command": _train_command(scenario, space, meta),
+        "train_command": train_command(scenario, space, meta),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     (folder / "REPORT.md").write_text(render_markdown(report))
     return report
-
-
-def _data_check(meta: dict[str, Any], rows) -> dict[str, Any]:
-    """Are the rows the report reads (a :class:`~.train.Dataset`) the rows the model was trained on?
-    (count and id digest)"""
-    prov = meta.get("provenance") or {}
-    check = {"rows": int(len(rows.X)), "model_rows": prov.get("rows"), "rows_sha256": rows.rows_sha256,
-             "model_rows_sha256": prov.get("rows_sha256")}
-    if prov.get("rows_sha256"):
-        check["same_rows"] = rows.rows_sha256 == prov["rows_sha256"]
-    else:  # scenarios trained before the digest was recorded: the count is all we can compare
-        check["same_rows"] = None
-        check["same_count"] = prov.get("rows") == len(rows.X)
-    return check
-
-
-def _ensemble_rule_lines(rule: dict[str, Any] | None) -> list[str]:
-    """The refit rule's verdict with the paired-bootstrap intervals of refit minus cv (how close the call was).
-
-    Scenarios trained before the selection rule (:mod:`.select`) carry this record; newer ones
-    carry ``quality.selection`` (:func:`_selection_lines`)."""
-    if not rule:
-        return []
-    diffs = rule.get("refit_minus_cv_r2") or {}
-    cells = [f"{name} {_fmt(d.get('point'))} (90% interval {_fmt(d['ci90'][0])} to {_fmt(d['ci90'][1])})"
-             for name, d in diffs.items() if d.get("ci90")]
-    from .select import INTERVAL
-
-    verdicts = [f"{name} {'refit' if d['ci90'][0] >= -rule['tolerance'] else 'cv'} (lower end {d['ci90'][0]:+.4f})"
-                for name, d in diffs.items() if d.get("ci90")]
-    return ["", f"Rule (`--ensemble auto`): refit only if its held-out R² is within {rule.get('tolerance')} of cv on "
-            f"both accuracy targets; here it picks **{rule.get('chosen')}** (requested: {rule.get('requested')}). "
-            "Refit minus cv, held-out R², with a paired bootstrap over the held-out rows: " + "; ".join(cells) + ".",
-            "", "This model was trained before the selection rule (`smm_bench_surrogates.select`) replaced that rule: "
-            f"per target, a cheaper model ships only if the lower end of its {INTERVAL:.0%} interval is at least "
-            f"-{rule.get('tolerance')}. Between these two it would ship: " + "; ".join(verdicts) + " (a retrain also "
-            "scores the cheaper trials of the tuning front, whose models this training did not keep)."]
-
-
-def exported_size(target: dict[str, Any]) -> dict[str, Any]:
-    """Trees, leaves and node visits per row of the model a target exports (whichever quality format)."""
-    if target.get("candidates"):
-        return next(r for r in target["candidates"] if r["candidate"] == target["candidate"])
-    return (target.get("ensembles") or {}).get(target.get("ensemble"), target.get("tuning", {}))
-
-
-def _interval_cell(d: dict[str, Any] | None) -> str:
-    if not d or d.get("point") is None or not d.get("ci90"):
-        return "—"
-    return f"{d['point']:+.4f} ({d['ci90'][0]:+.4f} to {d['ci90'][1]:+.4f})"
-
-
-def _selection_lines(quality: dict[str, Any], provenance: dict[str, Any] | None = None) -> list[str]:
-    """Accuracy against cost: every candidate of the selection rule (:mod:`.select`) and which one ships."""
-    sel = quality.get("selection")
-    targets = {n: t for n, t in quality.get("targets", {}).items() if t.get("candidates")}
-    if not sel or not targets:
-        return []
-    tol = ", ".join(f"{role} {v}" for role, v in sel["tolerance"].items())
-    prov = provenance or {}
-    requested = sel["requested"]
-    applied = ("the rule below chose it" if requested == "auto" else
-               "the rule was not applied; it would ship " + ", ".join(
-                   f"{n}: {c}" for n, c in (sel.get("rule_would_ship") or {}).items()))
-    lines = ["", "## Accuracy against cost: which model ships", "",
-             f"Exported: **{prov.get('ensemble', '?')}** ({prov.get('procedure', '')}); requested: {requested}, "
-             f"{applied}.", "",
-             "Rule (`smm_bench_surrogates.select`): the reference is the tuned trial's "
-             "5-fold CV mean (the paper's procedure); the candidates are its refit and the trials of the tuning front "
-             f"that visit fewer nodes per row (within {sel['candidate_band']} tolerances of its CV R²), each as CV mean "
-             "and as refit. A candidate is as accurate as the reference when the "
-             f"{sel['interval']:.0%} paired-bootstrap interval of its held-out R² minus the reference's lies above "
-             f"-tolerance ({tol}); of those, the one with the fewest node visits per row ships (node visits: the "
-             "tree walk a call pays; `python -m bench` measures the call in µs). " + sel["final_choice"], ""]
-    for name, t in targets.items():
-        chosen = exported_size(t)
-        ref = next(r for r in t["candidates"] if r["reference"])
-        lines.append(f"- {name} ({t['role']}): ships **{chosen['candidate']}**, {chosen['trees']:,} trees, "
-                     f"{chosen['node_visits']:,.0f} node visits per row, held-out R² {_fmt(chosen['r2'])} "
-                     + ("(it is the reference)" if chosen["reference"] else
-                        f"against the reference's {_fmt(ref['r2'])} at {ref['node_visits']:,.0f} visits "
-                        f"({ref['node_visits'] / max(chosen['node_visits'], 1e-9):.1f}x); difference "
-                        f"{_interval_cell(chosen['r2_minus_reference'])}") + ".")
-    lines += ["", "| target | candidate | CV R² | held-out R² | tau | trees | leaves | node visits per row | "
-              "R² minus reference (90% interval) | as accurate | ships |", "|---|---|---|---|---|---|---|---|---|---|---|"]
-    for name, t in targets.items():
-        for r in sorted(t["candidates"], key=lambda r: r["node_visits"]):
-            lines.append(f"| {name} | {r['candidate']}{' (reference)' if r['reference'] else ''} | {_fmt(r['cv_r2'])} | "
-                         f"{_fmt(r['r2'])} | {_fmt(r['kendall_tau'])} | {r['trees']:,} | {r['leaves']:,} | "
-                         f"{r['node_visits']:,.0f} | {_interval_cell(r['r2_minus_reference'])} | "
-                         f"{'yes' if r['as_accurate'] else 'no'} | {'★' if r['candidate'] == t['candidate'] else ''} |")
-    return lines
-
-
-def _train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> str | None:
-    """The command that rebuilds the scenario's model (from its own provenance and quality report)."""
-    prov, q = meta.get("provenance") or {}, meta.get("quality") or {}
-    trials = {t.get("tuning", {}).get("n_trials") for t in q.get("targets", {}).values()}
-    if "dataset" not in prov or len(trials) != 1 or None in trials:
-        return None
-    ensemble = prov.get("ensemble_requested", prov.get("ensemble", "cv"))  # older scenarios: no rule applied
-    return (f"smm-bench train --data {prov['dataset']} --space {space} --out {scenario} --trials {trials.pop()} "
-            f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
-            + f" --derived {_derived_set(meta) or 'none'}"
-            + (f" --until {prov['rows_until']}" if prov.get("rows_until") else "")
-            + (f" --params-from {prov['params_from']}" if prov.get("params_from") else ""))
-
-
-def _derived_set(meta: dict[str, Any]) -> str | None:
-    """The derived feature set the scenario was trained with (None: raw features, as the paper)."""
-    return ((meta.get("provenance") or {}).get("derived_features") or {}).get("set")
-
-
-def _fmt(v: Any, digits: int = 3) -> str:
-    return "—" if v is None else f"{v:.{digits}f}"
-
-
-def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
-    """Held-out R² / tau within each sampler's rows, for the accuracy targets (from ``train``)."""
-    shown = {n: t["by_sampler"] for n, t in targets.items() if t.get("by_sampler") and t["role"] in ACCURACY_COLUMNS}
-    if not shown:
-        return []
-    samplers = sorted({s for groups in shown.values() for s in groups})
-    lines = ["", "Held-out quality within each sampler's rows (the exported model; R² against the group's own "
-             f"mean, so it measures fit inside the group, with the group's noise ceiling in brackets; "
-             f"'—' below {MIN_GROUP_ROWS} rows or when all values tie):", "",
-             "| sampler | held-out rows | " + " | ".join(f"{n} R² (ceiling) / tau" for n in shown) + " |",
-             "|---|---|" + "---|" * len(shown)]
-    for s in samplers:
-        cells = []
-        for groups in shown.values():
-            g = groups.get(s, {})
-            ceiling = "" if g.get("noise_ceiling_r2") is None else f" ({_fmt(g['noise_ceiling_r2'])})"
-            cells.append("—" if g.get("r2") is None else f"{_fmt(g['r2'])}{ceiling} / {_fmt(g.get('kendall_tau'))}")
-        n = max(groups.get(s, {}).get("n", 0) for groups in shown.values())
-        lines.append(f"| {s} | {n} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def _data_check_sentence(r: dict[str, Any]) -> str:
-    """Whether the report's data sections read the model's own rows."""
-    check = r.get("data_check")
-    if not check:
-        return ""
-    until = f" (rows evaluated until {r['rows_until']})" if r.get("rows_until") else ""
-    if check.get("same_rows") is True:
-        return f" The data sections below read exactly the model's rows{until}: same ids (sha256)."
-    if check.get("same_rows") is False:
-        return (f" **The data sections below read {check['rows']} rows{until} that differ from the model's "
-                f"{check['model_rows']} rows (id digest differs): rows were dropped or rewritten since training.**")
-    same = "the same count" if check.get("same_count") else f"{check['rows']} rows, the model {check['model_rows']}"
-    return f" The data sections below read every row there is now ({same}; this model records no row digest)."
-
-
-def render_markdown(r: dict[str, Any]) -> str:
-    q, paper = r["quality"], r["paper_table_1"] or {}
-    prov = r.get("provenance") or {}
-    lines = [f"# Validity report: {r['scenario']}", "",
-             f"Regenerate: `{r['command']}` ({r['seconds']:.0f} s)"
-             + (f"; the model itself: `{r['train_command']}`." if r.get("train_command") else "."), "",
-             f"Trained on {prov.get('rows', '?')} true evaluations of family `{prov.get('family_id', '?')}` "
-             f"(samplers: {', '.join(f'{k} {v}' for k, v in (prov.get('samplers') or {}).items())}); "
-             f"held-out split: {q.get('split', {}).get('test', '?')} rows." + _data_check_sentence(r), "",
-             "## Held-out quality (Table 1 analog)", "",
-             "| target | role | R² | noise ceiling R² | Kendall tau | noise ceiling tau | paper R² / tau (7B) | aim R² / tau | trees / leaves / node visits per row |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for name, t in q.get("targets", {}).items():
-        p = paper.get(t["role"]) if paper else None
-        aim = AIMS.get(t["role"])
-        size = exported_size(t)
-        lines.append(f"| {name} | {t['role']} | {_fmt(t['r2'])} | {_fmt(t.get('noise_ceiling_r2'))} | {_fmt(t['kendall_tau'])} | "
-                     f"{_fmt(t.get('noise_ceiling_tau'))} | "
-                     f"{'—' if not p else f'{p[0]:.3f} / {p[1]:.3f}'} | {'—' if not aim else f'{aim[0]:.2f} / {aim[1]:.2f}'} | "
-                     f"{size.get('trees', '?')} / {size.get('leaves', '?')} / {size.get('node_visits', float('nan')):.0f} |")
-    if any(t.get("noise_ceiling_r2") is not None for t in q.get("targets", {}).values()):
-        lines += ["", "Noise ceiling: each accuracy is the mean of a fixed number of right/wrong answers "
-                  "(the store's `objective_n_items` / `test_n_items`), so it differs from the configuration's "
-                  "accuracy over the whole item population by binomial sampling noise. The ceiling is the R² that "
-                  "population accuracy would get on these held-out rows (`smm_bench_surrogates.train."
-                  "noise_ceiling_r2`): a surrogate near it has learnt what the benchmark is meant to measure. It "
-                  "is not a hard bound (the items are fixed, so neighbouring configurations share part of the "
-                  "noise, and a surrogate can learn it). The tau ceiling is simulated under the same noise model "
-                  "(`noise_ceiling_tau`) and errs high, most where accuracies pile up near 0: an aim above it is "
-                  "out of reach."]
-    compared = {n: t for n, t in q.get("targets", {}).items() if t.get("ensembles")}
-    if compared and not q.get("selection"):  # scenarios trained before the selection rule
-        lines += ["", f"Exported: **{prov.get('ensemble', 'cv')}** ({prov.get('procedure', '')}). Both ensembles "
-                  "of the same tuned parameters, scored on the same held-out rows:", "",
-                  "| target | cv mean of 5 folds: R² / tau / trees | refit, one model: R² / tau / trees |", "|---|---|---|"]
-        for name, t in compared.items():
-            e = t["ensembles"]
-            lines.append(f"| {name} | " + " | ".join(
-                f"{_fmt(e[k]['r2'])} / {_fmt(e[k]['kendall_tau'])} / {e[k]['trees']}" for k in ("cv", "refit")) + " |")
-        lines += _ensemble_rule_lines(q.get("ensemble_rule"))
-    lines += _selection_lines(q, prov)
-    lines += _by_sampler_table(q.get("targets", {}))
-    lines += endpoint_lines(r.get("endpoints"))
-    lines += _tuning_front_lines(q)
-    f1 = r["figure1"]
-    lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",
-              f"Best-so-far objective over {r['budget']} evaluations, seeds {r['seeds']} (mean, min–max band). "
-              "True runs available: " + ", ".join(f"{sampler_label(s)} {len(v)}/{len(r['seeds'])}" for s, v in f1["true_runs"].items())
-              + "." + (f" Uniform random's true runs are consecutive blocks of {r['budget']} rows of the seed-0 random "
-                       "store in collection order (independent draws, so each block is a random-search run of its own)."
-                       if "random" in f1["true_runs"] else "")
-              + (f" {sampler_label('tpe')} is the collection's TPE (Optuna 3/4's defaults), not the multivariate "
-                 "tpe of `smm-bench compare`." if "tpe" in f1["true_runs"] else "")
-              + (f" The surrogate also ran with seeds {f1['unseen_seeds']}, which no true run used: with the "
-                       "true runs' seeds an optimiser's first asks are training rows." if f1.get("unseen_seeds") else "")
-              + (f" The surrogate's CMA-family runs drew through numpy's BLAS {r['blas']}: on another kernel the "
-                 "same seeds walk other trajectories of the same search (smm_bench_plugin/blas.py)."
-                 if r.get("blas") else ""),
-              "", "| optimiser | true final best | surrogate final best | surrogate, seeds never collected | "
-              "random-only surrogate |", "|---|---|---|---|---|"]
-    for s in FIGURE1_SAMPLERS[r["space"]]:
-        cells = []
-        for kind in ("true", "surrogate", "surrogate_unseen_seeds", "random_only"):
-            vals = list(f1["final_best"].get(kind, {}).get(s, {}).values())
-            cells.append(f"{np.mean(vals):.3f} ± {np.std(vals):.3f}" if vals else "not collected yet")
-        lines.append(f"| {sampler_label(s)} | " + " | ".join(cells) + " |")
-    ro = f1["random_only_quality"]
-    lines += ["", "Ranking by mean final best: true " + " > ".join(sampler_label(n) for n, _ in f1["rankings"]["true"])
-              + "; surrogate " + " > ".join(sampler_label(n) for n, _ in f1["rankings"]["surrogate"])
-              + "".join("; surrogate with seeds never collected " + " > ".join(sampler_label(n) for n, _ in v)
-                        for k, v in f1["rankings"].items() if k == "surrogate_unseen_seeds")
-              + "; random-only surrogate " + " > ".join(sampler_label(n) for n, _ in f1["rankings"]["random_only_surrogate"]) + ".",
-              ("Same ranking as on the true function (over the optimisers with all true seeds: "
-               + ", ".join(map(sampler_label, f1["complete_on_true"])) + "): "
-               + ", ".join(f"{RANKING_LABELS.get(k, k)} {'yes' if v else 'NO'}"
-                           for k, v in f1["same_ranking_as_true"].items()) + "."
-               if len(f1["complete_on_true"]) >= 2 else
-               "Ranking agreement: not assessable yet (fewer than two optimisers have all their true runs; "
-               "the collection plan is still running)."),
-              "", "Random-only surrogate, held-out: " + "; ".join(
-                  f"{k} R² {_fmt(v['r2'])}, tau {_fmt(v['kendall_tau'])} (n={v['n']})" for k, v in ro.items()) + "."]
-    refs = r.get("reference_points") or {}
-    if refs.get("points"):
-        lines += ["", "## Reference configurations: true vs surrogate", "",
-                  "Evaluated for real (the mini family, the same judge as the dataset) and by this surrogate:", "",
-                  "| configuration | true objective | surrogate objective | true test | surrogate test |",
-                  "|---|---|---|---|---|"]
-        for name, p in refs["points"].items():
-            lines.append(f"| {name} | {p['true_objective']:.3f} | {p['surrogate_objective']:.3f} | "
-                         f"{p['true_test']:.3f} | {p['surrogate_test']:.3f} |")
-    elif refs.get("skipped"):
-        lines += ["", f"Reference configurations: skipped ({refs['skipped']})."]
-    lines += _learning_curve_lines(r.get("learning_curve"))
-    lines += _new_runs_lines(r)
-    if r.get("figure2"):
-        lines += ["", "## Figure 2 analog: Sep-CMA-ES vs SciPy DE (population 64)", "", "![figure 2](figure2.png)", ""]
-        for name, s in r["figure2"]["optimizers"].items():
-            lines.append(f"- {name}: best objective {s['best_objective_mean']:.4f} ± {s['best_objective_std']:.4f}, "
-                         f"test at best {s['test_at_best_mean']:.4f} ± {s['test_at_best_std']:.4f} "
-                         f"({s['runs']} runs of {r['figure2']['budget']} evaluations)")
-        lines += _true_at_best_lines(r["figure2"].get("true_at_best"))
-    return "\n".join(lines) + "\n"
-
-
-def _true_at_best_lines(true_at_best: dict[str, Any] | None) -> list[str]:
-    if not true_at_best:
-        return []
-    if true_at_best.get("skipped"):
-        return ["", f"Real evaluation of each run's best configuration: skipped ({true_at_best['skipped']})."]
-    lines = ["", "Each run's best configuration on the surrogate, evaluated for real (the dataset's family: a real "
-             "merge and the same judge):", "",
-             "| optimiser | seed | surrogate objective | true objective | surrogate test | true test |",
-             "|---|---|---|---|---|---|"]
-    for name, per_seed in true_at_best.items():
-        for seed, p in per_seed.items():
-            lines.append(f"| {name} | {seed} | {p['surrogate_objective']:.3f} | {p['true_objective']:.3f} | "
-                         f"{p['surrogate_test']:.3f} | {p['true_test']:.3f} |")
-    lines += ["", "Where the surrogate's value is above the true one, the run ended where the surrogate is "
-              "optimistic; the true objective says whether what it found is a good merge all the same."]
-    return lines
 
 
 def rerender(scenario: str | Path) -> dict[str, Any]:

@@ -18,15 +18,16 @@ import numpy as np
 from smm_bench_collection.samplers import sampler_label
 from smm_bench_plugin.blas import kernel_name
 
-from .report import _fmt, _interval_cell, exported_size, front_phrases
+from .report_markdown import fmt, front_phrases, interval_cell
+from .training_record import exported_size
 
 HEADER = ("| scenario | trained on | objective R² (ceiling) / tau (ceiling) | test R² (ceiling) / tau (ceiling) "
           "| model | paper objective / test (R² / tau) | new optimiser runs: objective R² / tau; top 10% true, surrogate |")
 
 
 def _cell(t: dict[str, Any]) -> str:
-    return (f"{_fmt(t.get('r2'))} ({_fmt(t.get('noise_ceiling_r2'))}) / "
-            f"{_fmt(t.get('kendall_tau'))} ({_fmt(t.get('noise_ceiling_tau'))})")
+    return (f"{fmt(t.get('r2'))} ({fmt(t.get('noise_ceiling_r2'))}) / "
+            f"{fmt(t.get('kendall_tau'))} ({fmt(t.get('noise_ceiling_tau'))})")
 
 
 def new_runs_cell(report: dict[str, Any] | None) -> str:
@@ -94,12 +95,12 @@ def _span(values: list[float | None]) -> str:
     vals = [v for v in values if v is not None]
     if not vals:
         return "—"
-    return f"{_fmt(min(vals))}–{_fmt(max(vals))}" if len(vals) > 1 else _fmt(vals[0])
+    return f"{fmt(min(vals))}–{fmt(max(vals))}" if len(vals) > 1 else fmt(vals[0])
 
 
 def _mean(values: list[float | None]) -> str:
     vals = [v for v in values if v is not None]
-    return _fmt(float(np.mean(vals))) if vals else "—"
+    return fmt(float(np.mean(vals))) if vals else "—"
 
 
 def _size_line(target: dict[str, Any], shipped: str | None) -> str | None:
@@ -107,7 +108,7 @@ def _size_line(target: dict[str, Any], shipped: str | None) -> str | None:
     tu = target.get("tuning") or {}
     if not tu.get("pareto_front"):
         return None
-    kept = f"the kept trial (CV R² {_fmt(tu['cv_r2'])}, as a 5-fold CV ensemble) makes {tu['node_visits']:,.0f} node visits"
+    kept = f"the kept trial (CV R² {fmt(tu['cv_r2'])}, as a 5-fold CV ensemble) makes {tu['node_visits']:,.0f} node visits"
     accurate, cheap = front_phrases(tu)
     line = f"- Accuracy against size (objective, tuning front): {kept}; {accurate}; {cheap}."
     model = exported_size(target)
@@ -131,7 +132,7 @@ def _selection_line(quality: dict[str, Any]) -> str | None:
         parts.append(f"{name} {chosen['candidate']} ({chosen['node_visits']:,.0f} node visits per row"
                      + (", the reference)" if chosen["reference"] else
                         f"; the reference {ref['candidate']} {ref['node_visits']:,.0f}; held-out R² difference "
-                        f"{_interval_cell(chosen['r2_minus_reference'])})"))
+                        f"{interval_cell(chosen['r2_minus_reference'])})"))
     tol = sel["tolerance"].get("objective")
     rule = (f"the cheapest model as accurate as the tuned 5-fold CV mean (its {sel['interval']:.0%} paired interval "
             f"of held-out R² above -{tol})")
@@ -157,7 +158,7 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
     by = (targets.get(objective) or {}).get("by_sampler") or {}
     if by:
         lines.append("- Held-out objective R² (tau) within each sampler's rows: " + ", ".join(
-            f"{k} {_fmt(v.get('r2'))} ({_fmt(v.get('kendall_tau'))})" for k, v in by.items()) + ".")
+            f"{k} {fmt(v.get('r2'))} ({fmt(v.get('kendall_tau'))})" for k, v in by.items()) + ".")
     rule = (meta.get("quality") or {}).get("ensemble_rule")
     shipped = (meta.get("provenance") or {}).get("ensemble")
     if rule:
@@ -188,8 +189,8 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
                 f"{_mean([t.get('top_decile_predicted') for t in held.values()])} predicted (mean of {len(held)} runs)")
         if gaps:
             k = max(gaps, key=lambda name: abs(gaps[name]))
-            line += (f"; largest miss at a run's best: {k}, {_fmt(held[k]['best_true'])} true, "
-                     f"{_fmt(held[k]['predicted_at_best'])} predicted")
+            line += (f"; largest miss at a run's best: {k}, {fmt(held[k]['best_true'])} true, "
+                     f"{fmt(held[k]['predicted_at_best'])} predicted")
         lines.append(line + ".")
     fig = report.get("figure1")
     if fig:
@@ -212,21 +213,21 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
         q = (fig.get("random_only_quality") or {}).get(objective) or {}
         if final.get("random_only") and rankings.get("random_only_surrogate"):
             lines.append(
-                f"- A surrogate trained on the random samples only (objective R² {_fmt(q.get('r2'))} on its own "
+                f"- A surrogate trained on the random samples only (objective R² {fmt(q.get('r2'))} on its own "
                 f"held-out random rows): {_ranking(final['random_only'], [k for k, _ in rankings['random_only_surrogate']])} "
                 f"({_same(same.get('random_only_surrogate'), compared)}).")
     points = (report.get("reference_points") or {}).get("points") or {}
     if points:
         lines.append("- Reference configurations, true / surrogate objective: " + "; ".join(
-            f"{k} {_fmt(v['true_objective'])} / {_fmt(v['surrogate_objective'])}" for k, v in points.items()) + ".")
+            f"{k} {fmt(v['true_objective'])} / {fmt(v['surrogate_objective'])}" for k, v in points.items()) + ".")
     curve = report.get("learning_curve")
     if curve:
         parts = []
         for role, t in curve["targets"].items():
             pts = t["points"]
             raw = ((curve.get("raw_features") or {}).get(role) or {}).get("points")
-            parts.append(f"{role} R² {' → '.join(_fmt(p['r2']) for p in pts)} (ceiling {_fmt(t.get('noise_ceiling_r2'))}"
-                         + (f"; raw features at full size {_fmt(raw[-1]['r2'])}" if raw else "") + ")")
+            parts.append(f"{role} R² {' → '.join(fmt(p['r2']) for p in pts)} (ceiling {fmt(t.get('noise_ceiling_r2'))}"
+                         + (f"; raw features at full size {fmt(raw[-1]['r2'])}" if raw else "") + ")")
         rows = [p["rows"] for p in next(iter(curve["targets"].values()))["points"]]
         lines.append(f"- Learning curve ({rows[0]:,} to {rows[-1]:,} training rows): " + "; ".join(parts) + ".")
     f2 = report.get("figure2")

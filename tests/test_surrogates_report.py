@@ -13,6 +13,8 @@ import pytest
 from smm_bench_collection import plan
 from smm_bench_collection.synthetic import SyntheticEvaluator
 from smm_bench_surrogates import report as R
+from smm_bench_surrogates.report_markdown import fmt
+from smm_bench_surrogates.report_studies import reference_points, surrogate_run, true_runs
 from smm_bench_surrogates.train import train_scenario
 
 BUDGET = 24
@@ -46,11 +48,11 @@ class TrueFunction:
 def test_true_runs_are_in_the_order_the_sampler_asked(data):
     """Replaying the same sampler and seed on the true function gives the stored run exactly."""
     for sampler in ("cmaes", "tpe"):
-        runs = R.true_runs(data, sampler, [0, 1, 2], BUDGET)
+        runs = true_runs(data, sampler, [0, 1, 2], BUDGET)
         assert sorted(runs) == [0, 1]  # seed 2 was never collected: left out, not invented
         for seed, values in runs.items():
-            np.testing.assert_array_equal(values, R.surrogate_run(TrueFunction(), "ps", sampler, seed, BUDGET))
-    random_runs = R.true_runs(data, "random", [0, 1, 2, 3], BUDGET)
+            np.testing.assert_array_equal(values, surrogate_run(TrueFunction(), "ps", sampler, seed, BUDGET))
+    random_runs = true_runs(data, "random", [0, 1, 2, 3], BUDGET)
     assert sorted(random_runs) == [0, 1, 2] and all(v.size == BUDGET for v in random_runs.values())
 
 
@@ -74,8 +76,8 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
 
     bench_ = load_scenario(scenario)  # the unseen-seed runs are the same sampler code with the other seed
     assert f1["final_best"]["surrogate_unseen_seeds"]["tpe"]["1001"] == pytest.approx(
-        R.surrogate_run(bench_, "ps", "tpe", 1001, BUDGET).max(), abs=0)
-    true_best = {s: max(v.max() for v in R.true_runs(data, s, [0, 1], BUDGET).values()) for s in ("cmaes", "tpe")}
+        surrogate_run(bench_, "ps", "tpe", 1001, BUDGET).max(), abs=0)
+    true_best = {s: max(v.max() for v in true_runs(data, s, [0, 1], BUDGET).values()) for s in ("cmaes", "tpe")}
     for s in ("cmaes", "tpe"):
         assert max(f1["final_best"]["true"][s].values()) == pytest.approx(true_best[s])
     assert set(r["figure2"]["optimizers"]) == {"sepcma", "de"}
@@ -103,7 +105,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert f"requested: refit, the rule was not applied; it would ship gsm8k_ja_mini: {sel['rule_would_ship']['gsm8k_ja_mini']}" in md
     for name, t in r["quality"]["targets"].items():  # every candidate in the table, the exported one starred
         for c in t["candidates"]:
-            assert f"| {name} | {c['candidate']}{' (reference)' if c['reference'] else ''} | {R._fmt(c['cv_r2'])} | " in md
+            assert f"| {name} | {c['candidate']}{' (reference)' if c['reference'] else ''} | {fmt(c['cv_r2'])} | " in md
         assert t["candidate"] == f"trial {t['tuning']['trial']} refit"
     # the data sections read the model's own rows, selected by its provenance while the stores grow
     until = r["provenance"]["rows_until"]
@@ -147,8 +149,8 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert "one_run_fewer" not in loro["runs"]["tpe-s1"]["targets"]["test"]
     assert loro["runs"]["tpe-s0"]["targets"]["objective"]["one_run_fewer"]["dropped"] == "tpe-s1"
     assert "predictions" not in loro and "## New optimiser runs: leave one run out" in md
-    assert f"| tpe-s1 | {BUDGET:,} ({len(ds.X) - BUDGET:,}) | {R._fmt(run['r2'])} (" in md
-    assert f" | {R._fmt(run['one_run_fewer']['r2'])} / {R._fmt(run['one_run_fewer']['kendall_tau'])} (tpe-s0) |" in md
+    assert f"| tpe-s1 | {BUDGET:,} ({len(ds.X) - BUDGET:,}) | {fmt(run['r2'])} (" in md
+    assert f" | {fmt(run['one_run_fewer']['r2'])} / {fmt(run['one_run_fewer']['kendall_tau'])} (tpe-s0) |" in md
     from smm_bench_surrogates.train import leave_one_run_out
 
     short = leave_one_run_out(ds, "ps", {"objective": params}, ("cmaes",), derived="ps-mean-v1", min_rows=BUDGET + 1)
@@ -158,13 +160,13 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert sum(g["n"] for g in by_sampler.values()) == r["quality"]["split"]["test"]
     assert "| sampler | held-out rows | gsm8k_ja_mini R² (ceiling) / tau | mgsm_ja_mini R² (ceiling) / tau |" in md
     t = r["quality"]["targets"]["gsm8k_ja_mini"]
-    assert f"| gsm8k_ja_mini | objective | {R._fmt(t['r2'])} | {R._fmt(t['noise_ceiling_r2'])} | " \
-           f"{R._fmt(t['kendall_tau'])} | {R._fmt(t['noise_ceiling_tau'])} |" in md and "Noise ceiling:" in md
+    assert f"| gsm8k_ja_mini | objective | {fmt(t['r2'])} | {fmt(t['noise_ceiling_r2'])} | " \
+           f"{fmt(t['kendall_tau'])} | {fmt(t['noise_ceiling_tau'])} |" in md and "Noise ceiling:" in md
     assert t["noise_ceiling_r2"] == t["ensembles"][t["ensemble"]]["noise_ceiling_r2"] is not None
     for name, g in by_sampler.items():
         assert f"| {name} | {g['n']} | " in md
         if g.get("r2") is not None:  # the group's own ceiling in brackets
-            assert f"| {name} | {g['n']} | {R._fmt(g['r2'])} ({R._fmt(g['noise_ceiling_r2'])}) / " in md
+            assert f"| {name} | {g['n']} | {fmt(g['r2'])} ({fmt(g['noise_ceiling_r2'])}) / " in md
     assert json.loads((scenario / "report.json").read_text())["budget"] == BUDGET
     from smm_bench_plugin.blas import blas_kernel  # the surrogate's CMA-ES curves depend on it
     assert r["blas"] == blas_kernel() and (r["blas"] is None or f"drew through numpy's BLAS {r['blas']}" in md)
@@ -175,7 +177,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
                 and line.count("|") == 8]
         assert len(rows) == len(t["tuning"]["pareto_front"])
         kept = [line for line in rows if line.endswith("| ★ |")]
-        assert len(kept) == 1 and f"| {R._fmt(t['tuning']['cv_r2'])} |" in kept[0]
+        assert len(kept) == 1 and f"| {fmt(t['tuning']['cv_r2'])} |" in kept[0]
     # --render-only rewrites the same REPORT.md from report.json, recomputing nothing
     (scenario / "REPORT.md").unlink()
     (scenario / "tuning_front.png").unlink()
@@ -201,7 +203,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     assert points["base model (all weights 0)"]["surrogate_objective"] == bench.objective(corner(None))
     assert "## Reference configurations: true vs surrogate" in md
     # another family than the data's is refused by family id, and the report says so
-    assert R.reference_points(bench, "ps", "mini-v1", "synthetic")["skipped"].startswith("the local 'synthetic'")
+    assert reference_points(bench, "ps", "mini-v1", "synthetic")["skipped"].startswith("the local 'synthetic'")
 
 
 def test_dataset_card_counts_rows_against_the_plan(data, tmp_path, monkeypatch):
