@@ -30,7 +30,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .report_studies import NEW_RUN_SAMPLERS
-from .train import (ACCURACY_COLUMNS, Dataset, _fit_predict, held_out_quality, learner_matrix, leave_one_run_out,
+from .train import (ACCURACY_COLUMNS, Dataset, fit_predict, held_out_quality, learner_matrix, leave_one_run_out,
                     load_dataset, quality_by_sampler, resolve_derived, split, tuned_params_of)
 
 
@@ -57,7 +57,7 @@ def compare_sets(data: Dataset, space: str, sets: Sequence[str], params: dict[st
             per_seed = []
             for seed in seeds:
                 train, test = split(len(y), seed)
-                pred, _ = _fit_predict(X, y, train, test, target_params, data.n_cat, model_seed)
+                pred, _ = fit_predict(X, y, train, test, target_params, data.n_cat, model_seed)
                 per_seed.append({"all": held_out_quality(pred, y[test]),
                                  "by_sampler": quality_by_sampler(pred, y[test], data.samplers[test])})
             result["split"][role] = per_seed

@@ -118,7 +118,7 @@ def _size_line(target: dict[str, Any], shipped: str | None) -> str | None:
     return line
 
 
-def _selection_line(quality: dict[str, Any]) -> str | None:
+def selection_line(quality: dict[str, Any]) -> str | None:
     """What the selection rule (:mod:`.select`) shipped per accuracy target, beside the reference."""
     sel = quality.get("selection")
     if not sel:
@@ -168,7 +168,7 @@ def key_figures(meta: dict[str, Any], report: dict[str, Any] | None) -> list[str
         lines.append(f"- Ships **{shipped}**; the rule (refit only within {rule['tolerance']} held-out R² of cv on both "
                      f"accuracy targets) picks {rule['chosen']} (requested: {rule.get('requested')}); refit minus cv: "
                      f"{deltas or '—'}.")
-    selection = _selection_line(meta.get("quality") or {})
+    selection = selection_line(meta.get("quality") or {})
     if selection:
         lines.append(selection)
     size = _size_line(targets.get(objective) or {}, shipped)

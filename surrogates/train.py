@@ -407,7 +407,7 @@ def learning_curve(data: str | Path | Dataset, space: str, params: dict[str, dic
         points = []
         for fraction in fractions:
             rows = np.sort(order[:max(20, int(round(fraction * order.size)))])
-            pred, size = _fit_predict(X, y, rows, test_idx, target_params, data.n_cat, seed)
+            pred, size = fit_predict(X, y, rows, test_idx, target_params, data.n_cat, seed)
             q = held_out_quality(pred, y[test_idx])
             points.append({"rows": int(rows.size), "r2": q["r2"], "kendall_tau": q["kendall_tau"],
                            "trees": size["trees"]})
@@ -471,7 +471,7 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
         for role, target_params in params.items():
             column = ACCURACY_COLUMNS[role]
             y = data.y[column]
-            pred, _ = _fit_predict(X, y, ~held, held, target_params, data.n_cat, seed)
+            pred, _ = fit_predict(X, y, ~held, held, target_params, data.n_cat, seed)
             q = held_out_quality(pred, y[held], data.n_items[column][held])
             top = y[held] >= np.quantile(y[held], 0.9)
             best = int(np.argmax(y[held]))
@@ -482,7 +482,7 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
                                                                                "predicted": pred.tolist()}
             if one_run_fewer and role == "objective" and others:
                 dropped = masks[(sampler, max(others))]
-                fewer, _ = _fit_predict(X, y, ~held & ~dropped, held, target_params, data.n_cat, seed)
+                fewer, _ = fit_predict(X, y, ~held & ~dropped, held, target_params, data.n_cat, seed)
                 record["targets"][role]["one_run_fewer"] = {
                     "dropped": run_name(sampler, max(others)), "train_rows": int((~held & ~dropped).sum()),
                     **{k: v for k, v in held_out_quality(fewer, y[held]).items() if k in ("r2", "kendall_tau")},
@@ -491,7 +491,7 @@ def leave_one_run_out(data: str | Path | Dataset, space: str, params: dict[str, 
     return out
 
 
-def _fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, params: dict, n_cat: int,
+def fit_predict(X: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray, params: dict, n_cat: int,
                  seed: int) -> tuple[np.ndarray, dict[str, float]]:
     """The paper's CV ensemble on the ``train`` rows (a mask or indices): its mean prediction on the
     ``test`` rows, clipped to [0, 1], and its size (:func:`ensemble_size`)."""

@@ -8,7 +8,7 @@ import pytest
 from smm_bench_collection.collect import collect, family_factory
 from smm_bench_plugin.cli import main as cli_main
 from smm_bench_surrogates import features
-from smm_bench_surrogates.train import ACCURACY_COLUMNS, _fit_predict, held_out_quality, learner_matrix, load_dataset, split
+from smm_bench_surrogates.train import ACCURACY_COLUMNS, fit_predict, held_out_quality, learner_matrix, load_dataset, split
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def test_every_set_is_scored_on_the_same_rows_with_the_scenarios_parameters(data
     y = data.y[ACCURACY_COLUMNS["objective"]]
     train, test = split(len(y), 1)
     X = learner_matrix(data, "dfs-path-v2")
-    pred, _ = _fit_predict(X, y, train, test, params["objective"], data.n_cat, 0)
+    pred, _ = fit_predict(X, y, train, test, params["objective"], data.n_cat, 0)
     assert result["sets"]["dfs-path-v2"]["split"]["objective"][1]["all"]["r2"] == pytest.approx(
         held_out_quality(pred, y[test])["r2"], abs=1e-12)
     table = capsys.readouterr().out

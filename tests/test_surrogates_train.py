@@ -297,9 +297,9 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
     kinds = {t["ensemble"] for t in q["targets"].values()}
     assert bench.meta["provenance"]["ensemble"] == (kinds.pop() if len(kinds) == 1 else "per target")
     assert bench.meta["provenance"]["ensemble_requested"] == "auto"
-    from smm_bench_surrogates.summary import _selection_line
+    from smm_bench_surrogates.summary import selection_line
 
-    line = _selection_line(bench.meta["quality"])  # the key figure of docs/scenarios.md, from meta.json
+    line = selection_line(bench.meta["quality"])  # the key figure of docs/scenarios.md, from meta.json
     assert line.startswith("- Ships the cheapest model as accurate as the tuned 5-fold CV mean")
     assert all(f"{n} {t['candidate']} (" in line for n, t in q["targets"].items() if t["role"] != "cost")
     # the docs/scenarios.md table row is printed from this meta.json, never typed
@@ -475,8 +475,8 @@ def test_params_from_rebuilds_a_scenarios_models_without_tuning(store, tmp_path)
         assert refit["targets"][name]["tuning"]["params"] == t["tuning"]["params"]
         assert refit["targets"][name]["tuning"]["params_from"] == "tuned"
     assert load(str(tmp_path / "refit")).meta["provenance"]["params_from"] == "tuned"
-    from smm_bench_surrogates.summary import _selection_line
+    from smm_bench_surrogates.summary import selection_line
 
-    assert _selection_line(refit).startswith("- Ships what was requested (`--ensemble refit`), not the cheapest model")
+    assert selection_line(refit).startswith("- Ships what was requested (`--ensemble refit`), not the cheapest model")
     with pytest.raises(ValueError, match="derived features"):
         train_scenario(store, "dfs", tmp_path / "raw", derived="none", params_from=source)
