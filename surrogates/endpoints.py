@@ -196,7 +196,9 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
                              "store": str(_relative(checks))},
         "surrogate_seconds": round(sum(u["seconds"] for u in units), 1),
         "seconds": round(time.perf_counter() - t0, 1), "surrogate_wall_seconds_now": round(t_surrogate, 1),
-        "command": f"python -m smm_bench_surrogates.report --scenario {bench.name} --endpoints-only",
+        "command": f"python -m smm_bench_surrogates.report --scenario {bench.name} --endpoints-only"
+                   + (f" --skip {' '.join(skip)}" if skip else "")
+                   + (f" --fresh {fresh}" if fresh != FRESH_RANDOM_ROWS else ""),
     }
 
 

@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 from smm_bench_plugin.blas import blas_kernel
 
-from .endpoints import endpoint_check
+from .endpoints import FRESH_RANDOM_ROWS, endpoint_check
 from .endpoints import render_lines as endpoint_lines
 from .report_markdown import render_markdown
 from .report_plots import plot_figure1, plot_figure2, plot_learning_curve, plot_new_runs, plot_tuning_front
@@ -252,11 +252,17 @@ def main(argv: list[str] | None = None) -> int:
                     help="processes for the end-point check's surrogate runs (default: one per core)")
     ap.add_argument("--skip", nargs="+", default=[], metavar="OPTIMIZER@BUDGET",
                     help="end-point cells to leave out, e.g. tpe@3000 (the record names them: a partial check)")
+    ap.add_argument("--fresh", type=int, default=FRESH_RANDOM_ROWS,
+                    help=f"fresh uniform random configurations of the end-point check (default {FRESH_RANDOM_ROWS}; "
+                         "the record states the number)")
     a = ap.parse_args(argv)
     if a.jobs < 1:
         ap.error(f"--jobs must be >= 1, got {a.jobs}")
+    if a.fresh < 0:
+        ap.error(f"--fresh must be >= 0, got {a.fresh}")
     if a.endpoints_only:
-        print("\n".join(endpoint_lines(update_endpoints(a.scenario, a.family, jobs=a.jobs, skip=a.skip)["endpoints"])))
+        print("\n".join(endpoint_lines(update_endpoints(a.scenario, a.family, jobs=a.jobs, skip=a.skip,
+                                                                 fresh=a.fresh)["endpoints"])))
         return 0
     if a.figure2_only:
         print(render_markdown(update_figure2(a.scenario, a.family)))
@@ -268,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--data is required (the collection folder the scenario was trained on), unless --render-only")
     r = build_report(a.scenario, a.data, budget=a.budget, seeds=a.seeds, figure2_budget=a.figure2_budget,
                      figure2_seeds=a.figure2_seeds, random_only_trials=a.random_only_trials, work_dir=a.work,
-                     family=a.family, min_run_rows=a.min_run_rows, endpoint_settings={"jobs": a.jobs, "skip": a.skip})
+                     family=a.family, min_run_rows=a.min_run_rows, endpoint_settings={"jobs": a.jobs, "skip": a.skip,
+                                                                             "fresh": a.fresh})
     print(render_markdown(r))
     return 0
 

@@ -190,6 +190,7 @@ def test_endpoint_check_evaluates_each_runs_best_for_real(scenario, tmp_path):
     assert partial["cells_skipped"] == ["cmaes@60"] and list(partial["by_budget"]["60"]["optimizers"]) == ["random"]
     assert partial["by_budget"]["30"] == e["by_budget"]["30"]
     assert "partial: cmaes@60" in "\n".join(E.render_lines(partial))
+    assert partial["command"].endswith("--endpoints-only --skip cmaes@60 --fresh 20")  # the command redoes it
     for bad in ("tpe@60", "cmaes@61", "cmaes"):
         with pytest.raises(ValueError, match="OPTIMIZER@BUDGET"):
             E.endpoint_check(scenario, family="synthetic", optimizers=["random", "cmaes"], skip=[bad], **settings)
