@@ -328,6 +328,12 @@ def test_summary_prints_the_bundled_scenarios_table(capsys):
     assert lines[2].startswith("| `smm_ps_mini` |") and lines[3].startswith("| `smm_dfs_mini` |")
     assert all(line.count("|") == 8 for line in lines[:4]) and lines[4] == ""
     assert "`smm_ps_mini` (" in out and "- Figure 1 (final best of 1,000 evaluations" in out
+    # the end-point check sits beside the held-out figures, with each gap from the report's record
+    from smm_bench_plugin import load
+
+    report = json.loads((load("smm_ps_mini").path / "report.json").read_text())
+    cmaes = report["endpoints"]["by_budget"]["3000"]["optimizers"]["cmaes"]["gap_mean"]
+    assert "budget 3,000: random " in out and f"cmaes {cmaes:+.3f}" in out and "- End points (each run's best" in out
     doc = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
     block = doc[doc.index(README_BEGIN) + len(README_BEGIN):doc.index(README_END)]
     assert block.strip() == out.strip(), \
