@@ -50,6 +50,16 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO / "surrogates" / ".cache" / "endpoints"
 
 
+def held_out_objective(meta: dict[str, Any]) -> dict[str, Any] | None:
+    """The model's own held-out figures for its objective (R², tau, rows, exported ensemble): a
+    round's record carries them so that the check and the split are read side by side."""
+    targets = (meta.get("quality") or {}).get("targets") or {}
+    t = next((t for t in targets.values() if t.get("role") == "objective"), None)
+    if t is None:
+        return None
+    return {k: t.get(k) for k in ("r2", "kendall_tau", "n", "ensemble")}
+
+
 def checks_dir(space: str, family: str = "mini") -> Path:
     """Where the check's true evaluations of ``space`` are stored (outside every training folder)."""
     from smm_bench_collection.plan import DATA_DIR
@@ -189,7 +199,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
         "scenario": bench.name, "space": space, "model": model_digest(bench), "family_id": family_id,
         "optimizers": optimizers, "budgets": list(budgets), "seeds": list(seeds), "goals": GOALS,
         "cells_skipped": [f"{o}@{b}" for o, b in sorted(skipped, key=lambda c: (c[1], optimizers.index(c[0])))],
-        "interval": INTERVAL, "by_budget": summarise(units, truths),
+        "interval": INTERVAL, "by_budget": summarise(units, truths), "held_out": held_out_objective(bench.meta),
         "fresh_random": fresh_random_quality(bench, fresh_rows, fresh_configs) if fresh else None,
         "true_evaluations": {"endpoints": len({t["config_id"] for t in truths}), "fresh_random": len(fresh_rows),
                              "evaluated_now": spent, "seconds_now": endpoint_truth.seconds + fresh_truth.seconds,

@@ -1,0 +1,133 @@
+"""The end-point check round by round, printed from the records: the table of docs/endpoints.md.
+
+    python -m smm_bench_surrogates.round_table [SCENARIO ...] [--doc docs/endpoints.md]
+
+An exploitation round (``smm_bench_collection.exploit``) adds true evaluations where optimisers
+end; whether it helped is decided by the end-point check of the retrain, never by the held-out
+split. Each check of a candidate is a record in ``surrogates/rounds/<scenario>-r<N>[-<variant>].json``
+(written by ``python -m smm_bench_surrogates.endpoints FOLDER --out ...``, with the command that
+rebuilds the candidate); the bundled model's check is in its ``report.json``. This command lays
+them side by side, so the gap against true evaluations spent is read from files anyone can
+regenerate, not typed by hand.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+from typing import Any, Sequence
+
+REPO = Path(__file__).resolve().parent.parent
+ROUNDS_DIR = REPO / "surrogates" / "rounds"
+DATA_DIR = REPO / "collection" / "data"
+BEGIN = "<!-- rounds:begin (python -m smm_bench_surrogates.round_table --doc docs/endpoints.md) -->"
+END = "<!-- rounds:end -->"
+DEFAULT_SCENARIOS = ("smm_ps_mini", "smm_dfs_mini")
+_RECORD = re.compile(r"-r(\d+)(?:-([a-z0-9]+))?$")
+
+
+def round_records(scenario: str, rounds_dir: Path = ROUNDS_DIR) -> list[tuple[str, int, dict[str, Any]]]:
+    """(label, round, record) of the bundled model (round 0) and of every recorded round, in order."""
+    from smm_bench_plugin import load
+
+    out = []
+    report = Path(load(scenario).path) / "report.json"
+    bundled = json.loads(report.read_text()).get("endpoints") if report.exists() else None
+    if bundled and not bundled.get("skipped"):
+        from .endpoints import held_out_objective
+
+        out.append(("bundled", 0, {"held_out": held_out_objective(load(scenario).meta), **bundled}))
+    found = []
+    for path in rounds_dir.glob(f"{scenario}-r*.json"):
+        m = _RECORD.search(path.stem)
+        if m and path.stem[:m.start()] == scenario:
+            found.append((int(m.group(1)), m.group(2) or "", path))
+    for n, variant, path in sorted(found):
+        out.append((f"round {n}" + (f" ({variant})" if variant else ""), n, json.loads(path.read_text())))
+    return out
+
+
+def exploit_rows(space: str, through: int, data_dir: Path = DATA_DIR) -> int:
+    """True evaluations the exploitation rounds 1..``through`` of ``space`` planned (their ROUND.json)."""
+    total = 0
+    for n in range(1, through + 1):
+        plan = data_dir / f"mini_{space}" / f"exploit-s{n}" / "ROUND.json"
+        if plan.exists():
+            total += len({json.dumps(c["config"], sort_keys=True) for c in json.loads(plan.read_text())["configs"]})
+    return total
+
+
+def _gap(record: dict[str, Any], budget: str, name: str) -> str:
+    o = record["by_budget"].get(budget, {}).get("optimizers", {}).get(name)
+    if o is None:
+        return "not run"
+    mark = "" if o["gap_mean"] <= record["goals"]["max_mean_gap"] else " ✗"
+    return f"{o['gap_mean']:+.3f}{mark}"
+
+
+def _order(record: dict[str, Any]) -> str:
+    words = []
+    for budget, b in record["by_budget"].items():
+        o = b["order"]
+        words.append(f"{int(budget):,}: " + ("same" if o["same_order"] else "ties" if o["agrees_up_to_ties"] else "differs"))
+    return "; ".join(words)
+
+
+def round_table(scenario: str, rounds_dir: Path = ROUNDS_DIR, data_dir: Path = DATA_DIR) -> list[str]:
+    """Markdown lines: rows (budget, optimiser) and summary rows, a column per record."""
+    records = round_records(scenario, rounds_dir)
+    if not records:
+        return [f"`{scenario}`: no end-point check recorded yet."]
+    space = records[0][2]["space"]
+    cells: list[tuple[str, str]] = []
+    for _, _, r in records:
+        for budget in r["by_budget"]:
+            cells += [(budget, name) for name in r["optimizers"] if (budget, name) not in cells]
+    head = "| budget | optimiser | " + " | ".join(f"{label} `{r['model'][:8]}`" for label, _, r in records) + " |"
+    lines = [head, "|---|---|" + "---|" * len(records)]
+    for budget, name in cells:
+        lines.append(f"| {int(budget):,} | {name} | " + " | ".join(_gap(r, budget, name) for _, _, r in records) + " |")
+
+    def row(title: str, values: Sequence[str]) -> None:
+        lines.append(f"| {title} | | " + " | ".join(values) + " |")
+
+    row("runs at the clip", [str(sum(o["at_clip"] for b in r["by_budget"].values() for o in b["optimizers"].values()))
+                             for _, _, r in records])
+    row("order (budget: surrogate vs true)", [_order(r) for _, _, r in records])
+    row("fresh random R² / tau (rows)", [
+        f"{fr['r2']:.3f} / {fr['kendall_tau']:.3f} ({r['true_evaluations']['fresh_random']})"
+        if (fr := (r.get("fresh_random") or {}).get("objective")) else "—" for _, _, r in records])
+    row("held-out R² / tau (model's own split)", [
+        f"{h['r2']:.3f} / {h['kendall_tau']:.3f} ({h.get('ensemble') or '?'})" if (h := r.get("held_out")) else "—"
+        for _, _, r in records])
+    row("exploitation rows in its training", [f"{exploit_rows(space, n, data_dir):,}" for _, n, _ in records])
+    row("cells left out", [", ".join(r.get("cells_skipped") or []) or "none" for _, _, r in records])
+    return lines
+
+
+def rounds_block(scenarios: Sequence[str] = DEFAULT_SCENARIOS) -> str:
+    """What sits between the rounds markers of docs/endpoints.md."""
+    parts = []
+    for s in scenarios:
+        parts.append(f"`{s}` (gap = mean surrogate minus true at each run's best; ✗ = above the goal):\n\n"
+                     + "\n".join(round_table(s)))
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("scenarios", nargs="*", default=list(DEFAULT_SCENARIOS))
+    ap.add_argument("--doc", type=Path, default=None, help="rewrite this document's rounds block")
+    a = ap.parse_args(argv)
+    block = rounds_block(a.scenarios)
+    if a.doc:
+        from smm_bench_plugin.docblocks import replace_block
+
+        replace_block(a.doc, BEGIN, END, block)
+    print(block)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
