@@ -614,6 +614,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     quality, prov, models = quality_of("exported")
     if reference_out is not None and any(f["exported"] != f["reference"] for f in fitted):
         ref_quality, ref_prov, ref_models = quality_of("reference")
+        ref_prov["ensemble_requested"] = "cv"  # the reference is every target's cv: its rebuild command says so
         _export(Path(reference_out), space, name or Path(reference_out).name, data.family_id, ref_models, ref_prov,
                 ref_quality, derived, X[test_idx])
     _export(out, space, name or out.name, data.family_id, models, prov, quality, derived, X[test_idx])

@@ -276,7 +276,7 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
     candidate's interval and verdict are on record, and the exported model is the chosen one."""
     from smm_bench_surrogates.train import R2_TOLERANCE, train_scenario
 
-    q = train_scenario(store, "dfs", tmp_path / "auto", n_trials=3)  # auto is the default
+    q = train_scenario(store, "dfs", tmp_path / "auto", n_trials=3, reference_out=tmp_path / "ref")  # auto: default
     sel = q["selection"]
     assert sel["requested"] == "auto" and sel["tolerance"] == R2_TOLERANCE and sel["interval"] == 0.9
     bench = load(str(tmp_path / "auto"))
@@ -297,6 +297,15 @@ def test_auto_ensemble_exports_what_the_rule_chose(store, tmp_path):
     kinds = {t["ensemble"] for t in q["targets"].values()}
     assert bench.meta["provenance"]["ensemble"] == (kinds.pop() if len(kinds) == 1 else "per target")
     assert bench.meta["provenance"]["ensemble_requested"] == "auto"
+    # the reference (every target's tuned cv) is written when the rule chose otherwise, and its own
+    # record rebuilds it: its train command asks for cv, not for the rule
+    from smm_bench_surrogates.training_record import train_command
+
+    assert (tmp_path / "ref").exists() == any(t["ensemble"] != "cv" for t in q["targets"].values())
+    if (tmp_path / "ref").exists():
+        ref_meta = load(str(tmp_path / "ref")).meta
+        assert ref_meta["provenance"]["ensemble"] == "cv" and ref_meta["provenance"]["ensemble_requested"] == "cv"
+        assert "--ensemble cv" in train_command("ref", "dfs", ref_meta)
     from smm_bench_surrogates.summary import selection_line
 
     line = selection_line(bench.meta["quality"])  # the key figure of docs/scenarios.md, from meta.json
