@@ -111,6 +111,12 @@ def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dic
     return r
 
 
+def _endpoint_arguments(settings: dict[str, Any]) -> str:
+    """The end-point options a report was built with, as the command line that redoes it."""
+    return ((f" --skip {' '.join(settings['skip'])}" if settings.get("skip") else "")
+            + (f" --fresh {settings['fresh']}" if settings.get("fresh", FRESH_RANDOM_ROWS) != FRESH_RANDOM_ROWS else ""))
+
+
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
                  figure2_budget: int = 3000, figure2_seeds: int = 5, random_only_trials: int = 20,
                  work_dir: str | Path | None = None, family: str = "mini",
@@ -207,7 +213,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "learning_curve": curve,
         "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
-        "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}",
+        "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}"
+                   + _endpoint_arguments(endpoint_settings or {}),
         "train_command": train_command(scenario, space, meta),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")

@@ -67,6 +67,7 @@ def test_report_writes_figures_tables_and_rankings(data, tmp_path):
     for f in ("REPORT.md", "report.json", "figure1.png", "figure2.png", "learning_curve.png", "tuning_front.png",
               "new_runs.png"):
         assert (scenario / f).stat().st_size > 0
+    assert r["command"].endswith(f"--data {data} --fresh 16")  # the command redoes this report, check settings too
     f1 = r["figure1"]
     assert f1["true_runs"] == {"random": [0, 1], "cmaes": [0, 1], "tpe": [0, 1]}
     assert set(f1["complete_on_true"]) == {"random", "cmaes", "tpe"}
