@@ -28,23 +28,28 @@ _RECORD = re.compile(r"-r(\d+)(?:-([a-z0-9]+))?$")
 
 
 def round_records(scenario: str, rounds_dir: Path = ROUNDS_DIR) -> list[tuple[str, int, dict[str, Any]]]:
-    """(label, round, record) of the bundled model (round 0) and of every recorded round, in order."""
+    """(label, round, record) of every recorded round in order (round 0: the model before any
+    exploitation round); the bundled model's own check is a column of its own unless a round's
+    record is of the same model, which is then labelled as the bundled one."""
     from smm_bench_plugin import load
 
-    out = []
-    report = Path(load(scenario).path) / "report.json"
-    bundled = json.loads(report.read_text()).get("endpoints") if report.exists() else None
-    if bundled and not bundled.get("skipped"):
-        from .endpoints import held_out_objective
+    from .endpoints import held_out_objective
 
-        out.append(("bundled", 0, {"held_out": held_out_objective(load(scenario).meta), **bundled}))
+    bench = load(scenario)
+    report = Path(bench.path) / "report.json"
+    bundled = json.loads(report.read_text()).get("endpoints") if report.exists() else None
     found = []
     for path in rounds_dir.glob(f"{scenario}-r*.json"):
         m = _RECORD.search(path.stem)
         if m and path.stem[:m.start()] == scenario:
             found.append((int(m.group(1)), m.group(2) or "", path))
+    out = []
     for n, variant, path in sorted(found):
-        out.append((f"round {n}" + (f" ({variant})" if variant else ""), n, json.loads(path.read_text())))
+        record = json.loads(path.read_text())
+        shipped = bool(bundled) and record["model"] == bundled.get("model")
+        out.append((f"round {n}" + (f" ({variant})" if variant else "") + (", bundled" if shipped else ""), n, record))
+    if bundled and not bundled.get("skipped") and not any(label.endswith(", bundled") for label, _, _ in out):
+        out.insert(0, ("bundled", 0, {"held_out": held_out_objective(bench.meta), **bundled}))
     return out
 
 
@@ -92,6 +97,10 @@ def round_table(scenario: str, rounds_dir: Path = ROUNDS_DIR, data_dir: Path = D
     def row(title: str, values: Sequence[str]) -> None:
         lines.append(f"| {title} | | " + " | ".join(values) + " |")
 
+    common = [(b, n) for b, n in cells if all(n in r["by_budget"].get(b, {}).get("optimizers", {}) for _, _, r in records)]
+    row(f"mean gap over the {len(common)} cells every column ran", [
+        f"{sum(r['by_budget'][b]['optimizers'][n]['gap_mean'] for b, n in common) / len(common):+.3f}" if common else "—"
+        for _, _, r in records])
     row("runs at the clip", [str(sum(o["at_clip"] for b in r["by_budget"].values() for o in b["optimizers"].values()))
                              for _, _, r in records])
     row("order (budget: surrogate vs true)", [_order(r) for _, _, r in records])
