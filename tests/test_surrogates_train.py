@@ -394,20 +394,26 @@ def test_key_figures_survive_every_report_shape_the_report_can_write():
     scenario = Path(__file__).resolve().parents[1] / "surrogates" / "scenarios" / "smm_ps_mini"
     meta = json.loads((scenario / "meta.json").read_text())
     report = json.loads((scenario / "report.json").read_text())
-    assert len(key_figures(meta, report)) == 10 and key_figures(meta, None) == ["- `smm_ps_mini`: no validity report yet."]
+    full = key_figures(meta, report)
+    for bullet in ("- Held-out objective R²", "- Ships ", "- Accuracy against size", "- New optimiser runs",
+                   "- Figure 1 ", "- Learning curve", "- Figure 2 ", "- End points"):
+        assert sum(line.startswith(bullet) for line in full) == 1, bullet
+    assert key_figures(meta, None) == ["- `smm_ps_mini`: no validity report yet."]
     meta2, report2 = copy.deepcopy(meta), copy.deepcopy(report)
     for run in report2["leave_one_run_out"]["runs"].values():
         run["targets"]["objective"].update(r2=None, kendall_tau=None, best_true=None)
-    for d in meta2["quality"]["ensemble_rule"]["refit_minus_cv_r2"].values():
-        d.update(point=None, ci90=None)
+    # an older scenario's record of the rule before the selection rule, with a constant target's bootstrap
+    meta2["quality"]["ensemble_rule"] = {"tolerance": 0.005, "chosen": "refit", "requested": "auto",
+                                         "refit_minus_cv_r2": {"gsm8k_ja_mini": {"point": None, "ci90": None}}}
     del report2["figure1"]["final_best"]["surrogate_unseen_seeds"]
     obj = meta2["quality"]["targets"]["gsm8k_ja_mini"]
     obj["tuning"]["node_visits"] = 0.0
-    for key in ("figure2", "learning_curve", "reference_points"):
+    for key in ("figure2", "learning_curve", "reference_points", "endpoints"):
         report2[key] = None
     text = "\n".join(key_figures(meta2, report2))
     assert "cmaes R² — (tau —)" in text and "refit minus cv: —." in text and "largest miss" not in text
     assert "seeds no true run used" not in text and "Figure 2" not in text and "Learning curve" not in text
+    assert "End points" not in text
     best = max(obj["tuning"]["pareto_front"], key=lambda q: q["cv_r2"])
     assert (f"makes 0 node visits; the most accurate trial (CV R² {best['cv_r2']:.3f}) needs {best['node_visits']:,.0f} "
             f"visits and {best['leaves']:,} leaves" in text)  # beside a zero, no "x the kept one" ratio
