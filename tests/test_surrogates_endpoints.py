@@ -126,6 +126,7 @@ def test_a_killed_true_evaluation_resumes_with_the_same_command(tmp_path):
     assert truth.evaluate(configs) and truth.evaluated == 0
 
 
+@pytest.mark.slow  # kills a batched process mid-evaluation, then resumes it
 def test_a_batched_evaluator_stores_every_few_configurations(tmp_path):
     """On the batched engine a batch's results exist only when it ends: the configurations are
     evaluated STORE_EVERY at a time, so a killed process loses one such batch, not the whole call."""
