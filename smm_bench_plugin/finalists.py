@@ -168,3 +168,8 @@ def parse_skip(skip: Sequence[str], optimizers: Sequence[str], budgets: Sequence
                              f"{', '.join(optimizers)} and a budget of {', '.join(str(b) for b in budgets)}")
         cells.add((name, int(budget)))
     return cells
+
+
+def skip_names(cells: Collection[tuple[str, int]], optimizers: Sequence[str]) -> list[str]:
+    """``parse_skip``'s cells back as OPTIMIZER@BUDGET names, by budget then optimiser order (for records)."""
+    return [f"{o}@{b}" for o, b in sorted(cells, key=lambda c: (c[1], list(optimizers).index(c[0])))]

@@ -50,6 +50,12 @@ REPO = Path(__file__).resolve().parent.parent
 DEFAULT_WORK = REPO / "surrogates" / ".cache" / "endpoints"
 
 
+def endpoint_arguments(skip: Sequence[str] = (), fresh: int = FRESH_RANDOM_ROWS) -> str:
+    """The options a check ran with that differ from the defaults, as the command line that redoes it."""
+    return ((f" --skip {' '.join(skip)}" if skip else "")
+            + (f" --fresh {fresh}" if fresh != FRESH_RANDOM_ROWS else ""))
+
+
 def held_out_objective(meta: dict[str, Any]) -> dict[str, Any] | None:
     """The model's own held-out figures for its objective (R², tau, rows, exported ensemble): a
     round's record carries them so that the check and the split are read side by side."""
@@ -167,7 +173,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
     from smm_bench_collection.truth import TrueEvaluations
     from smm_bench_plugin import load
     from smm_bench_plugin.benchmark import Benchmark
-    from smm_bench_plugin.finalists import model_digest, parse_skip, run_finalists
+    from smm_bench_plugin.finalists import model_digest, parse_skip, run_finalists, skip_names
     from smm_bench_plugin.optimizers import ArraySpace, hostable_optimizers
 
     t0 = time.perf_counter()
@@ -198,7 +204,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
     return {
         "scenario": bench.name, "space": space, "model": model_digest(bench), "family_id": family_id,
         "optimizers": optimizers, "budgets": list(budgets), "seeds": list(seeds), "goals": GOALS,
-        "cells_skipped": [f"{o}@{b}" for o, b in sorted(skipped, key=lambda c: (c[1], optimizers.index(c[0])))],
+        "cells_skipped": skip_names(skipped, optimizers),
         "interval": INTERVAL, "by_budget": summarise(units, truths), "held_out": held_out_objective(bench.meta),
         "fresh_random": fresh_random_quality(bench, fresh_rows, fresh_configs) if fresh else None,
         "true_evaluations": {"endpoints": len({t["config_id"] for t in truths}), "fresh_random": len(fresh_rows),
@@ -207,8 +213,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
         "surrogate_seconds": round(sum(u["seconds"] for u in units), 1),
         "seconds": round(time.perf_counter() - t0, 1), "surrogate_wall_seconds_now": round(t_surrogate, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {bench.name} --endpoints-only"
-                   + (f" --skip {' '.join(skip)}" if skip else "")
-                   + (f" --fresh {fresh}" if fresh != FRESH_RANDOM_ROWS else ""),
+                   + endpoint_arguments(skip, fresh),
     }
 
 

@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 from smm_bench_plugin.blas import blas_kernel
 
-from .endpoints import FRESH_RANDOM_ROWS, endpoint_check
+from .endpoints import FRESH_RANDOM_ROWS, endpoint_arguments, endpoint_check
 from .endpoints import render_lines as endpoint_lines
 from .report_markdown import render_markdown
 from .report_plots import plot_figure1, plot_figure2, plot_learning_curve, plot_new_runs, plot_tuning_front
@@ -109,12 +109,6 @@ def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dic
     path.write_text(json.dumps(r, indent=1, default=float) + "\n")
     (folder / "REPORT.md").write_text(render_markdown(r))
     return r
-
-
-def _endpoint_arguments(settings: dict[str, Any]) -> str:
-    """The end-point options a report was built with, as the command line that redoes it."""
-    return ((f" --skip {' '.join(settings['skip'])}" if settings.get("skip") else "")
-            + (f" --fresh {settings['fresh']}" if settings.get("fresh", FRESH_RANDOM_ROWS) != FRESH_RANDOM_ROWS else ""))
 
 
 def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 1000, seeds: Sequence[int] = (0, 1, 2),
@@ -214,7 +208,8 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}"
-                   + _endpoint_arguments(endpoint_settings or {}),
+                   + endpoint_arguments((endpoint_settings or {}).get("skip", ()),
+                                        (endpoint_settings or {}).get("fresh", FRESH_RANDOM_ROWS)),
         "train_command": train_command(scenario, space, meta),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
