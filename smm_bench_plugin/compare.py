@@ -35,6 +35,7 @@ from .optimizers import (OPTIMIZERS, RELAXED, ArraySpace, BudgetExhausted, Evalu
                          default_optimizers, import_libraries)
 
 __all__ = ["DEFAULT_SCENARIO", "DEFAULT_BUDGET", "DEFAULT_SEEDS", "Run", "Comparison", "compare", "check_outputs",
+           "trajectory_versions",
            "check_out_folder", "write_outputs", "main"]
 
 DEFAULT_BUDGET = 300
@@ -144,7 +145,7 @@ class Comparison:
             "benchmark_seconds_total": bench, "optimizer_seconds_total": wall - bench,
             "benchmark_share": bench / wall if wall > 0 else None,
             "evaluations": int(sum(len(r.objective) for r in self.runs)), "jobs": self.jobs,
-            "library_versions": _versions(),
+            "library_versions": trajectory_versions(),
             "default_configuration": self.default_values,
         }
 
@@ -153,8 +154,10 @@ class Comparison:
         return "relaxed" if name in RELAXED and self.has_categoricals else "native"
 
 
-def _versions() -> dict[str, str]:
-    """Library versions and numpy's BLAS kernel, on which CMA-family trajectories depend (see ``blas``)."""
+def trajectory_versions() -> dict[str, str]:
+    """Library versions and numpy's BLAS kernel, on which CMA-family trajectories depend (see ``blas``):
+    the record every run of an optimiser on a surrogate carries, so a rerun elsewhere knows why
+    its CMA-ES or CatCMA path differs."""
     from .blas import with_kernel
     from .scenario import library_versions
 

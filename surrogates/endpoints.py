@@ -173,6 +173,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
     from smm_bench_collection.truth import TrueEvaluations
     from smm_bench_plugin import load
     from smm_bench_plugin.benchmark import Benchmark
+    from smm_bench_plugin.compare import trajectory_versions
     from smm_bench_plugin.finalists import model_digest, parse_skip, run_finalists, skip_names
     from smm_bench_plugin.optimizers import ArraySpace, hostable_optimizers
 
@@ -210,6 +211,7 @@ def endpoint_check(scenario, *, family: str = "mini", budgets: Sequence[int] = E
         "true_evaluations": {"endpoints": len({t["config_id"] for t in truths}), "fresh_random": len(fresh_rows),
                              "evaluated_now": spent, "seconds_now": endpoint_truth.seconds + fresh_truth.seconds,
                              "store": str(_relative(checks))},
+        "library_versions": trajectory_versions(),  # CMA-ES/CatCMA end points depend on the BLAS kernel
         "surrogate_seconds": round(sum(u["seconds"] for u in units), 1),
         "seconds": round(time.perf_counter() - t0, 1), "surrogate_wall_seconds_now": round(t_surrogate, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {bench.name} --endpoints-only"
@@ -250,6 +252,10 @@ def render_lines(e: dict[str, Any] | None) -> list[str]:
              f"true evaluations, cached in `{te['store']}`; {e['seconds']:.0f} s this time, of which "
              f"{te['evaluated_now']} real evaluations took {te['seconds_now']:.0f} s; the surrogate runs took "
              f"{e['surrogate_seconds']:.0f} s).", ""]
+    kernel = (e.get("library_versions") or {}).get("blas")
+    if kernel:  # another kernel draws other, equally valid CMA-ES/CatCMA paths from the same seeds
+        lines[-2] += (f" CMA-ES and CatCMA paths depend on numpy's BLAS kernel: this check ran on {kernel} "
+                      "(`smm-bench compare --blas-kernel` pins one).")
     if e.get("cells_skipped"):
         lines[-1:] = [f"Not run this time, so this check is partial: {', '.join(e['cells_skipped'])} (optimiser@budget).", ""]
     lines += ["| budget | optimiser | surrogate best | true at that config | gap (interval) | runs at the clip "

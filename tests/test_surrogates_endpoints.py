@@ -189,6 +189,9 @@ def test_endpoint_check_evaluates_each_runs_best_for_real(scenario, tmp_path):
     assert again["true_evaluations"]["evaluated_now"] == 0 and again["by_budget"] == e["by_budget"]
     lines = "\n".join(E.render_lines(e))
     assert "| 60 | cmaes |" in lines and "Fresh uniform random configurations (20" in lines
+    from smm_bench_plugin.blas import blas_kernel  # CMA-ES's end points depend on it: on record and in the text
+    assert e["library_versions"]["cmaes"] and e["library_versions"].get("blas") == blas_kernel()
+    assert blas_kernel() is None or f"this check ran on {blas_kernel()}" in lines
     partial = E.endpoint_check(scenario, family="synthetic", optimizers=["random", "cmaes"], skip=["cmaes@60"],
                                **settings)
     assert partial["cells_skipped"] == ["cmaes@60"] and list(partial["by_budget"]["60"]["optimizers"]) == ["random"]
