@@ -24,7 +24,8 @@ stored rows.
 Why a configuration gets the same bits whatever batch it is in: every product a row takes part
 in has a shape that does not depend on the other units. Attention runs per row over a number of
 columns that is a function of the decoding step only; a unit's matrix products have its own rows,
-never fewer than ``MIN_ROWS`` (below 4 rows MKL takes another path, which rounds differently,
+never fewer than ``MIN_ROWS`` (below a few rows MKL takes another path, which rounds
+differently: below 4 rows on AVX2 CPUs, below 5 for the 96-column product on an AVX-512 Xeon;
 and when the batch drops finished rows depends on the other units). Tests check both (a unit
 alone against the same unit in batches with other companions).
 
@@ -44,7 +45,7 @@ import torch.nn.functional as F
 
 from .fastlm import FastMistral, LayerWeights
 
-MIN_ROWS = 4
+MIN_ROWS = 8
 """Rows a decoding unit keeps while any of its rows still runs (finished rows stay as padding)."""
 
 COMPACT_SHARE = 0.25
