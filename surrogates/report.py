@@ -126,6 +126,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     from .train import PAPER_TABLE_1, learning_curve, leave_one_run_out, load_dataset, train_scenario
 
     t0 = time.time()
+    check_settings = endpoint_settings or {}
     bench = load(scenario)
     folder = Path(bench.path)
     meta = json.loads((folder / "meta.json").read_text())
@@ -166,7 +167,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     family_id = (meta.get("provenance") or {}).get("family_id", "?")
     fig2 = figure2(bench, space, family_id, family, figure2_budget, figure2_seeds) if space == "ps" else None
     references = reference_points(bench, space, family_id, family)
-    endpoints = endpoint_check(bench, family=family, progress=True, **(endpoint_settings or {}))
+    endpoints = endpoint_check(bench, family=family, progress=True, **check_settings)
 
     # Learning curve: the scenario's tuned parameters on growing shares of the data
     tuned = tuned_params_of(quality)
@@ -208,8 +209,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "leave_one_run_out": new_runs,
         "seconds": round(time.time() - t0, 1),
         "command": f"python -m smm_bench_surrogates.report --scenario {scenario} --data {data_dir}"
-                   + endpoint_arguments((endpoint_settings or {}).get("skip", ()),
-                                        (endpoint_settings or {}).get("fresh", FRESH_RANDOM_ROWS)),
+                   + endpoint_arguments(check_settings.get("skip", ()), check_settings.get("fresh", FRESH_RANDOM_ROWS)),
         "train_command": train_command(scenario, space, meta),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
