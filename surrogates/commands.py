@@ -31,6 +31,10 @@ from .train import DERIVED_CHOICES, ENSEMBLES  # numpy only at import
                   "DFS, ps-mean-v1 on PS; none: the paper's raw features only)"),
          arg("--params-from", default=None,
              help="use this trained scenario's tuned parameters instead of tuning (its cv or refit in minutes)"),
+         arg("--ensemble-for", action="append", default=[], metavar="ROLE=KIND",
+             help="override --ensemble for one target role (objective, test, cost; repeatable), e.g. objective=cv"),
+         arg("--retune", default="", metavar="ROLE,...",
+             help="with --params-from: tune these roles afresh (their front's cheaper trials become candidates)"),
          arg("--until", default=None,
              help="train on rows evaluated at or before this ISO date-time only (a scenario's provenance "
                   "rows_until rebuilds it while collection goes on)"),
@@ -42,4 +46,6 @@ def train(args: argparse.Namespace) -> int:
                        "--trials", str(args.trials), "--seed", str(args.seed), "--ensemble", args.ensemble,
                        "--derived", args.derived] + (["--until", args.until] if args.until else [])
                       + (["--reference-out", args.reference_out] if args.reference_out else [])
-                      + (["--params-from", args.params_from] if args.params_from else []))
+                      + (["--params-from", args.params_from] if args.params_from else [])
+                      + [f"--ensemble-for={item}" for item in args.ensemble_for]
+                      + (["--retune", args.retune] if args.retune else []))

@@ -146,7 +146,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
     prov = meta.get("provenance") or {}
     ro_quality = train_scenario(data_dir, space, random_only_dir, n_trials=random_only_trials,
                                 only_samplers=("random",), ensemble=prov.get("ensemble_requested", prov.get("ensemble", "cv")),
-                                derived=derived or "none", until=until)
+                                ensemble_for=prov.get("ensemble_for"), derived=derived or "none", until=until)
     ro_bench = load(random_only_dir)
     random_only = {s: {seed: surrogate_run(ro_bench, space, s, seed, budget) for seed in seeds}
                    for s in samplers}

@@ -92,12 +92,15 @@ def choose(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return min(passing, key=lambda r: (r["node_visits"], r["leaves"], -(r["r2"] if r["r2"] is not None else -np.inf)))
 
 
-def rule_record(tolerance: dict[str, float], requested: str) -> dict[str, Any]:
-    """What ``quality.selection`` says about the rule itself (its results are per target)."""
+def rule_record(tolerance: dict[str, float], requested: str,
+                requested_for: dict[str, str] | None = None) -> dict[str, Any]:
+    """What ``quality.selection`` says about the rule itself (its results are per target);
+    ``requested_for``: the roles whose kind was requested apart (``train --ensemble-for``)."""
     return {"rule": "cheapest candidate whose held-out R² minus the reference's (the tuned trial's 5-fold CV "
                     f"mean) has a {INTERVAL:.0%} paired-bootstrap interval above -tolerance",
             "interval": INTERVAL, "tolerance": dict(tolerance), "candidate_band": CANDIDATE_BAND,
-            "requested": requested, "final_choice": FINAL_CHOICE}
+            "requested": requested, **({"requested_for": dict(requested_for)} if requested_for else {}),
+            "final_choice": FINAL_CHOICE}
 
 
 def front_candidates(tuning: dict[str, Any], front_models: dict[int, Any], tolerance: float) -> list[dict[str, Any]]:

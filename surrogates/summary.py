@@ -123,19 +123,24 @@ def selection_line(quality: dict[str, Any]) -> str | None:
     sel = quality.get("selection")
     if not sel:
         return None
+    requested_for = sel.get("requested_for") or {}  # roles whose kind was asked apart (train --ensemble-for)
     parts = []
     for name, t in (quality.get("targets") or {}).items():
-        if t.get("role") == "cost" or not t.get("candidates"):
+        if not t.get("candidates") or (t.get("role") == "cost" and not requested_for):
             continue
         chosen = exported_size(t)
         ref = next(r for r in t["candidates"] if r["reference"])
+        asked = requested_for.get(t.get("role"))
         parts.append(f"{name} {chosen['candidate']} ({chosen['node_visits']:,.0f} node visits per row"
+                     + (f", as requested: `--ensemble-for {t['role']}={asked}`" if asked else "")
                      + (", the reference)" if chosen["reference"] else
                         f"; the reference {ref['candidate']} {ref['node_visits']:,.0f}; held-out R² difference "
                         f"{interval_cell(chosen['r2_minus_reference'])})"))
     tol = sel["tolerance"].get("objective")
     rule = (f"the cheapest model as accurate as the tuned 5-fold CV mean (its {sel['interval']:.0%} paired interval "
             f"of held-out R² above -{tol})")
+    if requested_for and sel["requested"] == "auto":
+        return f"- Ships per target: {rule} unless requested otherwise: " + "; ".join(parts) + "."
     if sel["requested"] != "auto":
         would = ", ".join(f"{n}: {c}" for n, c in (sel.get("rule_would_ship") or {}).items())
         return (f"- Ships what was requested (`--ensemble {sel['requested']}`), not {rule}, which would be {would}: "

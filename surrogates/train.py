@@ -47,7 +47,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -165,6 +165,30 @@ def cv_ensemble(X, y, params: dict, n_cat: int, seed: int, num_boost_round: int 
 
 
 ENSEMBLES = ("auto", "cv", "refit")
+ROLES = tuple(TARGET_COLUMNS)  # the target roles a scenario exports, in export order
+
+
+def parse_ensemble_for(items: Sequence[str]) -> dict[str, str]:
+    """``["objective=cv", ...]`` (``--ensemble-for``) -> ``{"objective": "cv"}``, with an error naming what is allowed."""
+    out: dict[str, str] = {}
+    for item in items:
+        role, _, kind = item.partition("=")
+        if role not in ROLES or kind not in ENSEMBLES:
+            raise ValueError(f"--ensemble-for takes ROLE=KIND with ROLE in {ROLES} and KIND in {ENSEMBLES}, "
+                             f"got {item!r}")
+        if role in out and out[role] != kind:
+            raise ValueError(f"--ensemble-for gives role {role!r} twice ({out[role]!r} and {kind!r})")
+        out[role] = kind
+    return out
+
+
+def parse_roles(text: str | Sequence[str], option: str = "--retune") -> tuple[str, ...]:
+    """``"test,cost"`` -> ``("test", "cost")``, each checked against :data:`ROLES`."""
+    roles = tuple(r for r in (text.split(",") if isinstance(text, str) else text) if r)
+    bad = [r for r in roles if r not in ROLES]
+    if bad:
+        raise ValueError(f"{option} takes target roles from {ROLES} (comma-separated), got {bad}")
+    return roles
 DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
 
 
@@ -503,7 +527,8 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                    n_trials: int = 40, seed: int = 0, target_names: tuple[str, str] = ("gsm8k_ja_mini", "mgsm_ja_mini"),
                    only_samplers: tuple[str, ...] | None = None, ensemble: str = "auto",
                    derived: str | None = "auto", until: str | datetime | None = None,
-                   reference_out: str | Path | None = None, params_from: str | Path | None = None) -> dict[str, Any]:
+                   reference_out: str | Path | None = None, params_from: str | Path | None = None,
+                   ensemble_for: dict[str, str] | None = None, retune: Sequence[str] = ()) -> dict[str, Any]:
     """Tune, train, export and report; returns the quality report written into meta.json.
 
     ``out`` is created, or replaced whole if it is a scenario folder (its validity report goes
@@ -519,6 +544,11 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     ``params_from``: a trained scenario (name or folder) whose tuned parameters are used instead of
     tuning (its recorded tuning goes on record; the front's cheaper trials are not candidates, their
     models are gone): rebuilds that scenario's reference, or its refit, in a minute instead of a tuning.
+    ``ensemble_for``: per target role, a kind that overrides ``ensemble`` for that role, e.g.
+    ``{"objective": "cv"}`` with ``ensemble="auto"``: the objective keeps what the end-point check
+    chose while the targets it does not judge (test, cost) go to the rule's cheapest as-accurate model.
+    ``retune``: with ``params_from``, the roles tuned afresh here (their fronts' cheaper trials become
+    candidates again) while the other roles keep the recorded parameters.
     ``derived``: a set of :mod:`smm_bench_plugin.derived_features` appended to the raw features
     (``"auto"``: the space's default, ``"none"``: the paper's raw features only).
     ``until``: train on the rows evaluated at or before that time only. The provenance records
@@ -527,6 +557,11 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
+    ensemble_for = parse_ensemble_for([f"{r}={k}" for r, k in (ensemble_for or {}).items()])
+    retune = parse_roles(retune)
+    if retune and params_from is None:
+        raise ValueError("retune: only with params_from (without it every role is tuned)")
+    kind_of = {role: ensemble_for.get(role, ensemble) for role in ROLES}
     out = Path(out)
     _check_replaceable(out)  # before the tuning, not after it
     if reference_out is not None:
@@ -556,7 +591,8 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     for column, target in roles:
         y = ys[column]
         tolerance = R2_TOLERANCE[target.role]
-        if tuned_by is None:
+        kind = kind_of[target.role]
+        if tuned_by is None or target.role in retune:
             print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
             tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, tolerance)
             reference, fronts = tuned.pop("cvbooster"), tuned.pop("front_models")
@@ -565,10 +601,10 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
             reference, _, _ = cv_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat, seed)
             fronts = {}
         candidates = candidates_of(X[train_idx], y[train_idx], data.n_cat, tuned["trial"], tuned, reference,
-                                   fronts if ensemble == "auto" else {}, tolerance)
+                                   fronts if kind == "auto" else {}, tolerance)
         del fronts
         records = score(candidates, X[test_idx], y[test_idx], target.lower, target.upper, tolerance, seed)
-        exported = {"cv": records[0], "refit": records[1], "auto": choose(records)}[ensemble]
+        exported = {"cv": records[0], "refit": records[1], "auto": choose(records)}[kind]
         fitted.append({"column": column, "target": target, "tuning": tuned, "records": records,
                        "models": {r["candidate"]: c.model for r, c in zip(records, candidates)},
                        "exported": exported["candidate"], "reference": records[0]["candidate"]})
@@ -576,13 +612,15 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
                   "rows_until": data.rows_until, "rows_sha256": data.rows_sha256,
                   "samplers": {s: int((data.samplers[keep] == s).sum()) for s in np.unique(data.samplers[keep])},
                   "ensemble_requested": ensemble, "lightgbm": lgb.__version__,
-                  **({"params_from": tuned_by.get("name")} if tuned_by is not None else {})}
+                  **({"ensemble_for": ensemble_for} if ensemble_for else {}),
+                  **({"params_from": tuned_by.get("name")} if tuned_by is not None else {}),
+                  **({"retuned": list(retune)} if retune else {})}
     split_record = {"seed": seed, "train": int(train_idx.size), "test": int(test_idx.size)}
 
     def quality_of(key: str) -> tuple[dict[str, Any], dict[str, Any], list]:
         """(quality, provenance, models) of the scenario exporting each target's ``fitted[key]`` candidate."""
         quality = {"split": split_record, "targets": {}, "paper_table_1": PAPER_TABLE_1.get(space),
-                   "selection": {**rule_record(R2_TOLERANCE, ensemble),
+                   "selection": {**rule_record(R2_TOLERANCE, ensemble, ensemble_for),
                                  "chosen": {f["target"].name: f[key] for f in fitted},
                                  "rule_would_ship": {f["target"].name: choose(f["records"])["candidate"]
                                                      for f in fitted}}}
@@ -615,6 +653,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     if reference_out is not None and any(f["exported"] != f["reference"] for f in fitted):
         ref_quality, ref_prov, ref_models = quality_of("reference")
         ref_prov["ensemble_requested"] = "cv"  # the reference is every target's cv: its rebuild command says so
+        ref_prov.pop("ensemble_for", None)
         _export(Path(reference_out), space, name or Path(reference_out).name, data.family_id, ref_models, ref_prov,
                 ref_quality, derived, X[test_idx])
     _export(out, space, name or out.name, data.family_id, models, prov, quality, derived, X[test_idx])
@@ -709,6 +748,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--params-from", default=None,
                     help="use this trained scenario's tuned parameters instead of tuning (name or folder): rebuilds "
                          "its cv or refit in minutes, e.g. for the end-point comparison of the two")
+    ap.add_argument("--ensemble-for", action="append", default=[], metavar="ROLE=KIND",
+                    help=f"override --ensemble for one target role (ROLE in {', '.join(ROLES)}; repeatable), e.g. "
+                         "objective=cv with --ensemble auto: the objective keeps the model the end-point check chose")
+    ap.add_argument("--retune", default="", metavar="ROLE,...",
+                    help="with --params-from: tune these roles afresh (their front's cheaper trials become "
+                         "candidates of --ensemble auto); the others keep the recorded parameters")
     ap.add_argument("--until", default=None,
                     help="train on rows evaluated at or before this ISO date-time only (the provenance's "
                          "rows_until rebuilds a bundled model while collection goes on)")
@@ -716,8 +761,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="derived features computed inside the graph (auto: the space's default set, "
                          "dfs-path-v2 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
+    try:
+        ensemble_for, retune = parse_ensemble_for(a.ensemble_for), parse_roles(a.retune)
+    except ValueError as e:
+        ap.error(str(e))
+    if retune and not a.params_from:
+        ap.error("--retune: only with --params-from (without it every role is tuned)")
     q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
-                       derived=a.derived, until=a.until, reference_out=a.reference_out, params_from=a.params_from)
+                       derived=a.derived, until=a.until, reference_out=a.reference_out, params_from=a.params_from,
+                       ensemble_for=ensemble_for, retune=retune)
     print(json.dumps({k: {m: v[m] for m in ("r2", "kendall_tau")} for k, v in q["targets"].items()}, indent=1))
     return 0
 

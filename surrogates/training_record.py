@@ -18,7 +18,9 @@ def derived_set(meta: dict[str, Any]) -> str | None:
 def train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> str | None:
     """The command that rebuilds the scenario's model (from its own provenance and quality report)."""
     prov, q = meta.get("provenance") or {}, meta.get("quality") or {}
-    trials = {t.get("tuning", {}).get("n_trials") for t in q.get("targets", {}).values()}
+    retuned = prov.get("retuned")  # with --params-from only these roles were tuned: --trials is theirs
+    trials = {t.get("tuning", {}).get("n_trials") for t in q.get("targets", {}).values()
+              if not retuned or t.get("role") in retuned}
     if "dataset" not in prov or len(trials) != 1 or None in trials:
         return None
     ensemble = prov.get("ensemble_requested", prov.get("ensemble", "cv"))  # older scenarios: no rule applied
@@ -26,7 +28,9 @@ def train_command(scenario: str | Path, space: str, meta: dict[str, Any]) -> str
             f"--seed {q.get('split', {}).get('seed', 0)} --ensemble {ensemble}"
             + f" --derived {derived_set(meta) or 'none'}"
             + (f" --until {prov['rows_until']}" if prov.get("rows_until") else "")
-            + (f" --params-from {prov['params_from']}" if prov.get("params_from") else ""))
+            + (f" --params-from {prov['params_from']}" if prov.get("params_from") else "")
+            + "".join(f" --ensemble-for {role}={kind}" for role, kind in (prov.get("ensemble_for") or {}).items())
+            + (f" --retune {','.join(prov['retuned'])}" if prov.get("retuned") else ""))
 
 
 def tuned_targets(quality: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -501,3 +501,51 @@ def test_params_from_rebuilds_a_scenarios_models_without_tuning(store, tmp_path)
     assert selection_line(refit).startswith("- Ships what was requested (`--ensemble refit`), not the cheapest model")
     with pytest.raises(ValueError, match="derived features"):
         train_scenario(store, "dfs", tmp_path / "raw", derived="none", params_from=source)
+
+
+def test_ensemble_for_and_retune_choose_per_role_and_rebuild_from_the_record(store, tmp_path, monkeypatch):
+    """--ensemble-for objective=cv with --ensemble auto: the objective keeps the model the end-point check
+    chose while the others go to the rule; --retune cost tunes that role afresh (its front's cheaper trials
+    become candidates) while the rest keep --params-from's parameters. The record rebuilds the same model."""
+    import shlex
+
+    from smm_bench_surrogates.summary import selection_line
+    from smm_bench_surrogates.train import train_scenario
+    from smm_bench_surrogates.training_record import train_command
+
+    source = tmp_path / "tuned"
+    tuned = train_scenario(store, "dfs", source, n_trials=2, ensemble="cv")
+    out = tmp_path / "mixed"
+    assert cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(out), "--trials", "3",
+                     "--params-from", str(source), "--ensemble-for", "objective=cv", "--retune", "cost"]) == 0
+    meta = load(str(out)).meta
+    prov, q = meta["provenance"], meta["quality"]
+    assert prov["ensemble_for"] == {"objective": "cv"} and prov["retuned"] == ["cost"]
+    assert q["selection"]["requested_for"] == {"objective": "cv"} and q["selection"]["requested"] == "auto"
+    by_role = {t["role"]: (name, t) for name, t in q["targets"].items()}
+    obj_name, obj = by_role["objective"]
+    assert obj["ensemble"] == "cv" and obj["r2"] == tuned["targets"][obj_name]["r2"]  # the same cv, bit for bit
+    assert obj["tuning"]["params_from"] == "tuned" and by_role["test"][1]["tuning"]["params_from"] == "tuned"
+    cost_name, cost = by_role["cost"]
+    assert "params_from" not in cost["tuning"] and cost["tuning"]["n_trials"] == 3  # tuned here, 3 trials
+    assert cost["candidate"] == q["selection"]["rule_would_ship"][cost_name]  # the rule chose it
+    test_name, test = by_role["test"]
+    assert {r["trial"] for r in test["candidates"]} == {test["tuning"]["trial"]}  # no front: cv and refit only
+    line = selection_line(q)
+    assert line.startswith("- Ships per target:") and "`--ensemble-for objective=cv`" in line
+    command = train_command(out, "dfs", meta)
+    assert "--ensemble auto" in command and "--ensemble-for objective=cv" in command and "--retune cost" in command
+    words = shlex.split(command)[1:]
+    again = tmp_path / "rebuilt" / "mixed"  # the same folder name: the scenario is named after it
+    words[words.index("--out") + 1] = str(again)
+    monkeypatch.chdir(tmp_path)  # the record names --params-from's scenario, a folder here
+    assert cli_main(words) == 0
+    assert load(str(again)).meta["model_sha256"] == meta["model_sha256"]  # deterministic from its record
+    for bad, message in ((["--ensemble-for", "objective=mean"], "ROLE=KIND"),
+                         (["--ensemble-for", "score=cv"], "ROLE=KIND"),
+                         (["--retune", "cost"], "only with --params-from")):
+        with pytest.raises(SystemExit) as e:
+            cli_main(["train", "--data", str(store), "--space", "dfs", "--out", str(tmp_path / "bad"), *bad])
+        assert e.value.code == 2
+    with pytest.raises(ValueError, match="target roles"):
+        train_scenario(store, "dfs", tmp_path / "bad", params_from=source, retune=("costs",))
