@@ -125,8 +125,12 @@ def exploit_lines(rounds: dict[str, tuple]) -> list[str]:
     lines = ["Exploitation rounds (`python -m smm_bench_collection.exploit`; sampler `exploit`, run seed = round): "
              "every compare optimiser ran on the surrogate of the model named, each run's best and next "
              "configurations were evaluated for real. Gap = surrogate prediction minus true value, mean over the "
-             "runs' bests.", "", "| round | model asked | configurations stored / planned | budget | runs | "
-             "surrogate at bests | true at bests | gap |", "|---|---|---|---|---|---|---|---|"]
+             "runs' bests; error at every pick = the same over every configuration the round evaluated, mean and "
+             "standard deviation, beside the standard deviation that the objective's finite item set alone gives "
+             "there (binomial, sqrt(acc (1 - acc) / items)): the scatter a surrogate of the expected accuracy "
+             "cannot remove.", "", "| round | model asked | configurations stored / planned | budget | runs | "
+             "surrogate at bests | true at bests | gap | error at every pick: mean / SD (n) | item noise SD |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for name, (plan, rows) in rounds.items():
         keys = [json.dumps(c["config"], sort_keys=True) for c in plan["configs"]]  # runs may meet in one point
         stored = len({k for k, r in zip(keys, rows) if r is not None})
@@ -136,8 +140,13 @@ def exploit_lines(rounds: dict[str, tuple]) -> list[str]:
             if not pairs:
                 continue
             s, t = np.mean([p[0] for p in pairs]), np.mean([p[1] for p in pairs])
+            picks = [(c["surrogate_objective"], r["objective_acc"], r["objective_n_items"])
+                     for c, r in zip(plan["configs"], rows) if c["budget"] == budget and r is not None]
+            err = np.array([a - b for a, b, _ in picks])
+            noise = np.mean([np.sqrt(b * (1 - b) / n) for _, b, n in picks])
             lines.append(f"| {plan['round']} | `{plan['model']}` | {stored:,} / {len(set(keys)):,} | {budget:,} | "
-                         f"{len(pairs)} | {s:.3f} | {t:.3f} | {s - t:+.3f} |")
+                         f"{len(pairs)} | {s:.3f} | {t:.3f} | {s - t:+.3f} | {err.mean():+.3f} / {err.std():.3f} "
+                         f"({err.size}) | {noise:.3f} |")
     return lines + [""]
 
 

@@ -18,6 +18,8 @@ import re
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 ROUNDS_DIR = REPO / "surrogates" / "rounds"
 DATA_DIR = REPO / "collection" / "data"
@@ -71,6 +73,27 @@ def _gap(record: dict[str, Any], budget: str, name: str) -> str:
     return f"{o['gap_mean']:+.3f}{mark}"
 
 
+def cell_mean_draws(record: dict[str, Any], cells: Sequence[tuple[str, str]], seed: int = 0) -> np.ndarray:
+    """Bootstrap draws of the mean gap over ``cells``: each cell's seeds resampled on their own, as the
+    check's per-cell intervals are (:data:`.endpoints.BOOTSTRAP` draws)."""
+    from .endpoints import BOOTSTRAP
+
+    rng = np.random.default_rng(seed)
+    draws = np.zeros(BOOTSTRAP)
+    for budget, name in cells:
+        o = record["by_budget"][budget]["optimizers"][name]
+        gaps = np.subtract(o["surrogate"], o["true"])
+        draws += rng.choice(gaps, size=(BOOTSTRAP, gaps.size)).mean(1)
+    return draws / len(cells)
+
+
+def _interval(draws: np.ndarray, point: float) -> str:
+    from .endpoints import INTERVAL
+
+    lo, hi = np.quantile(draws, [(1 - INTERVAL) / 2, (1 + INTERVAL) / 2])
+    return f"{point:+.3f} ({lo:+.3f} to {hi:+.3f})"
+
+
 def _order(record: dict[str, Any]) -> str:
     words = []
     for budget, b in record["by_budget"].items():
@@ -101,6 +124,13 @@ def round_table(scenario: str, rounds_dir: Path = ROUNDS_DIR, data_dir: Path = D
     row(f"mean gap over the {len(common)} cells every column ran", [
         f"{sum(r['by_budget'][b]['optimizers'][n]['gap_mean'] for b, n in common) / len(common):+.3f}" if common else "—"
         for _, _, r in records])
+    if common:  # how far apart two columns' means are, against what five seeds per cell resolve
+        draws = [cell_mean_draws(r, common, seed=i) for i, (_, _, r) in enumerate(records)]
+        means = [sum(r["by_budget"][b]["optimizers"][n]["gap_mean"] for b, n in common) / len(common)
+                 for _, _, r in records]
+        row("its 90% interval (seeds resampled per cell)", [_interval(d, m) for d, m in zip(draws, means)])
+        row("change from the column before (90% interval)", ["—"] + [
+            _interval(draws[i] - draws[i - 1], means[i] - means[i - 1]) for i in range(1, len(records))])
     row("runs at the clip", [str(sum(o["at_clip"] for b in r["by_budget"].values() for o in b["optimizers"].values()))
                              for _, _, r in records])
     row("order (budget: surrogate vs true)", [_order(r) for _, _, r in records])

@@ -238,8 +238,12 @@ def test_exploitation_round_stores_the_finalists_and_resumes(scenario, tmp_path)
     assert f"| exploit-s2 | {n} / {n} |" in md and "its plan, ROUND.json" in md
     bests = [c for c in plan_["configs"] if c["rank"] == 0]
     gap = np.mean([c["surrogate_objective"] - reference.evaluate(c["config"]).objective.accuracy for c in bests])
-    assert f"| 2 | `{plan_['model']}` | {n} / {n} | 40 | 10 | " in md and md.split(f"| {n} / {n} | 40 | 10 | ")[1] \
-        .split("\n")[0].endswith(f"| {gap:+.3f} |")
+    row = md.split(f"| 2 | `{plan_['model']}` | {n} / {n} | 40 | 10 | ")[1].split("\n")[0]
+    picks = [c for c in plan_["configs"] if c["budget"] == 40]
+    true = [reference.evaluate(c["config"]).objective for c in picks]
+    err = np.array([c["surrogate_objective"] - t.accuracy for c, t in zip(picks, true)])
+    noise = np.mean([np.sqrt(t.accuracy * (1 - t.accuracy) / t.n_items) for t in true])
+    assert row.endswith(f"| {gap:+.3f} | {err.mean():+.3f} / {err.std():.3f} ({err.size}) | {noise:.3f} |"), row
     # resume: the plan is read back, not recomputed, and nothing is evaluated twice
     (folder / exploit.PLAN_FILE).write_text(json.dumps({**plan_, "configs": plan_["configs"][:3]}))
     again = exploit.run_round("ps", 2, scenario, data_dir=data, family="synthetic", progress=False)

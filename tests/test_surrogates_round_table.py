@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+
 from smm_bench_surrogates import round_table as RT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,3 +42,20 @@ def test_records_are_ordered_by_round_with_their_variant(tmp_path):
     (tmp_path / "smm_ps_mini-r2-cv.json").write_text(json.dumps({**record, "model": shipped}))
     labels = [label for label, _, _ in RT.round_records("smm_ps_mini", tmp_path)]
     assert labels == ["round 2", "round 2 (cv), bundled", "round 10"]
+
+
+def test_the_mean_gaps_interval_resamples_each_cells_seeds():
+    def cell(surrogate, true):
+        return {"surrogate": surrogate, "true": true}
+
+    flat = {"by_budget": {"300": {"optimizers": {"a": cell([0.5] * 5, [0.4] * 5), "b": cell([0.3] * 5, [0.3] * 5)}}}}
+    draws = RT.cell_mean_draws(flat, [("300", "a"), ("300", "b")])
+    assert np.allclose(draws, 0.05)  # no spread over seeds: no spread of the mean
+    spread = {"by_budget": {"300": {"optimizers": {"a": cell([0.5, 0.6, 0.7, 0.4, 0.5], [0.4] * 5),
+                                                   "b": cell([0.3] * 5, [0.3] * 5)}}}}
+    draws = RT.cell_mean_draws(spread, [("300", "a"), ("300", "b")])
+    lo, hi = np.quantile(draws, [0.05, 0.95])
+    assert lo < 0.07 < hi and hi - lo < 0.1 and draws.min() >= 0.0 and draws.max() <= 0.15
+    assert np.array_equal(draws, RT.cell_mean_draws(spread, [("300", "a"), ("300", "b")]))  # seeded
+    text = RT._interval(draws - RT.cell_mean_draws(flat, [("300", "a"), ("300", "b")]), 0.02)
+    assert text.startswith("+0.020 (") and text.endswith(")")
