@@ -9,19 +9,11 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from smm_bench_plugin.blas import cpu_model
+
 __all__ = ["describe", "slug"]
 
 _PACKAGES = ("smm-bench-plugin", "numpy", "onnxruntime", "onnx", "lightgbm", "ConfigSpace", "torch", "yahpo-gym")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _mem_gb() -> float | None:
@@ -52,7 +44,7 @@ def describe(repo: Path) -> dict:
         except metadata.PackageNotFoundError:
             pass
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "logical_cores": os.cpu_count(),
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gb": _mem_gb(),

@@ -16,6 +16,11 @@ environment before the process starts) pins the kernel on any x86 CPU with AVX2.
 model-free samplers (random search) do not depend on it. The commands that run CMA-ES or
 CatCMA (``smm-bench collect``, ``smm-bench compare``, the collection plan and replay) take
 ``--blas-kernel K``, which reruns the command under that variable (:func:`pin_kernel`).
+
+The kernel is not the whole story across CPUs: the same model checked with the kernel pinned to
+``Haswell`` on an AMD EPYC and on an AVX-512 Intel Xeon walked the same paths for most seeds but
+not all (2 of 45 PS runs, 4 of 55 DFS runs in the end-point records of docs/endpoints.md), so
+:func:`with_kernel` records the CPU model beside the kernel.
 """
 from __future__ import annotations
 
@@ -26,7 +31,8 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["blas_kernel", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE", "COMMON_KERNELS"]
+__all__ = ["blas_kernel", "cpu_model", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE",
+           "COMMON_KERNELS"]
 
 CORETYPE_VARIABLE = "OPENBLAS_CORETYPE"
 COMMON_KERNELS = ("Haswell", "SkylakeX")  # OpenBLAS's AVX2 and AVX-512 x86 kernels
@@ -57,6 +63,19 @@ def blas_kernel() -> str | None:
     return " ".join(str(p) for p in parts if p)
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``), else what ``platform`` knows of it."""
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def kernel_name(blas: str | None) -> str | None:
     """The OpenBLAS kernel of a :func:`blas_kernel` string (``"SkylakeX"``), or None for another
     BLAS (MKL has no kernel to name) or an unknown one. Kernels, not library versions, decide
@@ -66,9 +85,9 @@ def kernel_name(blas: str | None) -> str | None:
 
 
 def with_kernel(versions: dict[str, str]) -> dict[str, str]:
-    """``versions`` plus ``"blas"``: numpy's BLAS, when it can be read."""
+    """``versions`` plus ``"blas"`` (numpy's BLAS, when it can be read) and ``"cpu"`` (its model)."""
     kernel = blas_kernel()
-    return {**versions, "blas": kernel} if kernel is not None else dict(versions)
+    return {**versions, **({"blas": kernel} if kernel is not None else {}), "cpu": cpu_model()}
 
 
 def pin_kernel(kernel: str, module: str, argv: list[str]) -> int | None:

@@ -179,8 +179,9 @@ def test_cli_writes_table_png_trajectories_and_time_split(ps_scenario, tmp_path,
         assert bench.objective(f["config"]) == pytest.approx(float(last["best_objective"]), abs=1e-12)
         hit = [r for r in rows if r["optimizer"] == f["optimizer"] and r["seed"] == str(f["seed"])][f["evaluation"] - 1]
         assert float(hit["objective"]) == pytest.approx(f["best_objective"], abs=1e-12)
-    from smm_bench_plugin.blas import blas_kernel  # CMA-ES trajectories depend on it: recorded beside the versions
+    from smm_bench_plugin.blas import blas_kernel, cpu_model  # CMA-ES paths depend on both: recorded with versions
     assert summary["library_versions"].get("blas") == blas_kernel()
+    assert summary["library_versions"]["cpu"] == cpu_model() and cpu_model()
     assert summary["benchmark_seconds_total"] + summary["optimizer_seconds_total"] == pytest.approx(
         summary["run_seconds_total"])
     assert (out / "best_so_far.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
