@@ -31,7 +31,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["blas_kernel", "cpu_model", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE",
+__all__ = ["blas_kernel", "cpu_model", "path_tag", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE",
            "COMMON_KERNELS"]
 
 CORETYPE_VARIABLE = "OPENBLAS_CORETYPE"
@@ -74,6 +74,16 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
+
+
+def path_tag() -> str:
+    """This process's kernel and CPU as one folder name, e.g. ``SkylakeX-intel-r-xeon-r-processor``:
+    what a cache of CMA-ES or CatCMA runs must be keyed by besides the model (see the module's
+    docstring), so a run made under another kernel or on another CPU is never read back as this one's."""
+    import re
+
+    cpu = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")[:40] or "cpu"
+    return f"{kernel_name(blas_kernel()) or 'other-blas'}-{cpu}"
 
 
 def kernel_name(blas: str | None) -> str | None:

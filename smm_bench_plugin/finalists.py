@@ -13,8 +13,9 @@ evaluates the bests for real; an exploitation round adds the top ones to the tra
     units[0]["config"], units[0]["surrogate_objective"], units[0]["top_configs"]
 
 With ``cache``, each finished unit is written there as JSON (atomically, keyed by the scenario's
-model digest), so a killed job loses only the unit in flight and a rerun on an unchanged
-scenario runs nothing.
+model digest and by the BLAS kernel and CPU the process runs on, :func:`~.blas.path_tag`: a
+CMA-ES path depends on them), so a killed job loses only the unit in flight and a rerun on an
+unchanged scenario and machine runs nothing.
 """
 from __future__ import annotations
 
@@ -70,7 +71,9 @@ def run_finalists(bench, optimizers: Sequence[str], budgets: Sequence[int], seed
         raise ValueError(f"top must be a whole number >= 0, got {top!r}")
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a whole number >= 1, got {jobs!r}")
-    folder = None if cache is None else Path(cache) / bench.name / model_digest(bench)
+    from .blas import path_tag
+
+    folder = None if cache is None else Path(cache) / bench.name / model_digest(bench) / path_tag()
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     tasks = [(name, int(budget), int(seed)) for budget in budgets for name in optimizers for seed in seeds

@@ -453,3 +453,18 @@ def _wait_gone(pid: int, timeout: float = 10.0) -> bool:
 def _needs_posix_groups() -> None:
     if not hasattr(os, "killpg") or not Path("/proc/self/stat").exists():
         pytest.skip("process groups and /proc are needed")
+
+
+def test_cached_surrogate_runs_are_keyed_by_kernel_and_cpu(tmp_path):
+    """A cache of CMA-ES runs (finalists) made under one kernel must not be read back under another:
+    the folder name carries the kernel and the CPU model."""
+    from smm_bench_plugin.blas import cpu_model, path_tag
+
+    here = path_tag()
+    assert here.startswith(f"{kernel_name(blas_kernel())}-") and here.endswith(
+        "-".join(w for w in "".join(c if c.isalnum() else " " for c in cpu_model().lower()).split())[:40].strip("-"))
+    _needs("Nehalem")
+    code = "from smm_bench_plugin.blas import path_tag; print(path_tag())"
+    there = subprocess.run([sys.executable, "-c", code], env=_env("Nehalem"), capture_output=True, text=True,
+                           check=True).stdout.strip()
+    assert there.startswith("Nehalem-") and there != here and there.split("-", 1)[1] == here.split("-", 1)[1]
