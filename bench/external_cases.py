@@ -81,7 +81,8 @@ def compare_share(scenario_name: str, data_dir: Path) -> dict:
     env = dict(os.environ, SMM_BENCH_DATA_DIR=str(data_dir))
     t0 = time.perf_counter()
     res = subprocess.run([sys.executable, "-m", "smm_bench_plugin.cli", "compare", "--scenario", scenario_name,
-                          "--out", str(out)], capture_output=True, text=True, env=env, timeout=1800)
+                          "--out", str(out), "--force"],  # the bench's own scratch folder: replace its last run
+                         capture_output=True, text=True, env=env, timeout=1800)
     wall = time.perf_counter() - t0
     if res.returncode != 0:
         return {"skipped": f"smm-bench compare failed: {(res.stderr.strip().splitlines() or ['?'])[-1]}",
