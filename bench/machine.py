@@ -9,7 +9,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from smm_bench_plugin.blas import cpu_model
+from smm_bench_plugin.blas import cpu_model, cpu_slug
 
 __all__ = ["describe", "slug"]
 
@@ -58,5 +58,4 @@ def describe(repo: Path) -> dict:
 
 def slug(machine: dict) -> str:
     """A file-name-safe machine label, e.g. ``amd-epyc-2c``."""
-    cpu = re.sub(r"[^a-z0-9]+", "-", machine["cpu_model"].lower()).strip("-")[:40] or "cpu"
-    return f"{cpu}-{machine['logical_cores']}c"
+    return f"{cpu_slug(machine['cpu_model'])}-{machine['logical_cores']}c"

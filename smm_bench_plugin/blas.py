@@ -31,7 +31,7 @@ import sys
 import threading
 from pathlib import Path
 
-__all__ = ["blas_kernel", "cpu_model", "path_tag", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE",
+__all__ = ["blas_kernel", "cpu_model", "cpu_slug", "path_tag", "kernel_name", "with_kernel", "pin_kernel", "CORETYPE_VARIABLE",
            "COMMON_KERNELS"]
 
 CORETYPE_VARIABLE = "OPENBLAS_CORETYPE"
@@ -76,14 +76,18 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_slug(model: str) -> str:
+    """A CPU model name as a file-name-safe label, e.g. ``intel-r-xeon-r-processor``."""
+    import re
+
+    return re.sub(r"[^a-z0-9]+", "-", model.lower()).strip("-")[:40] or "cpu"
+
+
 def path_tag() -> str:
     """This process's kernel and CPU as one folder name, e.g. ``SkylakeX-intel-r-xeon-r-processor``:
     what a cache of CMA-ES or CatCMA runs must be keyed by besides the model (see the module's
     docstring), so a run made under another kernel or on another CPU is never read back as this one's."""
-    import re
-
-    cpu = re.sub(r"[^a-z0-9]+", "-", cpu_model().lower()).strip("-")[:40] or "cpu"
-    return f"{kernel_name(blas_kernel()) or 'other-blas'}-{cpu}"
+    return f"{kernel_name(blas_kernel()) or 'other-blas'}-{cpu_slug(cpu_model())}"
 
 
 def kernel_name(blas: str | None) -> str | None:

@@ -121,13 +121,11 @@ def round_table(scenario: str, rounds_dir: Path = ROUNDS_DIR, data_dir: Path = D
         lines.append(f"| {title} | | " + " | ".join(values) + " |")
 
     common = [(b, n) for b, n in cells if all(n in r["by_budget"].get(b, {}).get("optimizers", {}) for _, _, r in records)]
-    row(f"mean gap over the {len(common)} cells every column ran", [
-        f"{sum(r['by_budget'][b]['optimizers'][n]['gap_mean'] for b, n in common) / len(common):+.3f}" if common else "—"
-        for _, _, r in records])
+    means = [sum(r["by_budget"][b]["optimizers"][n]["gap_mean"] for b, n in common) / len(common) if common else None
+             for _, _, r in records]
+    row(f"mean gap over the {len(common)} cells every column ran", [f"{m:+.3f}" if common else "—" for m in means])
     if common:  # how far apart two columns' means are, against what five seeds per cell resolve
         draws = [cell_mean_draws(r, common, seed=i) for i, (_, _, r) in enumerate(records)]
-        means = [sum(r["by_budget"][b]["optimizers"][n]["gap_mean"] for b, n in common) / len(common)
-                 for _, _, r in records]
         row("its 90% interval (seeds resampled per cell)", [_interval(d, m) for d, m in zip(draws, means)])
         row("change from the column before (90% interval)", ["—"] + [
             _interval(draws[i] - draws[i - 1], means[i] - means[i - 1]) for i in range(1, len(records))])

@@ -166,30 +166,38 @@ def cv_ensemble(X, y, params: dict, n_cat: int, seed: int, num_boost_round: int 
 
 ENSEMBLES = ("auto", "cv", "refit")
 ROLES = tuple(TARGET_COLUMNS)  # the target roles a scenario exports, in export order
+DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
+
+
+def check_ensemble_for(mapping: dict[str, str]) -> dict[str, str]:
+    """``ensemble_for`` (role -> kind, ``--ensemble-for``) checked against :data:`ROLES` and :data:`ENSEMBLES`."""
+    bad = [f"{role}={kind}" for role, kind in mapping.items() if role not in ROLES or kind not in ENSEMBLES]
+    if bad:
+        raise ValueError(f"--ensemble-for takes ROLE=KIND with ROLE in {ROLES} and KIND in {ENSEMBLES}, got {bad}")
+    return dict(mapping)
 
 
 def parse_ensemble_for(items: Sequence[str]) -> dict[str, str]:
-    """``["objective=cv", ...]`` (``--ensemble-for``) -> ``{"objective": "cv"}``, with an error naming what is allowed."""
+    """``["objective=cv", ...]`` (the command line's ``--ensemble-for``) -> ``{"objective": "cv"}``, checked."""
     out: dict[str, str] = {}
     for item in items:
         role, _, kind = item.partition("=")
-        if role not in ROLES or kind not in ENSEMBLES:
-            raise ValueError(f"--ensemble-for takes ROLE=KIND with ROLE in {ROLES} and KIND in {ENSEMBLES}, "
-                             f"got {item!r}")
         if role in out and out[role] != kind:
             raise ValueError(f"--ensemble-for gives role {role!r} twice ({out[role]!r} and {kind!r})")
         out[role] = kind
-    return out
+    return check_ensemble_for(out)
 
 
-def parse_roles(text: str | Sequence[str], option: str = "--retune") -> tuple[str, ...]:
-    """``"test,cost"`` -> ``("test", "cost")``, each checked against :data:`ROLES`."""
-    roles = tuple(r for r in (text.split(",") if isinstance(text, str) else text) if r)
+def check_retune(retune: str | Sequence[str], params_from: str | Path | None) -> tuple[str, ...]:
+    """``retune`` (``"test,cost"`` or a sequence of roles) as a tuple of roles from :data:`ROLES`; only
+    with ``params_from``, since without it every role is tuned anyway."""
+    roles = tuple(r for r in (retune.split(",") if isinstance(retune, str) else retune) if r)
     bad = [r for r in roles if r not in ROLES]
     if bad:
-        raise ValueError(f"{option} takes target roles from {ROLES} (comma-separated), got {bad}")
+        raise ValueError(f"--retune takes target roles from {ROLES} (comma-separated), got {bad}")
+    if roles and params_from is None:
+        raise ValueError("--retune: only with --params-from (without it every role is tuned)")
     return roles
-DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
 
 
 def refit_ensemble(X, y, params: dict, n_cat: int, num_boost_round: int):
@@ -557,10 +565,7 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
     """
     if ensemble not in ENSEMBLES:
         raise ValueError(f"ensemble must be one of {ENSEMBLES}, got {ensemble!r}")
-    ensemble_for = parse_ensemble_for([f"{r}={k}" for r, k in (ensemble_for or {}).items()])
-    retune = parse_roles(retune)
-    if retune and params_from is None:
-        raise ValueError("retune: only with params_from (without it every role is tuned)")
+    ensemble_for, retune = check_ensemble_for(ensemble_for or {}), check_retune(retune, params_from)
     kind_of = {role: ensemble_for.get(role, ensemble) for role in ROLES}
     out = Path(out)
     _check_replaceable(out)  # before the tuning, not after it
@@ -762,11 +767,9 @@ def main(argv: list[str] | None = None) -> int:
                          "dfs-path-v2 on DFS, ps-mean-v1 on PS; none: the paper's raw features only)")
     a = ap.parse_args(argv)
     try:
-        ensemble_for, retune = parse_ensemble_for(a.ensemble_for), parse_roles(a.retune)
+        ensemble_for, retune = parse_ensemble_for(a.ensemble_for), check_retune(a.retune, a.params_from)
     except ValueError as e:
         ap.error(str(e))
-    if retune and not a.params_from:
-        ap.error("--retune: only with --params-from (without it every role is tuned)")
     q = train_scenario(a.data, a.space, a.out, n_trials=a.trials, seed=a.seed, ensemble=a.ensemble,
                        derived=a.derived, until=a.until, reference_out=a.reference_out, params_from=a.params_from,
                        ensemble_for=ensemble_for, retune=retune)
