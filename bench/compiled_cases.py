@@ -76,6 +76,7 @@ def rebuild_objective_model(bench, log=print) -> tuple[list[str], dict]:
     """The scenario's objective fold models as LightGBM model strings, rebuilt from its own rows.
 
     Returns ``(model strings, record)``; raises if the rebuild does not reproduce ``objective.onnx``."""
+    from smm_bench_surrogates.select import truncate
     from smm_bench_surrogates.train import (cv_ensemble, learner_matrix, load_dataset, refit_ensemble,
                                             split)
 
@@ -98,6 +99,8 @@ def rebuild_objective_model(bench, log=print) -> tuple[list[str], dict]:
     params = target["tuning"]["params"]
     if target["ensemble"] == "cv":
         cvb, _, _ = cv_ensemble(X[train], y[train], params, data.n_cat, seed)
+        if target.get("truncated"):  # the rule shipped every fold's first best_iteration rounds
+            cvb = truncate(cvb, int(target["best_iteration"]))
     else:
         cvb = refit_ensemble(X[train], y[train], params, data.n_cat, int(target["best_iteration"]))
     ref = np.array(cvb.predict(X[test])).mean(0).clip(0.0, 1.0)

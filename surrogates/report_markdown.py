@@ -175,6 +175,11 @@ def _ensemble_rule_lines(rule: dict[str, Any] | None) -> list[str]:
             "scores the cheaper trials of the tuning front, whose models this training did not keep)."]
 
 
+def _fraction(f: float) -> str:
+    """1/2, 1/3, ... for a rule's truncation fractions (they are unit fractions)."""
+    return f"1/{round(1 / f)}" if f > 0 and abs(1 / f - round(1 / f)) < 1e-9 else f"{f:g}"
+
+
 def _selection_lines(quality: dict[str, Any], provenance: dict[str, Any] | None = None) -> list[str]:
     """Accuracy against cost: every candidate of the selection rule (:mod:`.select`) and which one ships."""
     sel = quality.get("selection")
@@ -193,7 +198,9 @@ def _selection_lines(quality: dict[str, Any], provenance: dict[str, Any] | None 
              "Rule (`smm_bench_surrogates.select`): the reference is the tuned trial's "
              "5-fold CV mean (the paper's procedure); the candidates are its refit and the trials of the tuning front "
              f"that visit fewer nodes per row (within {sel['candidate_band']} tolerances of its CV R²), each as CV mean "
-             "and as refit. A candidate is as accurate as the reference when the "
+             "and as refit" + (", every CV mean also cut to " + ", ".join(_fraction(f) for f in sel["truncations"])
+                              + " of its rounds (`cv@N`: each fold's first N trees)" if sel.get("truncations") else "")
+             + ". A candidate is as accurate as the reference when the "
              f"{sel['interval']:.0%} paired-bootstrap interval of its held-out R² minus the reference's lies above "
              f"-tolerance ({tol}); of those, the one with the fewest node visits per row ships (node visits: the "
              "tree walk a call pays; `python -m bench` measures the call in µs). " + sel["final_choice"], ""]

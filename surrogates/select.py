@@ -12,7 +12,10 @@ target, from models of that tuning, and is fixed before looking at any result:
 2. **Candidates**: the reference; the tuned trial refitted as one model on the whole training
    split (``refit``, a fifth of the trees); and every trial of the tuning front that visits fewer
    nodes per row than the tuned one, within ``CANDIDATE_BAND`` tolerances of its CV R², each as
-   ``cv`` and as ``refit``.
+   ``cv`` and as ``refit``. Each five-fold mean is also a candidate cut to the first
+   ``TRUNCATIONS`` fractions of its rounds (``trial 35 cv@300``: every fold's first 300 trees):
+   the same fold models boosted for fewer rounds, so still a mean of five, at a fraction of the
+   trees.
 3. **As accurate**: a candidate whose held-out R² minus the reference's has a 90% paired-bootstrap
    interval (:func:`~.train.paired_r2_difference`: the same held-out rows resampled for both)
    whose lower end is at least ``-tolerance`` (the target's ``R2_TOLERANCE``). That is a
@@ -21,7 +24,10 @@ target, from models of that tuning, and is fixed before looking at any result:
    worse model through on the split's luck (each candidate that truly loses more passes in at
    most about 5% of splits; with several candidates, somewhat more often one of them does).
 4. **Ships**: among the candidates as accurate as the reference, the one with the fewest node
-   visits per row (ties: fewer leaves, then the higher held-out R²).
+   visits per row (ties: fewer leaves, then the higher held-out R²). ``auto-cv`` (``train
+   --ensemble-for objective=auto-cv``) applies steps 3 and 4 to the five-fold means only: the
+   end-point check found that one refitted model lets long optimiser runs climb its own noise
+   (docs/endpoints.md), which a mean of five damps.
 
 Held-out quality is not the whole story: where optimisers END on a surrogate (the end-point
 check, :mod:`.endpoints`) can change with the model even when R² does not. That check costs real
@@ -41,6 +47,7 @@ import numpy as np
 
 INTERVAL = 0.90  # paired_r2_difference's interval
 CANDIDATE_BAND = 4  # front trials at most this many tolerances below the tuned trial's CV R² are candidates
+TRUNCATIONS = (1 / 2, 1 / 3, 1 / 4, 1 / 6, 1 / 8)  # fractions of a five-fold mean's rounds offered as candidates
 FINAL_CHOICE = (
     "The final choice: train with --ensemble auto and --reference-out (or rebuild the other model of a trained "
     "scenario with --params-from, no tuning); run the end-point check "
@@ -60,10 +67,31 @@ class Candidate:
     model: Any
     cv_r2: float
     reference: bool = False
+    truncated: bool = False  # a five-fold mean cut to its first ``model.best_iteration`` rounds
 
     @property
     def name(self) -> str:
-        return f"trial {self.trial} {self.ensemble}"
+        return f"trial {self.trial} {self.ensemble}" + (f"@{int(self.model.best_iteration)}" if self.truncated else "")
+
+
+def truncate(cvb, rounds: int):
+    """``cvb``'s fold models cut to their first ``rounds`` boosting rounds, as a new ``CVBooster``:
+    the same trees the same training would give with ``num_boost_round=rounds`` and no early stop."""
+    import lightgbm as lgb
+
+    if not 1 <= rounds <= int(cvb.best_iteration):
+        raise ValueError(f"rounds must be from 1 to the ensemble's {int(cvb.best_iteration)}, got {rounds}")
+    out = lgb.CVBooster()
+    out.boosters = [lgb.Booster(model_str=b.model_to_string(num_iteration=rounds)) for b in cvb.boosters]
+    out.best_iteration = rounds
+    return out
+
+
+def truncations(c: Candidate) -> list[Candidate]:
+    """``c`` (a five-fold mean) cut to each of ``TRUNCATIONS`` of its rounds (distinct counts, at least one round)."""
+    full = int(c.model.best_iteration)
+    counts = sorted({max(1, round(full * f)) for f in TRUNCATIONS} - {full}, reverse=True)
+    return [Candidate(c.trial, "cv", truncate(c.model, k), c.cv_r2, truncated=True) for k in counts]
 
 
 def score(candidates: Sequence[Candidate], X: np.ndarray, y: np.ndarray, lower: float, upper: float,
@@ -80,15 +108,16 @@ def score(candidates: Sequence[Candidate], X: np.ndarray, y: np.ndarray, lower: 
         diff = paired_r2_difference(preds[id(c)], preds[id(ref)], y, seed=seed)
         lo = (diff.get("ci90") or [None])[0]
         out.append({"candidate": c.name, "trial": c.trial, "ensemble": c.ensemble, "reference": c.reference,
-                    "cv_r2": c.cv_r2, "r2": q["r2"], "kendall_tau": q["kendall_tau"], **ensemble_size(c.model),
+                    "rounds": int(c.model.best_iteration), "truncated": c.truncated, "cv_r2": c.cv_r2, "r2": q["r2"], "kendall_tau": q["kendall_tau"], **ensemble_size(c.model),
                     "r2_minus_reference": diff,
                     "as_accurate": c.reference or (lo is not None and lo >= -tolerance)})
     return out
 
 
-def choose(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Rule step 4: the cheapest record that is as accurate as the reference."""
-    passing = [r for r in records if r["as_accurate"]]
+def choose(records: Sequence[dict[str, Any]], five_fold_only: bool = False) -> dict[str, Any]:
+    """Rule step 4: the cheapest record that is as accurate as the reference (``five_fold_only``:
+    among the five-fold means, ``auto-cv``)."""
+    passing = [r for r in records if r["as_accurate"] and (not five_fold_only or r.get("ensemble") == "cv")]
     return min(passing, key=lambda r: (r["node_visits"], r["leaves"], -(r["r2"] if r["r2"] is not None else -np.inf)))
 
 
@@ -99,6 +128,7 @@ def rule_record(tolerance: dict[str, float], requested: str,
     return {"rule": "cheapest candidate whose held-out R² minus the reference's (the tuned trial's 5-fold CV "
                     f"mean) has a {INTERVAL:.0%} paired-bootstrap interval above -tolerance",
             "interval": INTERVAL, "tolerance": dict(tolerance), "candidate_band": CANDIDATE_BAND,
+            "truncations": list(TRUNCATIONS),
             "requested": requested, **({"requested_for": dict(requested_for)} if requested_for else {}),
             "final_choice": FINAL_CHOICE}
 
@@ -252,17 +282,18 @@ def scenario_candidates(scenario: str | Path, data_dir: str | Path, trials: int 
 
 def candidates_of(X: np.ndarray, y: np.ndarray, n_cat: int, trial: int, tuning: dict[str, Any], reference,
                   front_models: dict[int, Any], tolerance: float) -> list[Candidate]:
-    """Rule step 2's candidates for one target, refits trained here (rows ``X``, ``y``: the training split)."""
+    """Rule step 2's candidates for one target, refits trained here (rows ``X``, ``y``: the training split);
+    the reference first, its refit second."""
     from .train import refit_ensemble
 
     def refit(params: dict[str, Any], model) -> Any:
         return refit_ensemble(X, y, params, n_cat, int(model.best_iteration))
 
-    out = [Candidate(trial, "cv", reference, tuning["cv_r2"], reference=True),
-           Candidate(trial, "refit", refit(tuning["params"], reference), tuning["cv_r2"])]
+    ref = Candidate(trial, "cv", reference, tuning["cv_r2"], reference=True)
+    out = [ref, Candidate(trial, "refit", refit(tuning["params"], reference), tuning["cv_r2"]), *truncations(ref)]
     for p in front_candidates(tuning, front_models, tolerance):
-        out += [Candidate(p["trial"], "cv", p["model"], p["cv_r2"]),
-                Candidate(p["trial"], "refit", refit(p["params"], p["model"]), p["cv_r2"])]
+        mean = Candidate(p["trial"], "cv", p["model"], p["cv_r2"])
+        out += [mean, Candidate(p["trial"], "refit", refit(p["params"], p["model"]), p["cv_r2"]), *truncations(mean)]
     return out
 
 

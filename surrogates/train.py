@@ -19,8 +19,8 @@ slow learning rates cannot win by a hair with thousands of trees.
 five fold models, ONE model is trained on the whole training split with the tuned parameters
 and the CV's best iteration. It is five times cheaper per prediction. ``ensemble="auto"`` (the
 default) lets :mod:`.select` choose per target by accuracy AND cost: among the tuned trial's
-``cv`` and ``refit`` and the cheaper trials of the tuning front (each as ``cv`` and ``refit``),
-the cheapest whose held-out R² is, by a 90% paired-bootstrap interval, less than the tolerance
+``cv`` and ``refit`` and the cheaper trials of the tuning front (each as ``cv`` and ``refit``,
+each ``cv`` also cut to fewer rounds; ``"auto-cv"``: among the ``cv`` means only), the cheapest whose held-out R² is, by a 90% paired-bootstrap interval, less than the tolerance
 below the tuned trial's ``cv`` (the reference). Every candidate's scores and interval go on
 record (``quality.targets.*.candidates``, ``quality.selection``), whichever is exported;
 ``--reference-out`` also exports the reference, for the end-point comparison that makes the
@@ -164,7 +164,7 @@ def cv_ensemble(X, y, params: dict, n_cat: int, seed: int, num_boost_round: int 
     return cvb, r2, ensemble_size(cvb)
 
 
-ENSEMBLES = ("auto", "cv", "refit")
+ENSEMBLES = ("auto", "auto-cv", "cv", "refit")
 ROLES = tuple(TARGET_COLUMNS)  # the target roles a scenario exports, in export order
 DERIVED_CHOICES = ("auto", "none", *FEATURE_SETS)  # CLI: the space default, raw only, or a named set
 
@@ -294,8 +294,9 @@ PROCEDURES = {
     "refit": "9:1 split, Optuna-tuned LightGBM (5-fold CV), one model refitted on the training split "
              "with the CV's best iteration (beyond Akizuki et al. 2025, who average the 5 fold models)",
     "per target": "9:1 split, Optuna-tuned LightGBM (5-fold CV); per target the cheapest of the tuned trial's "
-                  "5-fold CV mean, its refit and the cheaper trials of the tuning front (CV mean or refit) whose "
-                  "held-out R² is as accurate as the tuned trial's CV mean (smm_bench_surrogates.select)",
+                  "5-fold CV mean, its refit and the cheaper trials of the tuning front (CV mean or refit), each "
+                  "CV mean also cut to fewer rounds, whose held-out R² is as accurate as the tuned trial's CV mean "
+                  "(smm_bench_surrogates.select)",
 }
 
 
@@ -545,13 +546,15 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
 
     ``ensemble``: ``"cv"`` exports the paper's mean of the five fold models, ``"refit"`` one
     model refitted on the whole training split, ``"auto"`` per target whichever candidate the
-    selection rule picks (:mod:`.select`: the cheapest as accurate as the tuned trial's ``cv``);
+    selection rule picks (:mod:`.select`: the cheapest as accurate as the tuned trial's ``cv``),
+    ``"auto-cv"`` the same among five-fold means only (whole or cut to fewer rounds);
     every candidate is scored held out either way. ``reference_out``: with ``"auto"``, also export
     the reference (every target's tuned ``cv``) into this folder, for the end-point comparison
     (:func:`.select.compare_endpoints`); nothing is written there when the rule chose the reference.
     ``params_from``: a trained scenario (name or folder) whose tuned parameters are used instead of
-    tuning (its recorded tuning goes on record; the front's cheaper trials are not candidates, their
-    models are gone): rebuilds that scenario's reference, or its refit, in a minute instead of a tuning.
+    tuning (its recorded tuning goes on record; of the front's cheaper trials only the one that scenario
+    shipped is a candidate, rebuilt from its recorded parameters: the others' models are gone): rebuilds
+    that scenario's reference, or what it shipped, in minutes instead of a tuning.
     ``ensemble_for``: per target role, a kind that overrides ``ensemble`` for that role, e.g.
     ``{"objective": "cv"}`` with ``ensemble="auto"``: the objective keeps what the end-point check
     chose while the targets it does not judge (test, cost) go to the rule's cheapest as-accurate model.
@@ -601,15 +604,17 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
             print(f"tuning {target.name}: {n_trials} trials on {train_idx.size} rows", flush=True)
             tuned = tune(X[train_idx], y[train_idx], data.n_cat, n_trials, seed, tolerance)
             reference, fronts = tuned.pop("cvbooster"), tuned.pop("front_models")
-        else:  # another scenario's tuning: its parameters, its front on record (no front models to choose from)
+        else:  # another scenario's tuning: its parameters, its front on record, the front trial it shipped
             tuned = _recorded_tuning(tuned_by, target)
             reference, _, _ = cv_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat, seed)
-            fronts = {}
+            shipped = _shipped_front_trial(tuned_by, target, tuned)
+            fronts = {} if shipped is None else {shipped["trial"]: cv_ensemble(
+                X[train_idx], y[train_idx], shipped["params"], data.n_cat, seed)[0]}
         candidates = candidates_of(X[train_idx], y[train_idx], data.n_cat, tuned["trial"], tuned, reference,
-                                   fronts if kind == "auto" else {}, tolerance)
+                                   fronts if kind.startswith("auto") else {}, tolerance)
         del fronts
         records = score(candidates, X[test_idx], y[test_idx], target.lower, target.upper, tolerance, seed)
-        exported = {"cv": records[0], "refit": records[1], "auto": choose(records)}[kind]
+        exported = {"cv": records[0], "refit": records[1]}.get(kind) or choose(records, five_fold_only=kind == "auto-cv")
         fitted.append({"column": column, "target": target, "tuning": tuned, "records": records,
                        "models": {r["candidate"]: c.model for r, c in zip(records, candidates)},
                        "exported": exported["candidate"], "reference": records[0]["candidate"]})
@@ -640,10 +645,10 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
             ceilings = {k: v for k, v in q.items() if k.startswith("noise_ceiling")}
             quality["targets"][target.name] = {
                 "role": target.role, **q, "ensemble": record["ensemble"], "trial": record["trial"],
-                "candidate": record["candidate"],
+                "candidate": record["candidate"], "truncated": bool(record.get("truncated")),
                 "ensembles": {r["ensemble"]: {**{k: r[k] for k in ("r2", "kendall_tau", "trees", "leaves", "node_visits")},
                                               "n": q["n"], **ceilings}
-                              for r in f["records"] if r["trial"] == f["tuning"]["trial"]},
+                              for r in f["records"] if r["trial"] == f["tuning"]["trial"] and not r.get("truncated")},
                 "candidates": f["records"],
                 "by_sampler": quality_by_sampler(pred, y_test, test_samplers, held_items),
                 "tuning": f["tuning"], "best_iteration": int(model.best_iteration)}
@@ -686,6 +691,21 @@ def _recorded_tuning(meta: dict[str, Any], target) -> dict[str, Any]:
     tuning.setdefault("trial", next((p["trial"] for p in tuning.get("pareto_front", [])  # older meta.json
                                      if p["cv_r2"] == tuning["cv_r2"]), -1))
     return {**tuning, "params_from": meta.get("name")}
+
+
+def _shipped_front_trial(meta: dict[str, Any], target, tuning: dict[str, Any]) -> dict[str, Any] | None:
+    """The tuning-front entry (with its parameters) of the trial that ``meta``'s scenario shipped for
+    ``target``'s role, when that is not the tuned trial; None otherwise.
+
+    Why: with ``params_from`` the front's models are gone, so a rebuild could only choose among the
+    tuned trial's models and would lose a cheaper front trial the source had chosen (after ``--retune``).
+    Rebuilding that one trial's five-fold models (its parameters are on the front) keeps it a candidate.
+    """
+    recorded = next((t for t in meta["quality"]["targets"].values() if t["role"] == target.role), {})
+    trial = recorded.get("trial")
+    if trial is None or trial == tuning.get("trial"):
+        return None
+    return next((p for p in tuning.get("pareto_front", []) if p["trial"] == trial and p.get("params")), None)
 
 
 def _export(out: Path, space: str, name: str, family_id: str, models: list, provenance: dict[str, Any],
@@ -743,9 +763,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ensemble", choices=ENSEMBLES, default="auto",
                     help="cv: mean of the 5 fold models (the paper); refit: one model, 5x cheaper per call; "
-                         "auto: per target the cheapest candidate (cv or refit, the tuned trial or a cheaper trial "
-                         "of the tuning front) as accurate as the tuned cv on the held-out rows "
-                         "(smm_bench_surrogates.select)")
+                         "auto: per target the cheapest candidate (cv, cv cut to fewer rounds, or refit, of the "
+                         "tuned trial or a cheaper trial of the tuning front) as accurate as the tuned cv on the "
+                         "held-out rows (smm_bench_surrogates.select); auto-cv: the same among 5-fold means only")
     ap.add_argument("--reference-out", default=None,
                     help="with --ensemble auto: also export the reference (the tuned cv of every target) here "
                          "when the rule chose another model, for the end-point comparison "

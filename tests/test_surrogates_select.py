@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from smm_bench_surrogates.select import Candidate, choose, compare_endpoints, render_endpoint_comparison, score
+from smm_bench_surrogates.select import (Candidate, choose, compare_endpoints, render_endpoint_comparison, score,
+                                        truncate, truncations)
 from smm_bench_surrogates.train import _lgb_params, cv_ensemble, refit_ensemble
 
 
@@ -46,6 +47,25 @@ def test_a_cheaper_model_ships_only_when_its_interval_clears_the_tolerance(probl
     strict = score(candidates, X, y, -np.inf, np.inf, tolerance=0.0)
     assert choose(strict)["candidate"] in {r["candidate"] for r in strict if r["r2_minus_reference"]["ci90"][0] >= 0}
     json.dumps(records, allow_nan=False)  # goes into meta.json as it is
+
+
+def test_a_cut_mean_is_each_folds_first_rounds_and_only_five_fold_means_ship_under_auto_cv(problem):
+    candidates, X, y = problem
+    big = candidates[0]
+    full = int(big.model.best_iteration)
+    cuts = truncations(big)
+    assert [c.model.best_iteration for c in cuts] == sorted({max(1, round(full * f)) for f in (1 / 2, 1 / 3, 1 / 4, 1 / 6, 1 / 8)}, reverse=True)
+    for c in cuts:  # the same trees as predicting the whole folds with num_iteration=k, bit for bit
+        k = int(c.model.best_iteration)
+        assert c.name == f"trial 1 cv@{k}" and c.truncated and not c.reference
+        want = np.mean([b.predict(X, num_iteration=k) for b in big.model.boosters], axis=0)
+        assert np.array_equal(np.mean(c.model.predict(X), axis=0), want)
+    records = score([*candidates, *cuts], X, y, -np.inf, np.inf, tolerance=0.02)
+    assert choose(records, five_fold_only=True)["ensemble"] == "cv"
+    five = [r for r in records if r["as_accurate"] and r["ensemble"] == "cv"]
+    assert choose(records, five_fold_only=True)["node_visits"] == min(r["node_visits"] for r in five)
+    with pytest.raises(ValueError, match="rounds must be from 1 to"):
+        truncate(big.model, full + 1)
 
 
 def test_choose_breaks_ties_by_leaves_then_accuracy():

@@ -474,7 +474,9 @@ def test_select_reproduces_a_trained_scenarios_candidates(store, tmp_path):
     assert [(r["candidate"], r["r2"], r["as_accurate"]) for r in now["candidates"]] == \
         [(r["candidate"], r["r2"], r["as_accurate"]) for r in recorded["candidates"]]
     tuned_only = scenario_candidates(out, store, trials=0, roles=("objective",))["targets"][name]["candidates"]
-    assert [r["candidate"] for r in tuned_only] == [r["candidate"] for r in recorded["candidates"][:2]]
+    tuned_trial = recorded["tuning"]["trial"]  # its cv, refit and cuts of the cv, in the recorded order
+    assert {r["trial"] for r in tuned_only} == {tuned_trial} and [r["ensemble"] for r in tuned_only[:2]] == ["cv", "refit"]
+    assert [r["candidate"] for r in tuned_only] == [r["candidate"] for r in recorded["candidates"][:len(tuned_only)]]
     assert tuned_only[0]["r2"] == recorded["candidates"][0]["r2"]  # the reference, rebuilt from its parameters
     report = tmp_path / "sel.json"
     assert main(["--scenario", str(out), "--data", str(store), "--roles", "objective", "--json", str(report)]) == 0
@@ -496,11 +498,43 @@ def test_params_from_rebuilds_a_scenarios_models_without_tuning(store, tmp_path)
         assert refit["targets"][name]["tuning"]["params"] == t["tuning"]["params"]
         assert refit["targets"][name]["tuning"]["params_from"] == "tuned"
     assert load(str(tmp_path / "refit")).meta["provenance"]["params_from"] == "tuned"
+    # auto-cv: the rule among the five-fold means only, the tuned one and its cuts to fewer rounds
+    from smm_bench_surrogates.select import TRUNCATIONS
+
+    five = train_scenario(store, "dfs", tmp_path / "five", ensemble="auto-cv", params_from=source)
+    for name, t in five["targets"].items():
+        means = [r for r in t["candidates"] if r["ensemble"] == "cv"]
+        full = q["targets"][name]["best_iteration"]
+        assert sorted({r["rounds"] for r in means if r["truncated"]}) == sorted(
+            {max(1, round(full * f)) for f in TRUNCATIONS} - {full})
+        for r in means:  # a cut keeps the five folds: a fifth of its trees per fold
+            assert r["trees"] == 5 * r["rounds"] and r["candidate"].endswith(f"@{r['rounds']}") == r["truncated"]
+        chosen = min((r for r in means if r["as_accurate"]), key=lambda r: (r["node_visits"], r["leaves"], -r["r2"]))
+        assert t["candidate"] == chosen["candidate"] and t["ensemble"] == "cv"
+        assert t["best_iteration"] == chosen["rounds"] and t["truncated"] == chosen["truncated"]
+        assert set(t["ensembles"]) == {"cv", "refit"}  # the tuned trial's whole mean and refit, not the cuts
     from smm_bench_surrogates.summary import selection_line
 
     assert selection_line(refit).startswith("- Ships what was requested (`--ensemble refit`), not the cheapest model")
     with pytest.raises(ValueError, match="derived features"):
         train_scenario(store, "dfs", tmp_path / "raw", derived="none", params_from=source)
+
+
+def test_params_from_names_the_front_trial_its_source_shipped():
+    from smm_bench_plugin.scenario import Target
+    from smm_bench_surrogates.train import _shipped_front_trial
+
+    front = [{"trial": 2, "cv_r2": 0.8, "node_visits": 10.0, "params": {"num_leaves": 4}},
+             {"trial": 7, "cv_r2": 0.9, "node_visits": 50.0, "params": {"num_leaves": 31}}]
+    tuning = {"trial": 7, "pareto_front": front}
+    target = Target("acc", "test", 0.0, 1.0)
+
+    def meta(trial):
+        return {"quality": {"targets": {"acc": {"role": "test", "trial": trial, "tuning": tuning}}}}
+
+    assert _shipped_front_trial(meta(2), target, tuning) == front[0]  # a cheaper front trial shipped: rebuild it
+    assert _shipped_front_trial(meta(7), target, tuning) is None  # the tuned trial: it is the reference anyway
+    assert _shipped_front_trial(meta(5), target, tuning) is None  # not on the front (no parameters): nothing
 
 
 def test_ensemble_for_and_retune_choose_per_role_and_rebuild_from_the_record(store, tmp_path, monkeypatch):
@@ -541,6 +575,10 @@ def test_ensemble_for_and_retune_choose_per_role_and_rebuild_from_the_record(sto
     monkeypatch.chdir(tmp_path)  # the record names --params-from's scenario, a folder here
     assert cli_main(words) == 0
     assert load(str(again)).meta["model_sha256"] == meta["model_sha256"]  # deterministic from its record
+    # without --retune, --params-from keeps what its source shipped a candidate, a front trial included
+    kept = train_scenario(store, "dfs", tmp_path / "kept", params_from=out, ensemble_for={"objective": "cv"})
+    for name, t in q["targets"].items():
+        assert (kept["targets"][name]["candidate"], kept["targets"][name]["r2"]) == (t["candidate"], t["r2"])
     for bad, message in ((["--ensemble-for", "objective=mean"], "ROLE=KIND"),
                          (["--ensemble-for", "score=cv"], "ROLE=KIND"),
                          (["--retune", "cost"], "only with --params-from")):
