@@ -207,9 +207,23 @@ def compare_endpoints(reference: str | Path | dict[str, Any], candidate: str | P
             rows.append(row)
         if ba["order"]["agrees_up_to_ties"] and not bb["order"]["agrees_up_to_ties"]:
             problems.append(f"budget {budget}: the optimisers' order differs from the true one (the reference's agrees)")
+    cells = [(str(r["budget"]), r["optimizer"]) for r in rows]
     return {"reference": a.get("scenario"), "candidate": b.get("scenario"),
             "reference_model": a.get("model"), "candidate_model": b.get("model"), "interval": INTERVAL,
-            "rows": rows, "problems": problems, "candidate_keeps_endpoint_quality": not problems}
+            "rows": rows, "summary": {"reference": _summary(a, cells), "candidate": _summary(b, cells)},
+            "problems": problems, "candidate_keeps_endpoint_quality": not problems}
+
+
+def _summary(record: dict[str, Any], cells: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """One record over the compared cells: mean signed gap, cells above the gap goal, runs at the clip,
+    and the fresh random and held-out objective R² when the record has them (the round table's rows)."""
+    opts = [record["by_budget"][budget]["optimizers"][name] for budget, name in cells]
+    goal = (record.get("goals") or {}).get("max_mean_gap")
+    fresh = ((record.get("fresh_random") or {}).get("objective") or {}).get("r2")
+    return {"cells": len(opts), "mean_gap": float(np.mean([o["gap_mean"] for o in opts])) if opts else None,
+            "cells_over_goal": None if goal is None else sum(o["gap_mean"] > goal for o in opts),
+            "runs_at_clip": sum(int(o.get("at_clip") or 0) for o in opts),
+            "fresh_random_r2": fresh, "held_out_r2": (record.get("held_out") or {}).get("r2")}
 
 
 def render_endpoint_comparison(c: dict[str, Any]) -> str:
@@ -225,6 +239,15 @@ def render_endpoint_comparison(c: dict[str, Any]) -> str:
                      f"| {r['true_reference']:.3f} / {r['true_candidate']:.3f} | {r['true_difference']:+.3f} "
                      f"({r['true_interval'][0]:+.3f} to {r['true_interval'][1]:+.3f}) | "
                      f"{'yes' if r['goals_reference'] else 'no'} / {'yes' if r['goals_candidate'] else 'no'} |")
+    ref, cand = c["summary"]["reference"], c["summary"]["candidate"]
+
+    def pair(key: str, fmt: str) -> str:
+        return " / ".join("—" if x[key] is None else format(x[key], fmt) for x in (ref, cand))
+
+    lines += ["", f"Over the {ref['cells']} cells, reference / candidate: mean gap {pair('mean_gap', '+.3f')}; cells "
+              f"above the gap goal {pair('cells_over_goal', 'd')}; runs at the clip {pair('runs_at_clip', 'd')}; "
+              f"fresh random objective R² {pair('fresh_random_r2', '.3f')}; held-out objective R² "
+              f"{pair('held_out_r2', '.4f')}."]
     verdict = ("the candidate keeps the end-point quality: ship it" if c["candidate_keeps_endpoint_quality"] else
                "the candidate does NOT keep the end-point quality: ship the reference (" + "; ".join(c["problems"]) + ")")
     return "\n".join(lines + ["", f"Verdict: {verdict}."]) + "\n"

@@ -109,6 +109,11 @@ def test_compare_endpoints_keeps_a_candidate_whose_gaps_are_not_resolvably_large
     row = next(r for r in lost["rows"] if r["optimizer"] == "cmaes")
     assert row["abs_gap_difference"] == pytest.approx(0.084 - 0.01) and row["abs_gap_interval"][0] > 0
     assert "ship the reference" in render_endpoint_comparison(lost) and "ship it" in render_endpoint_comparison(kept)
+    summary = lost["summary"]  # over the compared cells: the candidate's cmaes gap 0.084, random's 0.008 each
+    assert summary["candidate"]["cells"] == 2 and summary["candidate"]["mean_gap"] == pytest.approx((0.084 + 0.008) / 2)
+    assert summary["reference"]["mean_gap"] == pytest.approx((0.006 + 0.008) / 2)
+    assert (summary["reference"]["cells_over_goal"], summary["candidate"]["cells_over_goal"]) == (None, None)  # no goals
+    assert "mean gap +0.007 / +0.046" in render_endpoint_comparison(lost)
     # from scenario folders: report.json's key 'endpoints', as the end-point check writes it
     for folder, rec in (("a", ref), ("b", same)):
         (tmp_path / folder).mkdir()
