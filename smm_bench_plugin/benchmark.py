@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,12 @@ import numpy as np
 from .scenario import (
     Target,
     check_against_contract,
+    check_full_contract,
     check_objective_contract,
     check_model,
     check_targets,
     contract_of,
+    implied_full_contract,
     read_meta,
     read_space_doc,
     space_tables,
@@ -41,7 +44,10 @@ class Benchmark:
 
     Loading verifies the scenario (see :mod:`smm_bench_plugin.scenario`): the graphs' sha256,
     then every JSON file against the contract the graph carries, so what is served is what was
-    exported. A Benchmark pickles and deep-copies as its folder and settings: the copy loads
+    exported. Where the scenario ships ``objective.onnx``, only that graph is opened at load:
+    ``model.onnx`` (every target) opens on the first call that needs it (``evaluate``, ``test``,
+    ...), which then also checks that the two graphs agree on probe rows. An optimiser that calls
+    :meth:`objective` alone pays neither the full graph's load time nor its memory. A Benchmark pickles and deep-copies as its folder and settings: the copy loads
     the scenario again and must find the same model (its sha256), so workers of
     multiprocessing, joblib or Ray get it by value.
     """
@@ -58,11 +64,17 @@ class Benchmark:
         if "fidelity" in self.meta and not self._extra_cont_columns:
             raise ValueError(f"{self.path} is a multi-fidelity scenario: open it with smm_bench_plugin.load() "
                              "(or MultiFidelityBenchmark)")
-        model_path = self.path / "model.onnx"
-        session = open_session(check_model(self.path, "model.onnx", self.meta["model_sha256"]), intra_op_threads)
-        self._contract = contract_of(session, model_path)
+        model_path = check_model(self.path, "model.onnx", self.meta["model_sha256"])  # its session: when needed
+        objective_path = self._objective_path()
+        if objective_path is None:
+            session, objective_session = open_session(model_path, intra_op_threads), None
+            self._contract = contract_of(session, model_path)
+        else:  # the JSON files are checked against the full contract objective.onnx's implies
+            session, objective_session = None, open_session(objective_path, intra_op_threads)
+            self._contract = implied_full_contract(contract_of(objective_session, objective_path))
         self.space_doc: dict[str, Any] = read_space_doc(self.path)
-        check_against_contract(self.path, self._contract, self.meta, self.space_doc)
+        check_against_contract(self.path, self._contract, self.meta, self.space_doc,
+                               "model.onnx" if objective_path is None else "objective.onnx")
         try:
             cat_names, choices, cont_names, lower, upper = space_tables(self.space_doc)
         except ValueError as e:
@@ -80,16 +92,18 @@ class Benchmark:
         self._test_col = roles.get("test")
         self._encoder = ConfigEncoder(cat_names, choices, cont_names, lower, upper)
         self._configspace = None
-        self._open_model(session, intra_op_threads)
+        self._open_model(session, objective_session)
 
-    def _open_model(self, session, intra_op_threads: int) -> None:
+    def _open_model(self, session, objective_session) -> None:
         """The graphs that answer :meth:`evaluate` (another kind of benchmark answers otherwise).
 
-        ``session`` is model.onnx, opened (digest checked) to read the contract every JSON file
-        was checked against: each kind is held to the same files."""
-        self._session = session
-        self._run_feed = self._checked_runner(self._session, "model.onnx", len(self.targets))
-        self._objective_feed = self._objective_runner(intra_op_threads)
+        ``session`` is model.onnx (None until first needed when the scenario ships objective.onnx,
+        whose session ``objective_session`` is), opened to read the contract every JSON file was
+        checked against: each kind is held to the same files."""
+        self._full_lock = threading.Lock()
+        self._full_runner = None if session is None else self._checked_runner(session, "model.onnx",
+                                                                              len(self.targets))
+        self._objective_feed = None if objective_session is None else self._objective_runner(objective_session)
 
     def __reduce__(self):
         return _reopen, (type(self), str(self.path), self._threads, self.meta["model_sha256"])
@@ -207,6 +221,16 @@ class Benchmark:
     def _run(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         return self._run_feed({"x_cat": x_cat, "x_cont": x_cont})
 
+    def _run_feed(self, feed: dict[str, np.ndarray]) -> np.ndarray:
+        """model.onnx on ``feed``: every target's column, the graph opened on first use."""
+        run = self._full_runner
+        if run is None:
+            with self._full_lock:  # threads sharing a Benchmark open it once
+                if self._full_runner is None:
+                    self._full_runner = self._open_full_graph()
+                run = self._full_runner
+        return run(feed)
+
     def _objective_values(self, x_cat: np.ndarray, x_cont: np.ndarray) -> np.ndarray:
         if self._objective_feed is None:
             return self._run(x_cat, x_cont)[:, self._objective_col]
@@ -233,34 +257,45 @@ class Benchmark:
         run = _fast_run(session, names, len(self.cat_names), n_cont)
         return lambda feed: run(names, feed)[0]
 
-    def _objective_runner(self, intra_op_threads: int):
-        """The objective-only graph's runner, or None if the scenario has none.
-
-        Its sha256 is checked like model.onnx's, and on probe rows (the space's corners and
-        centre) it must reproduce the full graph's objective column: an objective that
-        silently differs from ``evaluate`` would be worse than a slow one. Exactly with one
-        intra-op thread; with more, onnxruntime may split a small batch's trees across threads
-        and the two graphs (different tree counts) split differently, so the last bits may
-        differ (<= 1e-12 is required)."""
+    def _objective_path(self) -> Path | None:
+        """objective.onnx with its digest checked, or None if the scenario has none."""
         digest = self.meta.get("objective_model_sha256")
         if digest is None:
             return None
         path = self.path / "objective.onnx"
         if not path.exists():
             raise ValueError(f"{path}: missing, but meta.json lists objective_model_sha256; the scenario is incomplete")
-        session = open_session(check_model(self.path, "objective.onnx", digest), intra_op_threads)
-        check_objective_contract(path, contract_of(session, path), self._contract, self.objective_name)
-        run = self._checked_runner(session, "objective.onnx", 1)
-        feed = self._probe_feed()
-        full = self._run_feed(feed)[:, self._objective_col]
-        alone = run(feed)[:, 0]
-        tolerance = 0.0 if intra_op_threads == 1 else 1e-12
-        difference = float(np.abs(full - alone).max())
-        if not difference <= tolerance:
-            raise ValueError(f"{path}: disagrees with model.onnx's objective column on probe rows (max difference "
-                             f"{difference:.3g}); the scenario is inconsistent")
-        return run
+        return check_model(self.path, "objective.onnx", digest)
 
+    def _objective_runner(self, session):
+        """The objective-only graph's runner; its contract must be model.onnx's with the objective
+        as its one output."""
+        path = self.path / "objective.onnx"
+        check_objective_contract(path, contract_of(session, path), self._contract, self.objective_name)
+        return self._checked_runner(session, "objective.onnx", 1)
+
+    def _open_full_graph(self):
+        """model.onnx's runner, opened after objective.onnx: its digest again (the file may have
+        changed since load), its contract against the one objective.onnx implies, and on probe
+        rows (the space's corners and centre) its objective column against objective.onnx: an
+        objective that silently differs from ``evaluate`` would be worse than a slow one.
+        Exactly with one intra-op thread; with more, onnxruntime may split a small batch's trees
+        across threads and the two graphs (different tree counts) split differently, so the last
+        bits may differ (<= 1e-12 is required)."""
+        path = check_model(self.path, "model.onnx", self.meta["model_sha256"])
+        session = open_session(path, self._threads)
+        check_full_contract(path, contract_of(session, path), self._contract)
+        run = self._checked_runner(session, "model.onnx", len(self.targets))
+        if self._objective_feed is not None:
+            feed = self._probe_feed()
+            full = run(feed)[:, self._objective_col]
+            alone = self._objective_feed(feed)[:, 0]
+            tolerance = 0.0 if self._threads == 1 else 1e-12
+            difference = float(np.abs(full - alone).max())
+            if not difference <= tolerance:
+                raise ValueError(f"{self.path / 'objective.onnx'}: disagrees with model.onnx's objective column on "
+                                 f"probe rows (max difference {difference:.3g}); the scenario is inconsistent")
+        return run
 
     def _probe_feed(self) -> dict[str, np.ndarray]:
         """Graph inputs for self-checks: the space's corners, centre and seeded random rows."""

@@ -47,6 +47,7 @@ from .files import MAX_JSON_BYTES, MAX_ONNX_BYTES, read_bytes, read_json, sha256
 __all__ = ["FORMAT_VERSION", "ROLES", "CONTRACT_KEY", "UPGRADE_HINT", "CITATIONS", "Target", "read_meta", "encoding_from_space",
            "check_encoding", "space_tables", "write_scenario", "library_versions", "graph_contract", "stamp_contract",
            "check_model", "read_model", "contract_of", "check_against_contract", "check_objective_contract",
+           "implied_full_contract", "check_full_contract",
            "first_difference"]
 
 FORMAT_VERSION = 2
@@ -391,12 +392,13 @@ def _difference(what: str, want: Any, got: Any, source: str = "the graph was bui
 
 
 def check_against_contract(folder: Path, contract: Mapping[str, Any], meta: Mapping[str, Any],
-                           space_doc: Mapping[str, Any]) -> None:
-    """Every JSON file of the scenario must say what model.onnx's contract says."""
+                           space_doc: Mapping[str, Any], graph: str = "model.onnx") -> None:
+    """Every JSON file of the scenario must say what model.onnx's contract says (``graph``: the file
+    that contract was read from, named in the errors: objective.onnx implies model.onnx's)."""
     meta_path, space_path = folder / "meta.json", folder / "config_space.json"
     outputs = [t.get("name") if isinstance(t, Mapping) else None for t in contract["targets"]]
     if contract["outputs"] != outputs:
-        raise ValueError(f"{folder / 'model.onnx'}: its contract lists output columns {contract['outputs']} but "
+        raise ValueError(f"{folder / graph}: its contract lists output columns {contract['outputs']} but "
                          f"targets {outputs}; the graph was not written by smm-bench's exporter")
     checks = [(meta_path, "space", contract["space"], meta.get("space", _MISSING)),
               (meta_path, "cat_names", contract["inputs"].get("x_cat"), meta.get("cat_names", _MISSING)),
@@ -405,11 +407,26 @@ def check_against_contract(folder: Path, contract: Mapping[str, Any], meta: Mapp
               (meta_path, "targets", contract["targets"], meta.get("targets", _MISSING)),
               (meta_path, "fidelity", contract.get("fidelity", _MISSING), meta.get("fidelity", _MISSING))]
     for file, what, want, got in checks:
-        text = _difference(what, want, got, f"{folder / 'model.onnx'} was built for")
+        text = _difference(what, want, got, f"{folder / graph} was built for")
         if text:
             raise ValueError(f"{file}: {text}; the scenario's files were edited or mixed after export: restore "
                              "them or re-export the scenario")
     check_encoding(folder, contract["config_space"])
+
+
+def implied_full_contract(objective_contract: Mapping[str, Any]) -> dict[str, Any]:
+    """model.onnx's contract as objective.onnx's implies it: the same document with every target an
+    output (the exporter stamps both graphs so), for checking the JSON files before model.onnx is opened."""
+    targets = objective_contract["targets"]
+    names = [t.get("name") if isinstance(t, Mapping) else None for t in targets] if isinstance(targets, list) else []
+    return {**objective_contract, "outputs": names}
+
+
+def check_full_contract(path: Path, contract: Mapping[str, Any], implied: Mapping[str, Any]) -> None:
+    """model.onnx, opened after objective.onnx, must carry the contract objective.onnx implies."""
+    text = _difference("", implied, contract, "objective.onnx's contract implies")
+    if text:
+        raise ValueError(f"{path}: in its contract (ONNX metadata), {text}; a graph of another scenario?")
 
 
 def check_objective_contract(path: Path, contract: Mapping[str, Any], full: Mapping[str, Any],

@@ -58,7 +58,7 @@ class TrueBenchmark(Benchmark):
         store = require("smm_bench_collection.store", self.extra, f"kind={self.kind!r}")
         self._columns = [store.TARGET_COLUMNS[t.role] for t in self.targets]
 
-    def _open_model(self, session, intra_op_threads: int) -> None:
+    def _open_model(self, session, objective_session) -> None:
         """No graph answers: the values come from true evaluations."""
         self._objective_feed = None
 

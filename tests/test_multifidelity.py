@@ -122,7 +122,8 @@ def test_single_fidelity_scenarios_unchanged(ps_scenario, ps_mf):
 
 
 def test_objective_graph_checked_at_every_rung(tmp_path, ps_mf):
-    """A tampered objective.onnx that agrees at the full rung only is caught at load."""
+    """A tampered objective.onnx that agrees at the full rung only is caught when model.onnx opens
+    (the first call that needs every target), not served as the scenario's objective."""
     import hashlib
     import shutil
 
@@ -142,8 +143,12 @@ def test_objective_graph_checked_at_every_rung(tmp_path, ps_mf):
     meta = json.loads((folder / "meta.json").read_text())
     meta["objective_model_sha256"] = hashlib.sha256(data).hexdigest()
     (folder / "meta.json").write_text(json.dumps(meta))
+    bench = smm.load(folder)  # objective.onnx alone opens at load
+    config = dict(bench.configspace.get_default_configuration())
     with pytest.raises(ValueError, match="disagrees with model.onnx's objective column"):
-        smm.load(folder)
+        bench.evaluate(config)
+    with pytest.raises(ValueError, match="disagrees with model.onnx's objective column"):  # no half-open state
+        bench.evaluate(config)
 
 
 def test_rung_accuracies_are_nested_prefix_means():

@@ -32,6 +32,14 @@ def _rehash(folder: Path) -> None:
     (folder / "meta.json").write_text(json.dumps(meta))
 
 
+def _load_and_use(folder: Path) -> Benchmark:
+    """Benchmark(folder) and one call of the full graph: where the scenario ships objective.onnx,
+    model.onnx opens (and is checked) on the first call that needs it, not at load."""
+    bench = Benchmark(folder)
+    bench.evaluate_array(*bench._encoder.probe_rows())
+    return bench
+
+
 @pytest.mark.parametrize("cut", [0, 1, 100, 0.5, -1])
 def test_truncated_model_is_refused_even_with_a_matching_sha(ps_scenario, tmp_path, cut):
     d = _copy(ps_scenario, tmp_path / "s")
@@ -42,7 +50,7 @@ def test_truncated_model_is_refused_even_with_a_matching_sha(ps_scenario, tmp_pa
         Benchmark(d)
     _rehash(d)
     with pytest.raises(ValueError, match=r"model\.onnx.*(cannot load|inputs|input)"):
-        Benchmark(d)
+        _load_and_use(d)
 
 
 def test_foreign_model_of_the_other_space_is_refused(ps_scenario, dfs_scenario, tmp_path):
@@ -51,8 +59,9 @@ def test_foreign_model_of_the_other_space_is_refused(ps_scenario, dfs_scenario, 
     with pytest.raises(ValueError, match="sha256"):
         Benchmark(d)
     _rehash(d)
-    with pytest.raises(ValueError, match=r"meta\.json: space is \"ps\", but \S*model\.onnx was built for \"dfs\""):
-        Benchmark(d)
+    with pytest.raises(ValueError, match=r"model\.onnx: in its contract \(ONNX metadata\), config_space\.name is \"smm_dfs\", "
+                                         r"but objective\.onnx's contract implies \"smm_ps\""):
+        _load_and_use(d)
 
 
 def test_non_onnx_bytes_are_refused(ps_scenario, tmp_path):
@@ -60,14 +69,14 @@ def test_non_onnx_bytes_are_refused(ps_scenario, tmp_path):
     (d / "model.onnx").write_bytes(b"\x08\x07" + bytes(range(256)) * 10)
     _rehash(d)
     with pytest.raises(ValueError, match="onnxruntime cannot load"):
-        Benchmark(d)
+        _load_and_use(d)
 
 
 def test_config_space_of_the_wrong_space_is_refused(ps_scenario, dfs_scenario, tmp_path):
     d = _copy(ps_scenario, tmp_path / "s")
     shutil.copy(dfs_scenario / "config_space.json", d / "config_space.json")
-    with pytest.raises(ValueError, match=r"config_space\.json: name is \"smm_dfs\", but \S*model\.onnx was built for "
-                                         r"\"smm_ps\""):
+    with pytest.raises(ValueError, match=r"config_space\.json: name is \"smm_dfs\", but "
+                                         r"\S*(?:model|objective)\.onnx was built for \"smm_ps\""):
         Benchmark(d)
 
 
@@ -160,7 +169,7 @@ def _float_hp(doc: dict, name: str = "w0_l05") -> dict:
     return next(hp for hp in doc["hyperparameters"] if hp["name"] == name)
 
 
-_EDITED = " is {found}, but \\S*model\\.onnx was built for {wanted}; the scenario's files were edited"
+_EDITED = " is {found}, but \\S*(?:model|objective)\\.onnx was built for {wanted}; the scenario's files were edited"
 
 
 @pytest.mark.parametrize("edit, field, found, wanted, semantic", [
@@ -208,7 +217,7 @@ def test_edited_target_or_column_in_meta_json_is_refused_naming_file_and_field(p
     d = _copy(ps_scenario, tmp_path / "s")
     _edit_json(d, "meta.json", edit)
     with pytest.raises(ValueError, match=r"meta\.json: " + field + " is " + re.escape(found)
-                       + ".*, but \\S*model\\.onnx was built for " + re.escape(wanted)):
+                       + ".*, but \\S*(?:model|objective)\\.onnx was built for " + re.escape(wanted)):
         Benchmark(d)
 
 

@@ -270,7 +270,7 @@ def test_objective_graph_equals_full_graph_column(which, ps, dfs):
         bench.objective_array(x_cat, bad)
 
 
-def test_objective_graph_is_checked_at_load(ps_scenario, tmp_path, tmp_path_factory):
+def test_objective_graph_is_checked_at_load_and_against_the_full_graph_on_first_use(ps_scenario, tmp_path, tmp_path_factory):
     from conftest import write_authors_folder
 
     from smm_bench_plugin.importer import import_lightgbm
@@ -299,8 +299,10 @@ def test_objective_graph_is_checked_at_load(ps_scenario, tmp_path, tmp_path_fact
     meta = json.loads((swapped / "meta.json").read_text())
     meta["objective_model_sha256"] = json.loads((other / "meta.json").read_text())["objective_model_sha256"]
     (swapped / "meta.json").write_text(json.dumps(meta))
+    bench = Benchmark(swapped)  # objective.onnx alone opens at load; model.onnx on the first call needing it
+    assert bench._full_runner is None
     with pytest.raises(ValueError, match="disagrees with model.onnx"):
-        Benchmark(swapped)
+        bench.evaluate(_default(bench))
 
     # the full graph in its place: wrong width, named
     wide = copy("wide")
@@ -311,6 +313,33 @@ def test_objective_graph_is_checked_at_load(ps_scenario, tmp_path, tmp_path_fact
     with pytest.raises(ValueError, match=r"objective.onnx: in its contract \(ONNX metadata\), outputs is "
                                          r"\[.*\], but model.onnx's contract implies \[\"gsm8k_ja\"\]"):
         Benchmark(wide)
+
+
+def test_full_graph_opens_on_first_use_only(ps_scenario, tmp_path, tmp_path_factory):
+    """objective() alone never opens model.onnx (its load time and memory are the full graph's); the
+    first evaluate() opens it, checked: another surrogate's full graph with a matching sha256 is refused."""
+    from conftest import write_authors_folder
+
+    from smm_bench_plugin.importer import import_lightgbm
+
+    bench = Benchmark(ps_scenario)
+    config = _default(bench)
+    value = bench.objective(config)
+    assert bench._full_runner is None
+    assert bench.evaluate(config)[0][bench.objective_name] == value and bench._full_runner is not None
+
+    other = import_lightgbm(write_authors_folder(tmp_path_factory.mktemp("other_full"), "ps", seed=4), "ps",
+                            name="other_full")
+    swapped = tmp_path / "swapped_full"
+    shutil.copytree(ps_scenario, swapped)
+    shutil.copy(other / "model.onnx", swapped / "model.onnx")
+    meta = json.loads((swapped / "meta.json").read_text())
+    meta["model_sha256"] = json.loads((other / "meta.json").read_text())["model_sha256"]
+    (swapped / "meta.json").write_text(json.dumps(meta))
+    bench = Benchmark(swapped)
+    assert bench.objective(config) == value  # objective.onnx is the scenario's own
+    with pytest.raises(ValueError, match="model.onnx"):
+        bench.evaluate(config)
 
 
 def test_scenario_without_objective_graph_still_works(ps_scenario, ps, tmp_path):
