@@ -47,9 +47,11 @@ class Benchmark:
     exported. Where the scenario ships ``objective.onnx``, only that graph is opened at load:
     ``model.onnx`` (every target) opens on the first call that needs it (``evaluate``, ``test``,
     ...), which then also checks that the two graphs agree on probe rows. An optimiser that calls
-    :meth:`objective` alone pays neither the full graph's load time nor its memory. A Benchmark pickles and deep-copies as its folder and settings: the copy loads
-    the scenario again and must find the same model (its sha256), so workers of
-    multiprocessing, joblib or Ray get it by value.
+    :meth:`objective` alone pays neither the full graph's load time nor its memory.
+
+    A Benchmark pickles and deep-copies as its folder and settings: the copy loads the scenario
+    again and must find the same model (its sha256), so workers of multiprocessing, joblib or Ray
+    get it by value.
     """
 
     #: x_cont columns the graph takes beyond the space's floats (a fidelity, in a subclass)

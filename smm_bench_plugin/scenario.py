@@ -396,7 +396,7 @@ def check_against_contract(folder: Path, contract: Mapping[str, Any], meta: Mapp
     """Every JSON file of the scenario must say what model.onnx's contract says (``graph``: the file
     that contract was read from, named in the errors: objective.onnx implies model.onnx's)."""
     meta_path, space_path = folder / "meta.json", folder / "config_space.json"
-    outputs = [t.get("name") if isinstance(t, Mapping) else None for t in contract["targets"]]
+    outputs = _target_names(contract)
     if contract["outputs"] != outputs:
         raise ValueError(f"{folder / graph}: its contract lists output columns {contract['outputs']} but "
                          f"targets {outputs}; the graph was not written by smm-bench's exporter")
@@ -417,9 +417,13 @@ def check_against_contract(folder: Path, contract: Mapping[str, Any], meta: Mapp
 def implied_full_contract(objective_contract: Mapping[str, Any]) -> dict[str, Any]:
     """model.onnx's contract as objective.onnx's implies it: the same document with every target an
     output (the exporter stamps both graphs so), for checking the JSON files before model.onnx is opened."""
-    targets = objective_contract["targets"]
-    names = [t.get("name") if isinstance(t, Mapping) else None for t in targets] if isinstance(targets, list) else []
-    return {**objective_contract, "outputs": names}
+    return {**objective_contract, "outputs": _target_names(objective_contract)}
+
+
+def _target_names(contract: Mapping[str, Any]) -> list[Any]:
+    """The names of a contract's targets in order (None for an entry that is not a target object)."""
+    targets = contract["targets"]
+    return [t.get("name") if isinstance(t, Mapping) else None for t in targets] if isinstance(targets, list) else []
 
 
 def check_full_contract(path: Path, contract: Mapping[str, Any], implied: Mapping[str, Any]) -> None:
