@@ -57,13 +57,19 @@ def endpoint_arguments(skip: Sequence[str] = (), fresh: int = FRESH_RANDOM_ROWS)
 
 
 def held_out_objective(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """The model's own held-out figures for its objective (R², tau, rows, exported ensemble): a
-    round's record carries them so that the check and the split are read side by side."""
+    """The model's own held-out figures for its objective (R², tau, rows, exported ensemble, and
+    the selection candidate with its size where the quality report has them): a record carries
+    them so that the check, the split and the cost of a call are read side by side."""
+    from .training_record import exported_size
+
     targets = (meta.get("quality") or {}).get("targets") or {}
     t = next((t for t in targets.values() if t.get("role") == "objective"), None)
     if t is None:
         return None
-    return {k: t.get(k) for k in ("r2", "kendall_tau", "n", "ensemble")}
+    size = exported_size(t)
+    return {**{k: t.get(k) for k in ("r2", "kendall_tau", "n", "ensemble")},
+            **({"candidate": t["candidate"]} if t.get("candidate") else {}),
+            **{k: size[k] for k in ("trees", "node_visits") if k in size}}
 
 
 def checks_dir(space: str, family: str = "mini") -> Path:

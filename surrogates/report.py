@@ -89,8 +89,17 @@ def update_figure2(scenario: str | Path, family: str = "mini") -> dict[str, Any]
     family_id = (r.get("provenance") or {}).get("family_id", "?")
     r["figure2"] = figure2(bench, r["space"], family_id, family, r["figure2"]["budget"], len(r["figure2"]["seeds"]))
     (folder / "report.json").write_text(json.dumps(r, indent=1, default=float) + "\n")
-    (folder / "REPORT.md").write_text(render_markdown(r))
+    _write_markdown(folder, r)
     return r
+
+
+def _write_markdown(folder: Path, r: dict[str, Any]) -> None:
+    """REPORT.md from the report's record, with the recorded end-point checks of cheaper models of
+    its objective (:func:`.select.cheaper_objective_checks`, read now: records may be added later)."""
+    from .select import cheaper_objective_checks
+
+    cheaper = cheaper_objective_checks(r["scenario"], r.get("endpoints"))
+    (folder / "REPORT.md").write_text(render_markdown({**r, "cheaper_objectives": cheaper}))
 
 
 def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dict[str, Any]:
@@ -107,7 +116,7 @@ def update_endpoints(scenario: str | Path, family: str = "mini", **check) -> dic
     r = json.loads(path.read_text())
     r["endpoints"] = endpoint_check(folder, family=family, progress=True, **check)
     path.write_text(json.dumps(r, indent=1, default=float) + "\n")
-    (folder / "REPORT.md").write_text(render_markdown(r))
+    _write_markdown(folder, r)
     return r
 
 
@@ -213,7 +222,7 @@ def build_report(scenario: str | Path, data_dir: str | Path, *, budget: int = 10
         "train_command": train_command(scenario, space, meta),
     }
     (folder / "report.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
-    (folder / "REPORT.md").write_text(render_markdown(report))
+    _write_markdown(folder, report)
     return report
 
 
@@ -225,7 +234,7 @@ def rerender(scenario: str | Path) -> dict[str, Any]:
     folder = resolve_scenario(scenario)
     r = json.loads((folder / "report.json").read_text())
     plot_tuning_front(folder / "tuning_front.png", r["quality"], r["scenario"])
-    (folder / "REPORT.md").write_text(render_markdown(r))
+    _write_markdown(folder, r)
     return r
 
 

@@ -224,6 +224,37 @@ def _selection_lines(quality: dict[str, Any], provenance: dict[str, Any] | None 
     return lines
 
 
+def _cheaper_objective_lines(checks: list[dict[str, Any]] | None, quality: dict[str, Any]) -> list[str]:
+    """Why the objective model that ships costs what it does: the recorded end-point checks of cheaper
+    models of it (:func:`smm_bench_surrogates.select.cheaper_objective_checks`), beside its own."""
+    if not checks:
+        return []
+    shipped = next((t for t in quality.get("targets", {}).values() if t.get("role") == "objective"), {})
+    size = exported_size(shipped) if shipped else {}
+    ref = checks[0]["summary"]["reference"]
+
+    def row(name: str, visits: Any, s: dict[str, Any], verdict: str) -> str:
+        return (f"| {name} | {'—' if visits is None else f'{visits:,.0f}'} | {fmt(s['held_out_r2'], 4)} | "
+                f"{'—' if s['mean_gap'] is None else format(s['mean_gap'], '+.3f')} | {fmt(s['cells_over_goal'], 0)} | "
+                f"{fmt(s['fresh_random_r2'])} | {verdict} |")
+
+    lines = ["", "### Cheaper objective models, checked at the end points", "",
+             "Each record `surrogates/rounds/<scenario>-cost-*.json` is the end-point check of a cheaper model of "
+             "this objective on the same seeds and cells (its rebuild command is in the record); `python -m "
+             "smm_bench_surrogates.select --compare-endpoints <this scenario> <record>` compares it with the check "
+             "above. A cheaper model ships only if it keeps the end-point quality (no optimiser's mean |gap| "
+             "resolvably larger, every end-point goal the shipped model meets still met, the optimisers' order kept):",
+             "", "| model | node visits per row | held-out R² | mean gap over the cells | cells above the gap goal | "
+             "fresh random R² | keeps the end-point quality |", "|---|---|---|---|---|---|---|",
+             row(f"{shipped.get('candidate', 'shipped')} (ships)", size.get("node_visits"), ref, "—")]
+    for c in checks:
+        held = c["held_out"]
+        verdict = "yes" if c["candidate_keeps_endpoint_quality"] else "no: " + "; ".join(c["problems"]).replace("|", "\\|")
+        lines.append(row(f"{held.get('candidate', '?')} (`{c['record']}`)", held.get("node_visits"),
+                         c["summary"]["candidate"], verdict))
+    return lines
+
+
 def _by_sampler_table(targets: dict[str, Any]) -> list[str]:
     """Held-out R² / tau within each sampler's rows, for the accuracy targets (from ``train``)."""
     shown = {n: t["by_sampler"] for n, t in targets.items() if t.get("by_sampler") and t["role"] in ACCURACY_COLUMNS}
@@ -304,6 +335,7 @@ def render_markdown(r: dict[str, Any]) -> str:
     lines += _selection_lines(q, prov)
     lines += _by_sampler_table(q.get("targets", {}))
     lines += endpoint_lines(r.get("endpoints"))
+    lines += _cheaper_objective_lines(r.get("cheaper_objectives"), q)
     lines += _tuning_front_lines(q)
     f1 = r["figure1"]
     lines += ["", "## Figure 1 analog: true function vs surrogate", "", "![figure 1](figure1.png)", "",

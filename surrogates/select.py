@@ -253,6 +253,28 @@ def render_endpoint_comparison(c: dict[str, Any]) -> str:
     return "\n".join(lines + ["", f"Verdict: {verdict}."]) + "\n"
 
 
+COST_RECORDS = "{scenario}-cost-*.json"  # in surrogates/rounds/: end-point checks of cheaper objective models
+
+
+def cheaper_objective_checks(scenario: str, endpoints: dict[str, Any] | None,
+                             rounds_dir: Path | None = None) -> list[dict[str, Any]]:
+    """Every recorded end-point check of a cheaper model of ``scenario``'s objective
+    (``surrogates/rounds/<scenario>-cost-*.json``, made on the same seeds and cells) compared with
+    the scenario's own check ``endpoints`` (its report.json's record) by :func:`compare_endpoints`:
+    what a validity report shows beside the model it ships, so the cost it keeps is argued from
+    numbers. Empty when the scenario has no check or no such record."""
+    from .round_table import ROUNDS_DIR
+
+    if not endpoints or "by_budget" not in endpoints:
+        return []
+    out = []
+    for path in sorted((rounds_dir or ROUNDS_DIR).glob(COST_RECORDS.format(scenario=scenario))):
+        record = json.loads(path.read_text())
+        out.append({"record": path.name, "held_out": record.get("held_out") or {},
+                    "rebuild": record.get("scenario_rebuild"), **compare_endpoints(endpoints, record)})
+    return out
+
+
 # ----------------------------------------------------------------- a scenario's candidates
 
 def scenario_candidates(scenario: str | Path, data_dir: str | Path, trials: int = 0,

@@ -181,8 +181,10 @@ def test_endpoint_check_evaluates_each_runs_best_for_real(scenario, tmp_path):
     te = e["true_evaluations"]
     assert te["fresh_random"] == 20 and te["evaluated_now"] == te["endpoints"] + 20
     objective = load(scenario).meta["quality"]["targets"]["gsm8k_ja_mini"]  # the model's own split, beside the check
+    exported = next(r for r in objective["candidates"] if r["candidate"] == objective["candidate"])
     assert e["held_out"] == {"r2": objective["r2"], "kendall_tau": objective["kendall_tau"], "n": objective["n"],
-                             "ensemble": "refit"}
+                             "ensemble": "refit", "candidate": objective["candidate"], "trees": exported["trees"],
+                             "node_visits": exported["node_visits"]}
     fresh = make_sampler("random", "ps", E.FRESH_RANDOM_SEED, batch_size=20).ask()
     y = np.array([reference.evaluate(c).objective.accuracy for c in fresh])
     p = np.array([bench.objective(c) for c in fresh])

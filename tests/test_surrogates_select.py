@@ -68,6 +68,31 @@ def test_a_cut_mean_is_each_folds_first_rounds_and_only_five_fold_means_ship_und
         truncate(big.model, full + 1)
 
 
+def test_a_report_shows_the_recorded_checks_of_cheaper_objectives(tmp_path):
+    """`<scenario>-cost-*.json` records are compared with the scenario's own check, and the report's
+    table says which keep the end-point quality, escaping the pipes of its reasons."""
+    from smm_bench_surrogates.report_markdown import _cheaper_objective_lines
+    from smm_bench_surrogates.select import cheaper_objective_checks
+
+    true = {"cmaes": [0.60, 0.62, 0.61, 0.63, 0.60], "random": [0.40, 0.42, 0.41, 0.40, 0.43]}
+    ref = _record({"cmaes": [0.010, -0.010, 0.020, 0.000, 0.010], "random": [0.01, 0.00, 0.02, 0.01, 0.00]}, true, "s")
+    worse = _record({"cmaes": [0.080, 0.090, 0.070, 0.085, 0.095], "random": [0.01, 0.00, 0.02, 0.01, 0.00]}, true, "s")
+    same = _record({"cmaes": [0.015, -0.005, 0.010, 0.005, 0.010], "random": [0.00, 0.01, 0.01, 0.02, 0.01]}, true, "s")
+    for name, rec, visits in (("s-cost-cut", worse, 40.0), ("s-cost-small", same, 60.0), ("s-r1", worse, 1.0)):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**rec, "held_out": {"candidate": name, "node_visits": visits}}))
+    checks = cheaper_objective_checks("s", ref, rounds_dir=tmp_path)
+    assert [c["record"] for c in checks] == ["s-cost-cut.json", "s-cost-small.json"]  # rounds are not cost checks
+    assert [c["candidate_keeps_endpoint_quality"] for c in checks] == [False, True]
+    assert cheaper_objective_checks("s", None, rounds_dir=tmp_path) == []  # no check of its own: nothing to compare
+    quality = {"targets": {"acc": {"role": "objective", "candidate": "trial 1 cv",
+                                   "candidates": [{"candidate": "trial 1 cv", "node_visits": 100.0}]}}}
+    table = [line for line in _cheaper_objective_lines(checks, quality) if line.startswith("| ")]
+    assert len(table) == 4 and table[1].startswith("| trial 1 cv (ships) | 100 |")
+    assert table[2].startswith("| s-cost-cut (`s-cost-cut.json`) | 40 |") and "no: " in table[2]
+    assert "mean \\|gap\\| larger" in table[2] and table[2].count(" | ") == 6  # the reasons' pipes escaped
+    assert table[3].endswith("| yes |")
+
+
 def test_choose_breaks_ties_by_leaves_then_accuracy():
     def rec(name, visits, leaves, r2, ok=True):
         return {"candidate": name, "node_visits": visits, "leaves": leaves, "r2": r2, "as_accurate": ok,
