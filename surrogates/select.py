@@ -195,11 +195,14 @@ def compare_endpoints(reference: str | Path | dict[str, Any], candidate: str | P
             d, lo, hi = _difference_interval(gap_b, gap_a, seed=seed)
             t, tlo, thi = _difference_interval(ob["true"], oa["true"], seed=seed)
             goals_a, goals_b = oa["gap_ok"] and oa["clip_ok"], ob["gap_ok"] and ob["clip_ok"]
+            by_seed = dict(zip(oa["seeds"], oa["surrogate"]))  # a seed's run, same model: same path, same best
+            other = [s for s, v in zip(ob["seeds"], ob["surrogate"]) if by_seed.get(s) != v]
             row = {"budget": int(budget), "optimizer": name, "abs_gap_reference": float(gap_a.mean()),
                    "abs_gap_candidate": float(gap_b.mean()), "abs_gap_difference": d,
                    "abs_gap_interval": [lo, hi], "true_reference": oa["true_mean"], "true_candidate": ob["true_mean"],
                    "true_difference": t, "true_interval": [tlo, thi],
-                   "goals_reference": goals_a, "goals_candidate": goals_b}
+                   "goals_reference": goals_a, "goals_candidate": goals_b,
+                   "runs": len(ob["seeds"]), "other_surrogate_best": other}
             if lo > 0:
                 problems.append(f"budget {budget} {name}: mean |gap| larger by {d:+.3f} ({lo:+.3f} to {hi:+.3f})")
             if goals_a and not goals_b:
@@ -208,9 +211,13 @@ def compare_endpoints(reference: str | Path | dict[str, Any], candidate: str | P
         if ba["order"]["agrees_up_to_ties"] and not bb["order"]["agrees_up_to_ties"]:
             problems.append(f"budget {budget}: the optimisers' order differs from the true one (the reference's agrees)")
     cells = [(str(r["budget"]), r["optimizer"]) for r in rows]
+    runs = {"runs": sum(r["runs"] for r in rows),
+            "other_surrogate_best": {f"{r['optimizer']}@{r['budget']}": r["other_surrogate_best"]
+                                     for r in rows if r["other_surrogate_best"]}}
     return {"reference": a.get("scenario"), "candidate": b.get("scenario"),
             "reference_model": a.get("model"), "candidate_model": b.get("model"), "interval": INTERVAL,
             "rows": rows, "summary": {"reference": _summary(a, cells), "candidate": _summary(b, cells)},
+            "runs": runs,
             "problems": problems, "candidate_keeps_endpoint_quality": not problems}
 
 
@@ -244,6 +251,13 @@ def render_endpoint_comparison(c: dict[str, Any]) -> str:
     def pair(key: str, fmt: str) -> str:
         return " / ".join("—" if x[key] is None else format(x[key], fmt) for x in (ref, cand))
 
+    other = c["runs"]["other_surrogate_best"]
+    n_other = sum(len(v) for v in other.values())
+    lines += ["", f"Runs whose surrogate best differs between the two records: {n_other} of {c['runs']['runs']}"
+              + (" (" + "; ".join(f"{cell} seeds {', '.join(map(str, seeds))}" for cell, seeds in other.items()) + ")"
+                 if other and n_other < c["runs"]["runs"] else "")
+              + ": the same objective model on another machine differs only where a run took another path "
+              "(the BLAS kernel and the CPU can change a CMA-type run's path), two models nearly everywhere."]
     lines += ["", f"Over the {ref['cells']} cells, reference / candidate: mean gap {pair('mean_gap', '+.3f')}; cells "
               f"above the gap goal {pair('cells_over_goal', 'd')}; runs at the clip {pair('runs_at_clip', 'd')}; "
               f"fresh random objective R² {pair('fresh_random_r2', '.3f')}; held-out objective R² "

@@ -134,6 +134,9 @@ def test_compare_endpoints_keeps_a_candidate_whose_gaps_are_not_resolvably_large
     row = next(r for r in lost["rows"] if r["optimizer"] == "cmaes")
     assert row["abs_gap_difference"] == pytest.approx(0.084 - 0.01) and row["abs_gap_interval"][0] > 0
     assert "ship the reference" in render_endpoint_comparison(lost) and "ship it" in render_endpoint_comparison(kept)
+    assert compare_endpoints(ref, ref)["runs"] == {"runs": 10, "other_surrogate_best": {}}  # same record: same paths
+    assert lost["runs"]["other_surrogate_best"] == {"cmaes@300": [0, 1, 2, 3, 4]}  # random's values are ref's
+    assert "differs between the two records: 5 of 10 (cmaes@300 seeds 0, 1, 2, 3, 4)" in render_endpoint_comparison(lost)
     summary = lost["summary"]  # over the compared cells: the candidate's cmaes gap 0.084, random's 0.008 each
     assert summary["candidate"]["cells"] == 2 and summary["candidate"]["mean_gap"] == pytest.approx((0.084 + 0.008) / 2)
     assert summary["reference"]["mean_gap"] == pytest.approx((0.006 + 0.008) / 2)
