@@ -260,16 +260,17 @@ def collect(space: str, family_factory: EvaluatorFactory, sampler_name: str, bud
                 if todo and not started:
                     executor.start(family_factory)  # lazily: a finished run needs no workers
                     started = True
-                for index, config, result in (executor.map_unordered(todo) if todo else ()):
-                    meta = RowMeta(sampler_name, seed, generation, index)
-                    store.append([Record(config, result, meta)])
-                    cid = ids[index]
-                    known[cid] = result.objective.accuracy
-                    test_of[cid] = result.test.accuracy
-                    evaluated += 1
-                    if result.objective.accuracy > best:
-                        best, best_test = result.objective.accuracy, result.test.accuracy
-                    bar.advance(1, 1, best, best_test)
+                for done in (executor.map_batches(todo) if todo else ()):  # a batch: one durable write
+                    store.append([Record(config, result, RowMeta(sampler_name, seed, generation, index))
+                                  for index, config, result in done])
+                    for index, config, result in done:
+                        cid = ids[index]
+                        known[cid] = result.objective.accuracy
+                        test_of[cid] = result.test.accuracy
+                        evaluated += 1
+                        if result.objective.accuracy > best:
+                            best, best_test = result.objective.accuracy, result.test.accuracy
+                        bar.advance(1, 1, best, best_test)
                 asked += len(take)
                 generation += 1
                 if len(take) == len(configs):

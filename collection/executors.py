@@ -42,6 +42,8 @@ class Executor(Protocol):
 
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[Done]: ...
 
+    def map_batches(self, tasks: Iterable[Task]) -> Iterator[list[Done]]: ...
+
     def close(self) -> None: ...
 
 
@@ -64,16 +66,21 @@ class LocalExecutor:
             check_evaluator(self._evaluator, factory.space, factory.family_id)
 
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[Done]:
+        for done in self.map_batches(tasks):
+            yield from done
+
+    def map_batches(self, tasks: Iterable[Task]) -> Iterator[list[Done]]:
+        """The results of each batch together, as they exist: a caller that stores a batch in one
+        write never keeps part of one (a kill between two rows of a batch would)."""
         if self._evaluator is None:
             raise RuntimeError("call start(factory) first")
         if not hasattr(self._evaluator, "evaluate_batch"):  # one at a time: each result as it exists
             for key, config in tasks:
-                yield key, config, self._evaluator.evaluate(config)
+                yield [(key, config, self._evaluator.evaluate(config))]
             return
         for batch in batches(list(tasks), self.batch_size):
             results = evaluate_all(self._evaluator, [config for _, config in batch])
-            for (key, config), result in zip(batch, results):
-                yield key, config, result
+            yield [(key, config, result) for (key, config), result in zip(batch, results)]
 
     def close(self) -> None:
         self._evaluator = None
@@ -152,6 +159,11 @@ class RayExecutor:
         return ray.get([a.where.remote() for a in self._actors])
 
     def map_unordered(self, tasks: Iterable[Task]) -> Iterator[Done]:
+        for done in self.map_batches(tasks):
+            yield from done
+
+    def map_batches(self, tasks: Iterable[Task]) -> Iterator[list[Done]]:
+        """Each batch's results together, in the order the batches finish."""
         import ray
         from ray.exceptions import ActorDiedError, ActorUnavailableError, RayActorError
 
@@ -181,8 +193,7 @@ class RayExecutor:
                 queue.appendleft((batch, attempt + 1))
                 continue
             idle.append(actor)
-            for (key, config), result in zip(batch, results):
-                yield key, config, result
+            yield [(key, config, result) for (key, config), result in zip(batch, results)]
 
     def _replace(self, dead):
         import ray

@@ -122,3 +122,27 @@ def test_collect_through_ray_equals_local(ray_local, tmp_path):
     b = {r["config_id"]: r["objective_acc"] for r in S.read_dataset(tmp_path / "ray").to_pylist()}
     assert a == b
 
+
+
+def test_a_batch_reaches_the_store_in_one_write(tmp_path, monkeypatch):
+    """collect stores each batch the executor returns with one append (one atomic shard): a kill can
+    lose the batch in flight, never keep part of it. One at a time, each result is its own write."""
+    from smm_bench_collection import store as S
+    from smm_bench_collection.collect import collect
+
+    sizes = []
+    append = S.ResultStore.append
+
+    def spy(self, records):
+        records = list(records)
+        sizes.append(len(records))
+        return append(self, records)
+
+    monkeypatch.setattr(S.ResultStore, "append", spy)
+    summary = collect("ps", synthetic_spec("ps", batched=True), "random", 10, tmp_path / "b", seed=3, progress=False,
+                      executor=LocalExecutor(4))
+    assert summary.rows_in_store == 10 and sizes == [4, 4, 2]  # 10 configs asked at once: batches of 4, 4, 2
+    sizes.clear()
+    collect("ps", synthetic_spec("ps"), "random", 5, tmp_path / "one", seed=3, progress=False,
+            executor=LocalExecutor())
+    assert sizes == [1] * 5
