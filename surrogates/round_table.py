@@ -73,6 +73,19 @@ def _gap(record: dict[str, Any], budget: str, name: str) -> str:
     return f"{o['gap_mean']:+.3f}{mark}"
 
 
+def cells_summary(record: dict[str, Any], cells: Sequence[tuple[str, str]]) -> dict[str, Any]:
+    """One record over ``cells`` (budget, optimiser): mean signed gap, cells above the gap goal, runs at
+    the clip, and the fresh random and held-out objective R² when the record has them. The round table's
+    summary rows and the end-point comparison of two records (:func:`.select.compare_endpoints`) read it."""
+    opts = [record["by_budget"][budget]["optimizers"][name] for budget, name in cells]
+    goal = (record.get("goals") or {}).get("max_mean_gap")
+    fresh = ((record.get("fresh_random") or {}).get("objective") or {}).get("r2")
+    return {"cells": len(opts), "mean_gap": sum(o["gap_mean"] for o in opts) / len(opts) if opts else None,
+            "cells_over_goal": None if goal is None else sum(o["gap_mean"] > goal for o in opts),
+            "runs_at_clip": sum(int(o.get("at_clip") or 0) for o in opts),
+            "fresh_random_r2": fresh, "held_out_r2": (record.get("held_out") or {}).get("r2")}
+
+
 def cell_mean_draws(record: dict[str, Any], cells: Sequence[tuple[str, str]], seed: int = 0) -> np.ndarray:
     """Bootstrap draws of the mean gap over ``cells``: each cell's seeds resampled on their own, as the
     check's per-cell intervals are (:data:`.endpoints.BOOTSTRAP` draws)."""
@@ -121,8 +134,7 @@ def round_table(scenario: str, rounds_dir: Path = ROUNDS_DIR, data_dir: Path = D
         lines.append(f"| {title} | | " + " | ".join(values) + " |")
 
     common = [(b, n) for b, n in cells if all(n in r["by_budget"].get(b, {}).get("optimizers", {}) for _, _, r in records)]
-    means = [sum(r["by_budget"][b]["optimizers"][n]["gap_mean"] for b, n in common) / len(common) if common else None
-             for _, _, r in records]
+    means = [cells_summary(r, common)["mean_gap"] for _, _, r in records]
     row(f"mean gap over the {len(common)} cells every column ran", [f"{m:+.3f}" if common else "—" for m in means])
     if common:  # how far apart two columns' means are, against what five seeds per cell resolve
         draws = [cell_mean_draws(r, common, seed=i) for i, (_, _, r) in enumerate(records)]

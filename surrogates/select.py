@@ -108,7 +108,8 @@ def score(candidates: Sequence[Candidate], X: np.ndarray, y: np.ndarray, lower: 
         diff = paired_r2_difference(preds[id(c)], preds[id(ref)], y, seed=seed)
         lo = (diff.get("ci90") or [None])[0]
         out.append({"candidate": c.name, "trial": c.trial, "ensemble": c.ensemble, "reference": c.reference,
-                    "rounds": int(c.model.best_iteration), "truncated": c.truncated, "cv_r2": c.cv_r2, "r2": q["r2"], "kendall_tau": q["kendall_tau"], **ensemble_size(c.model),
+                    "rounds": int(c.model.best_iteration), "truncated": c.truncated, "cv_r2": c.cv_r2,
+                    "r2": q["r2"], "kendall_tau": q["kendall_tau"], **ensemble_size(c.model),
                     "r2_minus_reference": diff,
                     "as_accurate": c.reference or (lo is not None and lo >= -tolerance)})
     return out
@@ -176,6 +177,7 @@ def compare_endpoints(reference: str | Path | dict[str, Any], candidate: str | P
     its optimiser order agrees with the true one up to unresolved pairs wherever the reference's does.
     """
     from .endpoints import _difference_interval
+    from .round_table import cells_summary
 
     a = reference if isinstance(reference, dict) else _endpoint_record(reference)
     b = candidate if isinstance(candidate, dict) else _endpoint_record(candidate)
@@ -216,21 +218,9 @@ def compare_endpoints(reference: str | Path | dict[str, Any], candidate: str | P
                                      for r in rows if r["other_surrogate_best"]}}
     return {"reference": a.get("scenario"), "candidate": b.get("scenario"),
             "reference_model": a.get("model"), "candidate_model": b.get("model"), "interval": INTERVAL,
-            "rows": rows, "summary": {"reference": _summary(a, cells), "candidate": _summary(b, cells)},
+            "rows": rows, "summary": {"reference": cells_summary(a, cells), "candidate": cells_summary(b, cells)},
             "runs": runs,
             "problems": problems, "candidate_keeps_endpoint_quality": not problems}
-
-
-def _summary(record: dict[str, Any], cells: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """One record over the compared cells: mean signed gap, cells above the gap goal, runs at the clip,
-    and the fresh random and held-out objective R² when the record has them (the round table's rows)."""
-    opts = [record["by_budget"][budget]["optimizers"][name] for budget, name in cells]
-    goal = (record.get("goals") or {}).get("max_mean_gap")
-    fresh = ((record.get("fresh_random") or {}).get("objective") or {}).get("r2")
-    return {"cells": len(opts), "mean_gap": float(np.mean([o["gap_mean"] for o in opts])) if opts else None,
-            "cells_over_goal": None if goal is None else sum(o["gap_mean"] > goal for o in opts),
-            "runs_at_clip": sum(int(o.get("at_clip") or 0) for o in opts),
-            "fresh_random_r2": fresh, "held_out_r2": (record.get("held_out") or {}).get("r2")}
 
 
 def render_endpoint_comparison(c: dict[str, Any]) -> str:

@@ -20,8 +20,9 @@ five fold models, ONE model is trained on the whole training split with the tune
 and the CV's best iteration. It is five times cheaper per prediction. ``ensemble="auto"`` (the
 default) lets :mod:`.select` choose per target by accuracy AND cost: among the tuned trial's
 ``cv`` and ``refit`` and the cheaper trials of the tuning front (each as ``cv`` and ``refit``,
-each ``cv`` also cut to fewer rounds; ``"auto-cv"``: among the ``cv`` means only), the cheapest whose held-out R² is, by a 90% paired-bootstrap interval, less than the tolerance
-below the tuned trial's ``cv`` (the reference). Every candidate's scores and interval go on
+each ``cv`` also cut to fewer rounds; ``"auto-cv"``: among the ``cv`` means only), the cheapest
+whose held-out R² is, by a 90% paired-bootstrap interval, less than the tolerance below the
+tuned trial's ``cv`` (the reference). Every candidate's scores and interval go on
 record (``quality.targets.*.candidates``, ``quality.selection``), whichever is exported;
 ``--reference-out`` also exports the reference, for the end-point comparison that makes the
 final choice (:func:`.select.compare_endpoints`).
@@ -607,14 +608,15 @@ def train_scenario(data_dir: str | Path, space: str, out: str | Path, name: str 
         else:  # another scenario's tuning: its parameters, its front on record, the front trial it shipped
             tuned = _recorded_tuning(tuned_by, target)
             reference, _, _ = cv_ensemble(X[train_idx], y[train_idx], tuned["params"], data.n_cat, seed)
-            shipped = _shipped_front_trial(tuned_by, target, tuned)
+            shipped = _shipped_front_trial(tuned_by, target, tuned) if kind.startswith("auto") else None
             fronts = {} if shipped is None else {shipped["trial"]: cv_ensemble(
                 X[train_idx], y[train_idx], shipped["params"], data.n_cat, seed)[0]}
         candidates = candidates_of(X[train_idx], y[train_idx], data.n_cat, tuned["trial"], tuned, reference,
                                    fronts if kind.startswith("auto") else {}, tolerance)
         del fronts
         records = score(candidates, X[test_idx], y[test_idx], target.lower, target.upper, tolerance, seed)
-        exported = {"cv": records[0], "refit": records[1]}.get(kind) or choose(records, five_fold_only=kind == "auto-cv")
+        exported = ({"cv": records[0], "refit": records[1]}.get(kind)
+                    or choose(records, five_fold_only=kind == "auto-cv"))
         fitted.append({"column": column, "target": target, "tuning": tuned, "records": records,
                        "models": {r["candidate"]: c.model for r, c in zip(records, candidates)},
                        "exported": exported["candidate"], "reference": records[0]["candidate"]})
