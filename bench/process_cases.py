@@ -38,12 +38,12 @@ t1 = time.perf_counter()
 rss_import = peak()
 b = smm.load(sys.argv[1])
 t2 = time.perf_counter()
-b.objective({**{n: float(lo) for n, lo in zip(b.cont_names, b._encoder.lower)},
-             **{n: ch[0] for n, ch in zip(b.cat_names, b._encoder.cat_choices)}})
+corner = {**{n: float(lo) for n, lo in zip(b.cont_names, b._encoder.lower)},
+          **{n: ch[0] for n, ch in zip(b.cat_names, b._encoder.cat_choices)}}
+b.objective(corner)
 t3 = time.perf_counter()
 rss_runtime = peak()
-b.evaluate({**{n: float(lo) for n, lo in zip(b.cont_names, b._encoder.lower)},
-            **{n: ch[0] for n, ch in zip(b.cat_names, b._encoder.cat_choices)}})
+b.evaluate(corner)
 t4 = time.perf_counter()
 rss_evaluate = peak()
 cs = b.configspace
